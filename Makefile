@@ -1,0 +1,43 @@
+# Two entry points: `make demo` (set up, run the demo campaign, build its HTML report)
+# and `make test` (set up, run the test suite). Everything lands in .venv at the repo root.
+SHELL := /bin/bash
+PYTHON ?= $(shell scripts/find-python.sh)
+VENV := .venv
+BIN := $(VENV)/bin
+KERNEL := sbc
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test system-deps lock clean-outputs
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.12 found" >&2; exit 1; }
+	$(MAKE) system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (sbc)" >/dev/null
+	touch $(STAMP)
+
+# graphviz's `dot` renders the model graph; Chromium drives the report's browser test.
+system-deps:
+	@if ! command -v dot >/dev/null || ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz chromium >/dev/null \
+	  || echo "warning: could not install graphviz/chromium; model graphs or the browser test will be skipped" >&2; \
+	fi
+
+demo: setup
+	$(BIN)/sbc run params/demo.yaml
+
+test: setup
+	$(BIN)/python -m pytest
+
+# Re-resolve the pinned versions (needs network); commit the result.
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.12 -o requirements.lock
+
+clean-outputs:
+	rm -rf outputs/*/

@@ -1,0 +1,168 @@
+"""Calibrate: turn per-replicate ranks into uniformity tests and a verdict per quantity.
+
+Everything here is a plain function of the tidy ranks table, so the summary notebook, the report
+and the tests compute the same numbers; plots in ``plots.py`` only draw them.
+"""
+
+from functools import lru_cache
+
+import arviz_stats  # noqa: F401  (registers the .azstats accessor)
+import numpy as np
+import pandas as pd
+import xarray as xr
+from arviz_stats.ecdf_utils import ecdf_pit
+from scipy import stats
+
+ALPHA = 0.05
+
+
+def pit_values(ranks: pd.DataFrame, seed: int = 0) -> pd.Series:
+    """Continuous PIT values (r + U) / (L + 1) in (0, 1) from integer ranks on 0..L.
+
+    ``azstats.uniformity_test`` needs values in (0, 1); fed raw ranks its p-values mean nothing.
+    """
+    rng = np.random.default_rng(seed)
+    u = rng.uniform(size=len(ranks))
+    return (ranks["rank"].to_numpy() + u) / (ranks["max_rank"].to_numpy() + 1)
+
+
+def pit_dataset(ranks: pd.DataFrame, seed: int = 0) -> xr.Dataset:
+    """PIT values as a Dataset, one variable per quantity on (chain=1, draw=replicate).
+
+    This is the ``prior_sbc`` layout that ``arviz_plots.plot_ecdf_pit`` and ``azstats`` read.
+    """
+    ranks = ranks.sort_values(["quantity", "replicate"])
+    ranks = ranks.assign(pit=pit_values(ranks, seed))
+    data = {
+        q: (("chain", "draw"), g["pit"].to_numpy()[None, :])
+        for q, g in ranks.groupby("quantity", sort=False)
+    }
+    return xr.Dataset(data)
+
+
+def uniformity_p_values(ranks: pd.DataFrame, seed: int = 0) -> pd.Series:
+    """ArviZ's pointwise uniformity test (pot_c) on each quantity's PIT values."""
+    ds = pit_dataset(ranks, seed)
+    p_values, *_ = ds.azstats.uniformity_test(dim=["chain", "draw"])
+    return pd.Series({q: float(p_values[q]) for q in ds.data_vars}, name="p_value")
+
+
+def chi2_bins(max_rank: int, n: int, max_bins: int = 20) -> np.ndarray:
+    """Bin edges over ranks 0..L for a chi-square test: >= 5 expected per bin.
+
+    The rule (Stan User's Guide) asks for J bins with L + 1 divisible by J; when L + 1 has no such
+    divisor (L = 100 gives the prime 101) contiguous near-equal bins are used, whose expected
+    counts are exact, which keeps the test valid.
+    """
+    limit = max(2, min(max_bins, n // 5))
+    divisors = [j for j in range(2, limit + 1) if (max_rank + 1) % j == 0]
+    n_bins = max(divisors) if divisors else limit
+    return np.round(np.linspace(0, max_rank + 1, n_bins + 1)).astype(int)
+
+
+def chi2_p_value(rank_values: np.ndarray, max_rank: int) -> float:
+    """Pearson chi-square test of ranks 0..L against the discrete uniform, binned by ``chi2_bins``."""
+    edges = chi2_bins(max_rank, len(rank_values))
+    observed, _ = np.histogram(rank_values, bins=edges)
+    expected = len(rank_values) * np.diff(edges) / (max_rank + 1)
+    return float(stats.chisquare(observed, expected).pvalue)
+
+
+def gamma_statistic(rank_values: np.ndarray, max_rank: int) -> float:
+    """Säilynoja et al.'s gamma: 2 * min_i min(F(R_i; N, z_i), 1 - F(R_i - 1; N, z_i)).
+
+    R_i counts ranks below i and z_i = i / (L + 1), i = 1..L; small gamma means the rank ECDF
+    leaves its simultaneous band somewhere.
+    """
+    return float(_gamma(np.asarray(rank_values)[None, :], max_rank)[0])
+
+
+def _gamma(rank_values: np.ndarray, max_rank: int) -> np.ndarray:
+    n = rank_values.shape[1]
+    counts = np.apply_along_axis(np.bincount, 1, rank_values, minlength=max_rank + 1)
+    below = np.cumsum(counts, axis=1)[:, :-1]  # R_i for i = 1..L
+    z = np.arange(1, max_rank + 1) / (max_rank + 1)
+    lower = stats.binom.cdf(below, n, z)
+    upper = stats.binom.sf(below - 1, n, z)
+    return 2 * np.minimum(lower, upper).min(axis=1)
+
+
+@lru_cache(maxsize=64)
+def gamma_critical(n: int, max_rank: int, alpha: float = ALPHA, n_sim: int = 2000) -> float:
+    """The ``alpha`` quantile of gamma under uniform ranks, by simulation (fixed seed, cached)."""
+    rng = np.random.default_rng(20180413)
+    null = _gamma(rng.integers(0, max_rank + 1, size=(n_sim, n)), max_rank)
+    return float(np.quantile(null, alpha))
+
+
+def holm(p_values: pd.Series) -> pd.Series:
+    """Holm's step-down adjustment: family-wise error control across a model's quantities."""
+    order = p_values.sort_values()
+    m = len(order)
+    adjusted = np.minimum(1, np.maximum.accumulate((m - np.arange(m)) * order.to_numpy()))
+    return pd.Series(adjusted, index=order.index).reindex(p_values.index)
+
+
+def calibration_table(ranks: pd.DataFrame, alpha: float = ALPHA, seed: int = 0) -> pd.DataFrame:
+    """One row per quantity: the three uniformity tests and a multiplicity-aware verdict.
+
+    A quantity is ``calibrated`` unless its Holm-adjusted uniformity p-value falls below ``alpha``;
+    the chi-square p-value and log(gamma / gamma_crit) (negative means outside the 95% band)
+    are reported beside it.
+    """
+    if ranks.empty:
+        return pd.DataFrame(
+            columns=["quantity", "n_replicates", "p_value", "p_adjusted", "chi2_p_value",
+                     "log_gamma_ratio", "calibrated"]
+        )
+    p_values = uniformity_p_values(ranks, seed)
+    rows = []
+    for quantity, group in ranks.groupby("quantity", sort=False):
+        r = group["rank"].to_numpy()
+        max_rank = int(group["max_rank"].iloc[0])
+        gamma = gamma_statistic(r, max_rank)
+        rows.append(
+            {
+                "quantity": quantity,
+                "variable": group["variable"].iloc[0],
+                "n_replicates": len(r),
+                "p_value": p_values[quantity],
+                "chi2_p_value": chi2_p_value(r, max_rank),
+                "log_gamma_ratio": float(np.log(max(gamma, 1e-300) / gamma_critical(len(r), max_rank))),
+            }
+        )
+    table = pd.DataFrame(rows)
+    table.insert(4, "p_adjusted", holm(table.set_index("quantity")["p_value"]).to_numpy())
+    table["calibrated"] = table["p_adjusted"] >= alpha
+    return table
+
+
+def histogram_band(n: int, n_bins: int, level: float = 0.99) -> tuple[float, float]:
+    """The central ``level`` interval of a rank-histogram bin count, Binomial(n, 1 / n_bins)."""
+    tail = (1 - level) / 2
+    dist = stats.binom(n, 1 / n_bins)
+    return float(dist.ppf(tail)), float(dist.ppf(1 - tail))
+
+
+def rank_histogram(rank_values: np.ndarray, max_rank: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and edges of ranks 0..L in ``n_bins`` bins of (nearly) equal width."""
+    edges = np.linspace(0, max_rank + 1, n_bins + 1)
+    counts, _ = np.histogram(rank_values, bins=edges)
+    return counts, edges
+
+
+def default_bins(n: int, max_rank: int) -> int:
+    """Histogram bins: about n / 10 but at most 20 and at most L + 1."""
+    return int(max(2, min(20, n // 10 if n >= 20 else 2, max_rank + 1)))
+
+
+@lru_cache(maxsize=64)
+def ecdf_band(n: int, prob: float = 0.99, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Simultaneous ``prob`` band of the ECDF difference for ``n`` uniform PIT values.
+
+    ArviZ's ``ecdf_pit`` adjusts the pointwise level by simulation so the whole curve holds
+    ``prob`` (Säilynoja et al. 2022). Returns evaluation points and the lower/upper differences.
+    """
+    x, _, lower, upper = ecdf_pit(np.linspace(0, 1, n), prob, n_simulations=1000,
+                                  rng=np.random.default_rng(seed))
+    return x, lower - x, upper - x

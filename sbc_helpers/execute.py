@@ -1,0 +1,87 @@
+"""Execute: run one replicate notebook with papermill in scratch space, return what it made.
+
+This runs on a Dask worker. It writes nothing outside its temporary folder: the executed notebook,
+the ranks, draws and record travel back to the client, which alone writes under ``outputs/``.
+Every failure papermill or nbclient can raise becomes a record with status "failed".
+"""
+
+import tempfile
+import time
+import traceback
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from sbc_helpers.replicate import read_sidecars
+
+STAGES = ("imports", "design", "model", "prior", "fit", "plots", "summary", "ranks", "write")
+
+
+@dataclass
+class ReplicateTask:
+    """Everything a worker needs to run one replicate, with no files shared with the client."""
+
+    model_name: str
+    replicate: int
+    seed: int
+    template: str  # the template notebook's JSON text
+    parameters: dict = field(default_factory=dict)
+    timeout: float = 1800
+    kernel_name: str = "python3"
+
+
+def stage_seconds(notebook: nbformat.NotebookNode) -> dict[str, float]:
+    """Seconds spent per tagged stage, from papermill's per-cell durations."""
+    totals: dict[str, float] = defaultdict(float)
+    for cell in notebook.cells:
+        duration = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        tags = cell.get("metadata", {}).get("tags", [])
+        stage = next((t for t in tags if t in STAGES), None)
+        if stage and duration:
+            totals[stage] += float(duration)
+    return {f"t_{s}": round(totals.get(s, 0.0), 3) for s in STAGES}
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    lines = [line for line in text.splitlines() if line.strip()]
+    # papermill puts the exception's own line last; nbclient's timeout message first
+    return (lines[-1] if type(err).__name__ == "PapermillExecutionError" else lines[0])[:500]
+
+
+def execute_replicate(task: ReplicateTask) -> dict:
+    """Run the template for ``task``; return its notebook text, ranks, draws and record."""
+    import papermill as pm
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="sbc-") as scratch:
+        scratch = Path(scratch)
+        template = scratch / "template.ipynb"
+        template.write_text(task.template)
+        output = scratch / "replicate.ipynb"
+        parameters = {**task.parameters, "replicate": task.replicate, "seed": task.seed,
+                      "output_dir": str(scratch)}
+        base = {"replicate": task.replicate, "seed": task.seed}
+        try:
+            pm.execute_notebook(
+                str(template), str(output), parameters=parameters, kernel_name=task.kernel_name,
+                progress_bar=False, execution_timeout=task.timeout, cwd=str(scratch),
+            )
+            result = read_sidecars(scratch)
+            notebook = output.read_text()
+            record = {**result.record, **base, "status": "ok", "error": None, "message": None}
+            outcome = {"ranks": result.ranks, "draws": result.draws}
+        except BaseException as err:  # noqa: BLE001 - every failure is recorded, none is lost
+            if isinstance(err, KeyboardInterrupt):
+                raise
+            notebook = output.read_text() if output.is_file() else None
+            record = {**base, "status": "failed", "error": type(err).__name__, "message": _first_line(err),
+                      "traceback": "".join(traceback.format_exception(err))[-4000:]}
+            outcome = {}
+        wall = time.perf_counter() - start
+        if notebook is not None:
+            record.update(stage_seconds(nbformat.reads(notebook, as_version=4)))
+        record["wall_seconds"] = round(wall, 3)
+        return {"record": record, "notebook": notebook, **outcome}

@@ -1,0 +1,73 @@
+"""Plot: draw figures from numbers computed elsewhere (designs, fits, ``calibrate``)."""
+
+import arviz_plots as azp
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import xarray as xr
+
+from sbc_helpers.calibrate import default_bins, ecdf_band, histogram_band, pit_dataset, rank_histogram
+
+
+def design_scatter(design: pd.DataFrame, y: np.ndarray | None = None, hue: str | None = None, title: str = ""):
+    """Scatter of y against x, optionally coloured by a design column (the seed's two plots)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    values = design["y"] if y is None else y
+    sns.scatterplot(x=design["x"], y=values, hue=design[hue] if hue else None, ax=ax)
+    ax.set(xlabel="x", ylabel="y", title=title)
+    return fig
+
+
+def trace(idata: xr.DataTree, var_names: list[str]):
+    """ArviZ's trace and distribution plot of ``var_names``."""
+    return azp.plot_trace_dist(idata, var_names=var_names, backend="matplotlib", compact=False)
+
+
+def _grid(n: int, ncols: int = 4):
+    nrows = max(1, int(np.ceil(n / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.4 * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def rank_histograms(ranks: pd.DataFrame, level: float = 0.99):
+    """One rank histogram per quantity with the ``level`` binomial band of a uniform bin count."""
+    groups = list(ranks.groupby("quantity", sort=False))
+    fig, axes = _grid(len(groups))
+    for ax, (quantity, group) in zip(axes, groups, strict=False):
+        max_rank = int(group["max_rank"].iloc[0])
+        n_bins = default_bins(len(group), max_rank)
+        counts, edges = rank_histogram(group["rank"].to_numpy(), max_rank, n_bins)
+        low, high = histogram_band(len(group), n_bins, level)
+        ax.axhspan(low, high, color="0.85", zorder=0)
+        ax.axhline(len(group) / n_bins, color="0.5", lw=1, zorder=1)
+        ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="C0", edgecolor="white", zorder=2)
+        ax.set_title(quantity, fontsize=9)
+        ax.set_yticks([])
+    fig.suptitle(f"Rank histograms ({level:.0%} band of a uniform bin count)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def ecdf_difference(ranks: pd.DataFrame, band_prob: float = 0.99, seed: int = 0):
+    """ECDF differences of PIT values with a simultaneous band, one panel per quantity.
+
+    ``arviz_plots.plot_ecdf_pit`` draws the curves, its pot_c p-value and suspicious points; the
+    band (``calibrate.ecdf_band``) is shaded behind them (arviz-plots' own envelope method
+    fails with NumPy 2.5).
+    """
+    pit = pit_dataset(ranks, seed)
+    rows = int(np.ceil(len(pit.data_vars) / 4))
+    pc = azp.plot_ecdf_pit(
+        xr.DataTree.from_dict({"prior_sbc": pit}),
+        backend="matplotlib",
+        col_wrap=4,
+        figure_kwargs={"figsize": (13, 2.6 * rows)},
+    )
+    for quantity in pit.data_vars:
+        ax = pc.viz["plot"][quantity].item()
+        x, lower, upper = ecdf_band(pit.sizes["draw"], band_prob)
+        ax.fill_between(x, lower, upper, step="post", color="0.85", zorder=0, lw=0)
+    return pc

@@ -1,0 +1,106 @@
+"""Report: calibration tables, summary notebooks rendered to HTML, and the campaign index page."""
+
+import html
+import logging
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+
+from sbc_helpers import store
+from sbc_helpers.calibrate import calibration_table
+from sbc_helpers.summary import verdict
+
+log = logging.getLogger("sbc")
+SUMMARY_TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "sbc_summary.ipynb"
+
+
+def to_html(notebook_path: Path, html_path: Path, exclude_input: bool = True) -> None:
+    """Render an executed notebook to a standalone HTML page (code cells hidden by default)."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", exclude_input=exclude_input)
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    store.atomic_write(html_path, body.encode())
+
+
+def render_replicates(folder: Path) -> int:
+    """Render each replicate notebook that has no up-to-date HTML page yet; returns how many."""
+    count = 0
+    for notebook in sorted((folder / "replicates").glob("*.ipynb")):
+        page = notebook.with_suffix(".html")
+        if page.is_file() and page.stat().st_mtime >= notebook.stat().st_mtime:
+            continue
+        to_html(notebook, page, exclude_input=False)
+        count += 1
+    return count
+
+
+def model_report(campaign_dir: Path, model: str) -> dict:
+    """Gather a model's tables, test calibration, execute and render its summary notebook."""
+    import papermill
+
+    folder = store.model_dir(campaign_dir, model)
+    ranks, replicates = store.gather(campaign_dir, model)
+    calibration = calibration_table(ranks)
+    store.atomic_write(folder / "calibration.csv", calibration.to_csv(index=False).encode())
+    summary = folder / "summary.ipynb"
+    papermill.execute_notebook(
+        str(SUMMARY_TEMPLATE), str(summary), kernel_name="python3", progress_bar=False,
+        parameters={"model_dir": str(folder.resolve()), "title": f"SBC summary: {model}"},
+    )
+    to_html(summary, folder / "summary.html")
+    render_replicates(folder)
+    n_ok = int((replicates["status"] == "ok").sum()) if len(replicates) else 0
+    return {
+        "model": model,
+        "done": n_ok,
+        "failed": len(replicates) - n_ok,
+        "verdict": verdict(calibration),
+        "calibrated": bool(len(calibration)) and bool(calibration["calibrated"].all()),
+        "divergent": int((replicates.get("divergences", pd.Series(dtype=float)) > 0).sum()),
+        "seconds": float(replicates.get("wall_seconds", pd.Series(dtype=float)).sum()),
+    }
+
+
+def build(campaign_dir: Path | str) -> Path:
+    """Rebuild every model's report and the index page from what is on disk."""
+    campaign_dir = Path(campaign_dir)
+    rows = []
+    for model in store.campaign_models(campaign_dir):
+        log.info("report: %s", model)
+        rows.append(model_report(campaign_dir, model))
+    index = campaign_dir / "index.html"
+    store.atomic_write(index, index_html(store.read_manifest(campaign_dir)["name"], rows).encode())
+    return index
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:72rem;
+padding:0 1rem;color:#222}table{border-collapse:collapse;width:100%}th,td{padding:.4rem .6rem;
+border-bottom:1px solid #ddd;text-align:left}th{background:#f4f4f4}.ok{color:#11702b;font-weight:600}
+.bad{color:#b00020;font-weight:600}.muted{color:#666}
+"""
+
+
+def index_html(campaign: str, rows: list[dict]) -> str:
+    """The campaign's index page: one row per model with its verdict and a link to its report."""
+    body = []
+    for row in rows:
+        name = html.escape(row["model"])
+        css = "ok" if row["calibrated"] else "bad"
+        body.append(
+            f'<tr><td><a href="{name}/summary.html">{name}</a></td><td>{row["done"]}</td>'
+            f'<td>{row["failed"]}</td><td class="{css}">{html.escape(row["verdict"])}</td>'
+            f'<td>{row["divergent"]}</td><td>{row["seconds"]:.0f}</td></tr>'
+        )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>SBC: {html.escape(campaign)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
+<body><h1>Simulation-based calibration: {html.escape(campaign)}</h1>
+<p class="muted">Each model's ranks of true values among posterior draws, tested for uniformity
+(Holm-adjusted, 5% level). Follow a model's name for its plots and per-replicate notebooks.</p>
+<table><thead><tr><th>model</th><th>replicates done</th><th>failed</th><th>verdict</th>
+<th>fits with divergences</th><th>worker seconds</th></tr></thead>
+<tbody>{"".join(body)}</tbody></table></body></html>
+"""

@@ -1,0 +1,128 @@
+"""Store: the on-disk layout of a campaign, written only by the client, atomically.
+
+outputs/<campaign>/<model>/replicates/<NNNN>.ipynb   the executed replicate notebook
+outputs/<campaign>/<model>/replicates/<NNNN>.ranks.parquet, .draws.parquet
+outputs/<campaign>/<model>/replicates/<NNNN>.json    the replicate's record, written last
+outputs/<campaign>/<model>/ranks.parquet, replicates.parquet   gathered tables
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+WIDTH = 4  # zero padding of replicate file names
+
+
+def replicate_stem(replicate: int) -> str:
+    return f"{replicate:0{max(WIDTH, len(str(replicate)))}d}"
+
+
+def model_dir(campaign_dir: Path, model: str) -> Path:
+    return Path(campaign_dir) / model
+
+
+def replicate_paths(campaign_dir: Path, model: str, replicate: int) -> dict[str, Path]:
+    base = model_dir(campaign_dir, model) / "replicates"
+    stem = replicate_stem(replicate)
+    return {
+        "notebook": base / f"{stem}.ipynb",
+        "ranks": base / f"{stem}.ranks.parquet",
+        "draws": base / f"{stem}.draws.parquet",
+        "record": base / f"{stem}.json",
+    }
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_parquet(index=False)
+
+
+def save_replicate(campaign_dir: Path, model: str, outcome: dict) -> None:
+    """Write one replicate's files; the record goes last so it marks a whole replicate."""
+    paths = replicate_paths(campaign_dir, model, outcome["record"]["replicate"])
+    if outcome.get("notebook") is not None:
+        atomic_write(paths["notebook"], outcome["notebook"].encode())
+    if outcome["record"]["status"] == "ok":
+        atomic_write(paths["ranks"], _parquet_bytes(outcome["ranks"]))
+        atomic_write(paths["draws"], _parquet_bytes(outcome["draws"]))
+    atomic_write(paths["record"], json.dumps(outcome["record"], indent=1).encode())
+
+
+def read_record(campaign_dir: Path, model: str, replicate: int) -> dict | None:
+    path = replicate_paths(campaign_dir, model, replicate)["record"]
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def is_complete(campaign_dir: Path, model: str, replicate: int) -> bool:
+    """A replicate is done when its record says ok and its ranks and draws are on disk."""
+    record = read_record(campaign_dir, model, replicate)
+    if not record or record.get("status") != "ok":
+        return False
+    paths = replicate_paths(campaign_dir, model, replicate)
+    return paths["ranks"].is_file() and paths["draws"].is_file()
+
+
+def records(campaign_dir: Path, model: str) -> list[dict]:
+    """Every replicate record of a model, in replicate order."""
+    folder = model_dir(campaign_dir, model) / "replicates"
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            out.append(json.loads(path.read_text()))
+        except json.JSONDecodeError:
+            continue
+    return sorted(out, key=lambda r: r["replicate"])
+
+
+def gather(campaign_dir: Path, model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Concatenate a model's replicate files into ranks.parquet and replicates.parquet."""
+    recs = records(campaign_dir, model)
+    table = pd.DataFrame(recs)
+    frames = [
+        pd.read_parquet(replicate_paths(campaign_dir, model, r["replicate"])["ranks"])
+        for r in recs
+        if r.get("status") == "ok" and is_complete(campaign_dir, model, r["replicate"])
+    ]
+    ranks = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["replicate", "quantity", "variable", "rank", "max_rank", "true_value", "post_mean", "post_sd"]
+    )
+    folder = model_dir(campaign_dir, model)
+    atomic_write(folder / "ranks.parquet", _parquet_bytes(ranks))
+    atomic_write(folder / "replicates.parquet", _parquet_bytes(table))
+    return ranks, table
+
+
+def campaign_models(campaign_dir: Path) -> list[str]:
+    """Model folders of a campaign on disk, from its manifest."""
+    manifest = Path(campaign_dir) / "campaign.json"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{campaign_dir} has no campaign.json: not a campaign output folder")
+    return [m["name"] for m in json.loads(manifest.read_text())["models"]]
+
+
+def write_manifest(campaign_dir: Path, campaign_dump: dict) -> None:
+    atomic_write(Path(campaign_dir) / "campaign.json", json.dumps(campaign_dump, indent=1, default=str).encode())
+
+
+def read_manifest(campaign_dir: Path) -> dict:
+    return json.loads((Path(campaign_dir) / "campaign.json").read_text())
