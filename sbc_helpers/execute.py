@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 
+from sbc_helpers.kernels import worker_kernel
 from sbc_helpers.replicate import read_sidecars
 
 STAGES = ("imports", "design", "model", "prior", "fit", "plots", "summary", "ranks", "write")
@@ -30,6 +31,7 @@ class ReplicateTask:
     parameters: dict = field(default_factory=dict)
     timeout: float = 1800
     kernel_name: str = "python3"
+    kernel_reuse: int = 50  # replicates per warm kernel; 0 starts a fresh kernel for each
 
 
 def stage_seconds(notebook: nbformat.NotebookNode) -> dict[str, float]:
@@ -64,16 +66,20 @@ def execute_replicate(task: ReplicateTask) -> dict:
         parameters = {**task.parameters, "replicate": task.replicate, "seed": task.seed,
                       "output_dir": str(scratch)}
         base = {"replicate": task.replicate, "seed": task.seed}
+        warm = worker_kernel(task.kernel_name, task.kernel_reuse) if task.kernel_reuse > 0 else None
         try:
+            engine = {"engine_name": "warm", "km": warm.acquire(str(scratch))} if warm else {"cwd": str(scratch)}
             pm.execute_notebook(
                 str(template), str(output), parameters=parameters, kernel_name=task.kernel_name,
-                progress_bar=False, execution_timeout=task.timeout, cwd=str(scratch),
+                progress_bar=False, execution_timeout=task.timeout, **engine,
             )
             result = read_sidecars(scratch)
             notebook = output.read_text()
             record = {**result.record, **base, "status": "ok", "error": None, "message": None}
             outcome = {"ranks": result.ranks, "draws": result.draws}
         except BaseException as err:  # noqa: BLE001 - every failure is recorded, none is lost
+            if warm is not None:
+                warm.discard()  # a failed, timed-out or dead kernel is never reused
             if isinstance(err, KeyboardInterrupt):
                 raise
             notebook = output.read_text() if output.is_file() else None

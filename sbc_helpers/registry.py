@@ -33,7 +33,11 @@ def load_function(reference: str, base_dir: Path | str | None = None) -> Callabl
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[module_name]  # a fixed file is imported afresh next time
+                raise
     else:
         try:
             module = importlib.import_module(target)

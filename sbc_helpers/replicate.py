@@ -46,14 +46,24 @@ class ReplicateResult:
 
 
 def default_quantities(model: pm.Model, simulation: Simulation) -> list[str]:
-    """Free RVs plus the Deterministics that are not per-observation (not shaped like the data).
+    """Free RVs plus the Deterministics that are not per-observation.
 
-    Shapes come from the prior draw, so nothing is compiled to find them.
+    A Deterministic is per-observation when it shares a named dim with an observed variable, or,
+    in a model without dims, when it has an observed variable's shape. Shapes come from the prior
+    draw, so nothing is compiled to find them.
     """
-    data_shapes = {np.shape(values) for values in simulation.data.values()}
+    dims = model.named_vars_to_dims
+    observed = [rv.name for rv in model.observed_RVs]
+    data_dims = {d for name in observed for d in dims.get(name, ()) if d is not None}
+    data_shapes = {np.shape(simulation.data[name]) for name in observed if not dims.get(name)}
+
+    def per_observation(name: str) -> bool:
+        if data_dims.intersection(dims.get(name, ())):
+            return True
+        return not dims.get(name) and simulation.truth[name].shape in data_shapes
+
     free = [rv.name for rv in model.free_RVs]
-    dets = [d.name for d in model.deterministics if simulation.truth[d.name].shape not in data_shapes]
-    return free + dets
+    return free + [d.name for d in model.deterministics if not per_observation(d.name)]
 
 
 def summarize(

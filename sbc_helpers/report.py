@@ -2,6 +2,8 @@
 
 import html
 import logging
+import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -15,23 +17,43 @@ log = logging.getLogger("sbc")
 SUMMARY_TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "sbc_summary.ipynb"
 
 
-def to_html(notebook_path: Path, html_path: Path, exclude_input: bool = True) -> None:
-    """Render an executed notebook to a standalone HTML page (code cells hidden by default)."""
+def to_html(notebook_path: Path, html_path: Path, exclude_input: bool = True, css: Path | None = None) -> None:
+    """Render an executed notebook to a static HTML page (code cells hidden by default).
+
+    With ``css``, the stylesheets nbconvert inlines in every page's head (about 265 KB) are written
+    once to that file and linked instead, so a folder of replicate pages stays small.
+    """
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab", exclude_input=exclude_input)
+    exporter.log.setLevel(logging.ERROR)  # "alternative text is missing" for every figure
     body, _ = exporter.from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    if css is not None:
+        body = _link_head_styles(body, css, html_path)
     store.atomic_write(html_path, body.encode())
+
+
+def _link_head_styles(page: str, css: Path, html_path: Path) -> str:
+    head, sep, rest = page.partition("</head>")
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", head, flags=re.S)
+    if not sep or not styles:
+        return page
+    text = "\n".join(styles)
+    if not css.is_file() or css.read_text() != text:
+        store.atomic_write(css, text.encode())
+    link = f'<link rel="stylesheet" href="{os.path.relpath(css, html_path.parent)}">'
+    return re.sub(r"<style[^>]*>.*?</style>\s*", "", head, flags=re.S) + link + sep + rest
 
 
 def render_replicates(folder: Path) -> int:
     """Render each replicate notebook that has no up-to-date HTML page yet; returns how many."""
     count = 0
-    for notebook in sorted((folder / "replicates").glob("*.ipynb")):
+    replicates = folder / "replicates"
+    for notebook in sorted(replicates.glob("*.ipynb")):
         page = notebook.with_suffix(".html")
         if page.is_file() and page.stat().st_mtime >= notebook.stat().st_mtime:
             continue
-        to_html(notebook, page, exclude_input=False)
+        to_html(notebook, page, exclude_input=False, css=replicates / "notebook.css")
         count += 1
     return count
 

@@ -17,6 +17,7 @@ from sbc_helpers import store
 from sbc_helpers.execute import ReplicateTask, execute_replicate
 from sbc_helpers.params import Campaign, ParamsError
 from sbc_helpers.seeds import replicate_seed
+from sbc_helpers.warmup import WarmCompileCache
 
 log = logging.getLogger("sbc")
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "sbc_replicate.ipynb"
@@ -119,6 +120,7 @@ def plan(campaign: Campaign, folder: Path, cores: int) -> tuple[list[ReplicateTa
             tasks.append(ReplicateTask(
                 model_name=spec.name, replicate=r, seed=replicate_seed(campaign.seed, spec.name, r),
                 template=template, parameters=parameters, timeout=campaign.timeout,
+                kernel_reuse=campaign.kernel_reuse,
             ))
     return tasks, skipped
 
@@ -167,6 +169,7 @@ def run(
         log.info("%s: %d replicates to run, %d already done", campaign.name, len(tasks), skipped)
         if tasks:
             with dask_client(workers, scheduler) as client:
+                client.register_plugin(WarmCompileCache(_distinct_models(tasks)))
                 _run_tasks(client, tasks, campaign, folder, result, progress, as_completed, tqdm)
         for spec in campaign.models:
             store.gather(folder, spec.name)
@@ -212,6 +215,14 @@ def _run_tasks(client, tasks, campaign, folder, result, progress, as_completed, 
         raise
     finally:
         bar.close()
+
+
+def _distinct_models(tasks: list[ReplicateTask]) -> list[dict]:
+    """One (model, design, sampler) per campaign model, for the compile-cache warm-up."""
+    seen = {}
+    for t in tasks:
+        seen.setdefault(t.model_name, {k: t.parameters[k] for k in ("model", "design", "sampler")})
+    return list(seen.values())
 
 
 def _key(task: ReplicateTask, attempt: int) -> str:

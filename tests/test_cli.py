@@ -1,0 +1,114 @@
+"""The ``sbc`` command end to end on a tiny campaign: outputs, resume, status, errors, lock."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sbc_helpers.runner import lock
+
+ROOT = Path(__file__).resolve().parent.parent
+SBC = [sys.executable, "-m", "sbc_helpers.cli"]
+TINY = """
+name: tiny
+seed: 11
+replicates: 3
+rank_draws: 20
+design: {maker: seed_design, n_groups: 2, n_points: 4, seed: 1}
+inference: {sampler: nutpie, draws: 50, tune: 50, chains: 2}
+timeout: 300
+models:
+  - {name: centered, model: hierarchical_centered}
+  - {name: noncentered, model: hierarchical_noncentered}
+"""
+
+
+def sbc(*args, cwd=None):
+    return subprocess.run([*SBC, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("campaign")
+    params = folder / "tiny.yaml"
+    params.write_text(TINY)
+    done = sbc("run", params, "--output-dir", folder / "out", "--workers", "2", "-q")
+    assert done.returncode == 0, done.stderr
+    return params, folder / "out" / "tiny"
+
+
+def test_run_writes_the_output_contract(campaign):
+    _, out = campaign
+    assert (out / "index.html").is_file()
+    for model in ("centered", "noncentered"):
+        folder = out / model
+        assert (folder / "summary.html").is_file() and (folder / "summary.ipynb").is_file()
+        notebooks = sorted(p.name for p in (folder / "replicates").glob("*.ipynb"))
+        assert notebooks == ["0000.ipynb", "0001.ipynb", "0002.ipynb"]
+        ranks = pd.read_parquet(folder / "ranks.parquet")
+        assert {"replicate", "quantity", "rank", "max_rank", "true_value", "post_mean", "post_sd"} <= set(ranks)
+        assert ranks["rank"].between(0, 20).all() and (ranks["max_rank"] == 20).all()
+        table = pd.read_parquet(folder / "replicates.parquet")
+        assert {"replicate", "seed", "status", "divergences", "max_rhat", "min_ess_bulk", "seconds"} <= set(table)
+        assert list(table["replicate"]) == [0, 1, 2] and (table["status"] == "ok").all()
+        calibration = pd.read_csv(folder / "calibration.csv")
+        assert set(calibration["quantity"]) == set(ranks["quantity"])
+    index = (out / "index.html").read_text()
+    assert 'href="centered/summary.html"' in index and 'href="noncentered/summary.html"' in index
+
+
+def test_rerun_skips_finished_replicates(campaign):
+    params, out = campaign
+    notebook = out / "centered" / "replicates" / "0000.ipynb"
+    before = notebook.stat().st_mtime_ns
+    again = sbc("run", params, "--output-dir", out.parent, "--no-report")
+    assert again.returncode == 0, again.stderr
+    assert "ran 0, skipped 6" in again.stderr
+    assert notebook.stat().st_mtime_ns == before
+
+
+def test_status_counts_replicates(campaign):
+    _, out = campaign
+    status = sbc("status", out)
+    assert status.returncode == 0
+    rows = {line.split()[0]: line.split()[1:] for line in status.stdout.splitlines()[1:]}
+    assert rows == {"centered": ["3", "0", "0"], "noncentered": ["3", "0", "0"]}
+
+
+def test_report_rebuilds_from_disk(campaign):
+    _, out = campaign
+    (out / "index.html").unlink()
+    rebuilt = sbc("report", out)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert (out / "index.html").is_file()
+
+
+def test_second_run_on_a_locked_folder_is_refused(campaign):
+    params, out = campaign
+    with lock(out):
+        refused = sbc("run", params, "--output-dir", out.parent, "--no-report")
+    assert refused.returncode == 2
+    assert "in use by another 'sbc run'" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("name: x\nseed: 1\nreplicates: 2\nmodels: [{name: a, model: hierarchical_centered}]\nwokers: 2\n", "wokers: unknown key"),
+        ("name: x\nseed: 1\nreplicates: [2\n", "not valid YAML"),
+        ("name: x\nseed: 1\nreplicates: 2\nmodels: [{name: a, model: no_such_model}]\n", "unknown model 'no_such_model'"),
+        ("name: x\nseed: 1\nreplicates: 2\nmodels: [{name: a, model: hierarchical_centered, inference: {draws: -5}}]\n", "draws"),
+    ],
+)
+def test_malformed_params_exit_non_zero_with_one_line(tmp_path, text, expected):
+    params = tmp_path / "bad.yaml"
+    params.write_text(text)
+    result = sbc("run", params, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sbc: error:"), result.stderr
+    assert expected in lines[0]
+    assert not (tmp_path / "out" / "x").exists() or not any((tmp_path / "out" / "x").rglob("*.ipynb"))

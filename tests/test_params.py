@@ -1,0 +1,165 @@
+from pathlib import Path
+
+import pytest
+
+from sbc_helpers.params import Campaign, ParamsError, load_campaign
+
+GOOD = """\
+name: demo
+seed: 2026
+replicates: 4
+rank_draws: 50
+design: {maker: seed_design, n_groups: 3, n_points: 5}
+inference: {sampler: nutpie, draws: 100, tune: 100, chains: 2, target_accept: 0.9}
+models:
+  - {name: centered, model: hierarchical_centered}
+  - name: noncentered
+    model: hierarchical_noncentered
+    design: {maker: seed_design, n_groups: 4}
+    inference: {draws: 200, target_accept: 0.95}
+    quantities: [alpha, beta]
+"""
+
+MINIMAL = """\
+name: demo
+seed: 1
+replicates: 3
+rank_draws: 50
+inference: {draws: 100, tune: 100, chains: 2}
+models:
+  - {name: a, model: hierarchical_centered}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "campaign.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_load_campaign_reads_a_good_file(tmp_path):
+    campaign = load_campaign(write(tmp_path, GOOD))
+    assert isinstance(campaign, Campaign)
+    assert (campaign.name, campaign.seed, campaign.replicates, campaign.rank_draws) == (
+        "demo", 2026, 4, 50,
+    )
+    assert [m.name for m in campaign.models] == ["centered", "noncentered"]
+    assert campaign.models[1].quantities == ["alpha", "beta"]
+    assert campaign.inference.draws == 100
+    assert campaign.inference.target_accept == 0.9
+    # relative references in the file are resolved from the file's folder
+    assert Path(campaign.base_dir) == tmp_path.resolve()
+
+
+def test_model_settings_override_the_campaigns(tmp_path):
+    campaign = load_campaign(write(tmp_path, GOOD))
+    centered, noncentered = campaign.models
+    assert campaign.inference_for(centered) == campaign.inference
+    merged = campaign.inference_for(noncentered)
+    assert (merged.draws, merged.target_accept) == (200, 0.95)
+    assert (merged.tune, merged.chains, merged.sampler) == (100, 2, "nutpie")  # inherited
+    assert campaign.design_for(centered) == {"maker": "seed_design", "n_groups": 3, "n_points": 5}
+    assert campaign.design_for(noncentered) == {"maker": "seed_design", "n_groups": 4}
+
+
+def test_defaults_fill_unset_settings(tmp_path):
+    text = "name: d\nseed: 0\nreplicates: 1\nmodels: [{name: a, model: hierarchical_centered}]\n"
+    campaign = load_campaign(write(tmp_path, text))
+    assert campaign.rank_draws == 100
+    assert campaign.inference.draws * campaign.inference.chains >= campaign.rank_draws
+    assert campaign.design == {"maker": "seed_design"}
+    assert campaign.inference.sampler == "nutpie"
+
+
+def test_replicates_argument_overrides_the_file(tmp_path):
+    path = write(tmp_path, GOOD)
+    assert load_campaign(path, replicates=250).replicates == 250
+    assert load_campaign(path).replicates == 4
+
+
+def test_replicates_override_is_validated(tmp_path):
+    with pytest.raises(ParamsError, match="replicates"):
+        load_campaign(write(tmp_path, GOOD), replicates=0)
+
+
+def test_replicates_override_supplies_a_missing_count(tmp_path):
+    text = MINIMAL.replace("replicates: 3\n", "")
+    path = write(tmp_path, text)
+    with pytest.raises(ParamsError, match="replicates"):
+        load_campaign(path)
+    assert load_campaign(path, replicates=2).replicates == 2
+
+
+def _error(path, **kwargs) -> str:
+    with pytest.raises(ParamsError) as err:
+        load_campaign(path, **kwargs)
+    message = str(err.value)
+    assert "\n" not in message, f"multi-line message: {message!r}"
+    assert str(path) in message  # every message names the file
+    return message
+
+
+def test_missing_file_error(tmp_path):
+    message = _error(tmp_path / "nope.yaml")
+    assert "not found" in message
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [("name: t\nmodels: [a, b\n", "line 3"), ("name: t\n\tseed: 1\n", "line 2")],
+)
+def test_invalid_yaml_error_names_the_line(tmp_path, text, where):
+    message = _error(write(tmp_path, text))
+    assert "not valid YAML" in message
+    assert where in message
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "", "just a string\n"])
+def test_top_level_must_be_a_mapping(tmp_path, text):
+    assert "mapping" in _error(write(tmp_path, text))
+
+
+BAD = {
+    "unknown top-level key": (MINIMAL + "replicats: 5\n", ["replicats", "unknown key"]),
+    "unknown key in a model": (
+        MINIMAL.replace("model: hierarchical_centered}", "model: hierarchical_centered, sampler: x}"),
+        ["models.0.sampler", "unknown key"],
+    ),
+    "draws: 0": (MINIMAL.replace("draws: 100", "draws: 0"), ["inference.draws", "greater than or equal to 1"]),
+    "target_accept: 1.5": (
+        MINIMAL.replace("chains: 2}", "chains: 2, target_accept: 1.5}"),
+        ["inference.target_accept", "less than 1"],
+    ),
+    "duplicate model names": (
+        MINIMAL + "  - {name: a, model: hierarchical_noncentered}\n",
+        ["models", "unique", "repeated: a"],
+    ),
+    "rank_draws > draws * chains": (
+        MINIMAL.replace("rank_draws: 50", "rank_draws: 201"),
+        ["rank_draws (201)", "200 posterior draws", "'a'"],
+    ),
+    "model's own draws too few for rank_draws": (
+        MINIMAL.replace("model: hierarchical_centered}", "model: hierarchical_centered, inference: {draws: 20}}"),
+        ["rank_draws (50)", "40 posterior draws", "'a'"],
+    ),
+    "bad draws in a model's inference": (
+        MINIMAL.replace("model: hierarchical_centered}", "model: hierarchical_centered, inference: {draws: 0}}"),
+        ["models.0.inference", "draws"],
+    ),
+    "empty models": (MINIMAL.split("models:")[0] + "models: []\n", ["models", "at least 1"]),
+    "missing seed": (MINIMAL.replace("seed: 1\n", ""), ["seed", "required"]),
+    "bad model name": (MINIMAL.replace("name: a,", "name: 'my model',"), ["models.0.name"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_invalid_settings_give_one_line_error_naming_the_key(tmp_path, case):
+    text, needles = BAD[case]
+    message = _error(write(tmp_path, text))
+    for needle in needles:
+        assert needle in message, f"{needle!r} not in {message!r}"
+
+
+def test_the_good_minimal_file_is_valid(tmp_path):
+    # the BAD cases are one edit away from this file, so it must itself load
+    assert load_campaign(write(tmp_path, MINIMAL)).models[0].name == "a"

@@ -1,0 +1,79 @@
+"""The replicate template under papermill: documented parameters, side-car files, warm = fresh."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from sbc_helpers.execute import ReplicateTask, execute_replicate
+from sbc_helpers.replicate import DRAWS_FILE, RANKS_FILE, RECORD_FILE
+from sbc_helpers.seeds import replicate_seed
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "templates" / "sbc_replicate.ipynb"
+TINY = {"draws": 60, "tune": 60, "chains": 2, "rank_draws": 30,
+        "design": {"maker": "seed_design", "n_groups": 3, "n_points": 4, "seed": 1}}
+
+
+@pytest.mark.parametrize("name", ["sbc_replicate.ipynb", "sbc_summary.ipynb"])
+def test_templates_are_stored_without_outputs(name):
+    nb = nbformat.read(ROOT / "templates" / name, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
+
+
+def test_every_parameter_is_typed_and_documented():
+    params = papermill.inspect_notebook(str(TEMPLATE))
+    expected = {"model", "design", "replicate", "seed", "sampler", "draws", "tune", "chains", "cores",
+                "target_accept", "rank_draws", "quantities", "make_plots", "output_dir"}
+    assert expected <= set(params)
+    for name, info in params.items():
+        assert info["inferred_type_name"] != "None", name
+        assert info["help"].strip(), f"parameter {name} has no comment"
+
+
+def test_template_runs_under_papermill_and_writes_sidecars(tmp_path):
+    papermill.execute_notebook(
+        str(TEMPLATE), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+        parameters={**TINY, "output_dir": str(tmp_path), "seed": 7, "replicate": 3}, cwd=str(tmp_path),
+    )
+    for name in (RANKS_FILE, DRAWS_FILE, RECORD_FILE):
+        assert (tmp_path / name).is_file(), name
+    record = json.loads((tmp_path / RECORD_FILE).read_text())
+    assert record["replicate"] == 3 and record["seed"] == 7 and record["status"] == "ok"
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+    assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {}) for o in outputs)
+
+
+def _task(replicate: int, reuse: int) -> ReplicateTask:
+    params = {"model": "hierarchical_noncentered", "sampler": "nutpie", "cores": 1, "target_accept": 0.8,
+              "quantities": [], "make_plots": False, **TINY}
+    return ReplicateTask("m", replicate, replicate_seed(5, "m", replicate), TEMPLATE.read_text(), params,
+                         timeout=300, kernel_reuse=reuse)
+
+
+def test_warm_kernel_gives_the_same_ranks_as_fresh_kernels():
+    """A reused kernel must not leak state: results equal a fresh kernel's, replicate by replicate."""
+    warm = [execute_replicate(_task(r, reuse=10)) for r in range(3)]
+    fresh = [execute_replicate(_task(r, reuse=0)) for r in range(3)]
+    for w, f in zip(warm, fresh, strict=True):
+        assert w["record"]["status"] == f["record"]["status"] == "ok", (w["record"], f["record"])
+        assert w["ranks"].equals(f["ranks"])
+        assert w["draws"].equals(f["draws"])
+    # the warm kernel really was reused: later replicates skip the import cost
+    assert warm[2]["record"]["t_imports"] < fresh[2]["record"]["t_imports"] / 5
+
+
+def test_a_failing_replicate_is_recorded_with_its_notebook():
+    task = _task(0, reuse=10)
+    task.parameters = {**task.parameters, "model": "no_such_model"}
+    outcome = execute_replicate(task)
+    record = outcome["record"]
+    assert record["status"] == "failed"
+    assert record["error"] == "PapermillExecutionError"
+    assert "no_such_model" in record["message"]
+    assert outcome["notebook"] is not None  # the notebook as far as it ran
