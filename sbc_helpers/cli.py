@@ -20,6 +20,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true", help="skip building the HTML report")
     report = sub.add_parser("report", help="rebuild a campaign's reports from what is on disk")
     report.add_argument("campaign_dir", type=Path)
+    report.add_argument("--recompute", action="store_true",
+                        help="re-rank every replicate from its kept draws (no refitting)")
+    report.add_argument("--params", type=Path,
+                        help="with --recompute: take rank_draws, quantities, derived, log_likelihood from this file")
     status = sub.add_parser("status", help="print per model how many replicates are done, failed, missing")
     status.add_argument("campaign_dir", type=Path)
     for p in (run, report, status):
@@ -47,19 +51,24 @@ def _run(args) -> int:
 
 
 def _report(args) -> int:
-    from sbc_helpers import report
+    from sbc_helpers import report, store
+    from sbc_helpers.params import Campaign, ParamsError, load_campaign
 
-    print(f"report: {report.build(args.campaign_dir)}")
+    campaign = None
+    if args.params and not args.recompute:
+        raise ParamsError("--params goes with --recompute")
+    if args.recompute:
+        campaign = load_campaign(args.params) if args.params else Campaign(**store.read_manifest(args.campaign_dir))
+        if campaign.name != store.read_manifest(args.campaign_dir)["name"]:
+            raise ParamsError(f"{args.params}: campaign {campaign.name!r} is not the one in {args.campaign_dir}")
+    print(f"report: {report.build(args.campaign_dir, recompute_with=campaign)}")
     return 0
 
 
 def _status(args) -> int:
     from sbc_helpers import store
 
-    manifest = store.read_manifest(args.campaign_dir) if (args.campaign_dir / "campaign.json").is_file() else None
-    if manifest is None:
-        raise FileNotFoundError(f"{args.campaign_dir}: no campaign.json, not a campaign output folder")
-    wanted = manifest["replicates"]
+    wanted = store.read_manifest(args.campaign_dir)["replicates"]
     print(f"{'model':<30} {'done':>6} {'failed':>6} {'missing':>7}")
     for model in store.campaign_models(args.campaign_dir):
         recs = {r["replicate"]: r for r in store.records(args.campaign_dir, model)}
@@ -71,6 +80,7 @@ def _status(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from sbc_helpers.params import ParamsError
+    from sbc_helpers.quantities import QuantityError
     from sbc_helpers.runner import CampaignLocked
 
     args = _parser().parse_args(argv)
@@ -80,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"run": _run, "report": _report, "status": _status}
     try:
         return commands[args.command](args)
-    except (ParamsError, CampaignLocked, FileNotFoundError) as err:
+    except (ParamsError, CampaignLocked, FileNotFoundError, QuantityError) as err:
         print(f"sbc: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ def _first(stats: xr.Dataset, *names: str) -> xr.DataArray | None:
 def fit_diagnostics(idata: xr.DataTree, var_names: list[str]) -> dict[str, float | int]:
     """Divergences, max-treedepth hits, max R-hat, min bulk/tail ESS and min BFMI of a NUTS fit."""
     posterior = idata["posterior"].to_dataset()[var_names]
-    stats = idata["sample_stats"].to_dataset()
+    stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata.children else xr.Dataset()
     diverging = _first(stats, "diverging")
     treedepth = _first(stats, "maxdepth_reached", "reached_max_treedepth")
     out: dict[str, float | int] = {

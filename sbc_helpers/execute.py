@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 
 from sbc_helpers.kernels import worker_kernel
-from sbc_helpers.replicate import read_sidecars
+from sbc_helpers.replicate import DRAWS_FILE, read_sidecars
 
 STAGES = ("imports", "design", "model", "prior", "fit", "plots", "summary", "ranks", "write")
 
@@ -76,7 +76,7 @@ def execute_replicate(task: ReplicateTask) -> dict:
             result = read_sidecars(scratch)
             notebook = output.read_text()
             record = {**result.record, **base, "status": "ok", "error": None, "message": None}
-            outcome = {"ranks": result.ranks, "draws": result.draws}
+            outcome = {"ranks": result.ranks, "draws": (scratch / DRAWS_FILE).read_bytes()}
         except BaseException as err:  # noqa: BLE001 - every failure is recorded, none is lost
             if warm is not None:
                 warm.discard()  # a failed, timed-out or dead kernel is never reused

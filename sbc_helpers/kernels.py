@@ -12,6 +12,9 @@ the borrowed kernel manager, whose kernel client is closed after every notebook.
 
 import atexit
 import logging
+import os
+import shutil
+import tempfile
 
 from jupyter_client.manager import KernelManager
 from papermill.clientwrap import PapermillNotebookClient
@@ -62,7 +65,10 @@ class WarmKernel:
         if self.km is not None and (self.uses >= self.max_uses or not self.km.is_alive()):
             self.discard()
         if self.km is None:
-            self.km = KernelManager(kernel_name=self.kernel_name)
+            # IPC sockets in a private folder: no TCP port to race for, nothing sent in plain text
+            self.sockets = tempfile.mkdtemp(prefix="sbc-kernel-")
+            self.km = KernelManager(kernel_name=self.kernel_name, transport="ipc",
+                                    ip=os.path.join(self.sockets, "ipc"))
             self.km.start_kernel(cwd=cwd)
             self.uses = 0
         self._run(RESET.format(cwd=cwd))
@@ -88,6 +94,7 @@ class WarmKernel:
             except Exception as err:  # already dead: nothing left to stop
                 log.debug("kernel shutdown: %s", err)
             self.km = None
+            shutil.rmtree(self.sockets, ignore_errors=True)
 
 
 _KERNELS: dict[tuple[str, int], WarmKernel] = {}

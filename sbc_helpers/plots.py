@@ -71,3 +71,50 @@ def ecdf_difference(ranks: pd.DataFrame, band_prob: float = 0.99, seed: int = 0)
         x, lower, upper = ecdf_band(pit.sizes["draw"], band_prob)
         ax.fill_between(x, lower, upper, step="post", color="0.85", zorder=0, lw=0)
     return pc
+
+
+def true_vs_mean(ranks: pd.DataFrame):
+    """Posterior mean against the true value, one panel per variable; the diagonal is perfect recovery."""
+    groups = list(ranks.groupby("variable", sort=False))
+    fig, axes = _grid(len(groups))
+    for ax, (variable, group) in zip(axes, groups, strict=False):
+        ax.scatter(group["true_value"], group["post_mean"], s=6, alpha=0.5)
+        low = min(group["true_value"].min(), group["post_mean"].min())
+        high = max(group["true_value"].max(), group["post_mean"].max())
+        ax.plot([low, high], [low, high], color="0.5", lw=1)
+        ax.set_title(variable, fontsize=9)
+        ax.set_xlabel("true", fontsize=8)
+        ax.set_ylabel("posterior mean", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def zscore_vs_contraction(table: pd.DataFrame):
+    """Posterior z-score against posterior contraction (``calibrate.zscore_contraction``)."""
+    groups = list(table.groupby("variable", sort=False))
+    fig, axes = _grid(len(groups))
+    for ax, (variable, group) in zip(axes, groups, strict=False):
+        ax.scatter(group["contraction"], group["zscore"], s=6, alpha=0.5)
+        ax.axhline(0, color="0.5", lw=1)
+        ax.set_xlim(min(0, group["contraction"].min()), 1)
+        ax.set_title(variable, fontsize=9)
+        ax.set_xlabel("contraction", fontsize=8)
+        ax.set_ylabel("z-score", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def coverage(table: pd.DataFrame):
+    """Observed coverage of central intervals against their width (``calibrate.coverage``)."""
+    groups = list(table.groupby("variable", sort=False))
+    fig, axes = _grid(len(groups))
+    for ax, (variable, group) in zip(axes, groups, strict=False):
+        ax.fill_between(group["width"], group["lower"] - group["width"], group["upper"] - group["width"],
+                        color="0.85", lw=0)
+        ax.plot(group["width"], group["coverage"] - group["width"], color="C0")
+        ax.axhline(0, color="0.5", lw=1)
+        ax.set_title(variable, fontsize=9)
+        ax.set_xlabel("interval width", fontsize=8)
+        ax.set_ylabel("coverage - width", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -43,11 +43,12 @@ def scalar_quantities(ds: xr.Dataset, var_names: list[str]) -> dict[str, xr.Data
     return out
 
 
-def thin(posterior: xr.Dataset, n_keep: int) -> xr.Dataset:
-    """Pool chains and keep ``n_keep`` evenly spaced draws, along a new ``draw`` dim."""
-    pooled = posterior.stack(sample=SAMPLE_DIMS)
-    keep = thin_indices(pooled.sizes["sample"], n_keep)
-    return pooled.isel(sample=keep).drop_vars(["sample", "chain", "draw"]).rename(sample="draw")
+def thin(draws: xr.Dataset, n_keep: int) -> xr.Dataset:
+    """Keep ``n_keep`` evenly spaced draws along ``draw``, pooling chains first if there are any."""
+    if "chain" in draws.dims:
+        draws = draws.stack(sample=SAMPLE_DIMS).drop_vars(["sample", "chain", "draw"]).rename(sample="draw")
+    keep = thin_indices(draws.sizes["draw"], n_keep)
+    return draws.isel(draw=keep).drop_vars("draw", errors="ignore")
 
 
 def rank(draws: np.ndarray, truth: float, rng: np.random.Generator) -> int:
@@ -58,38 +59,31 @@ def rank(draws: np.ndarray, truth: float, rng: np.random.Generator) -> int:
     return below + (int(rng.integers(0, ties + 1)) if ties else 0)
 
 
-def rank_table(
-    posterior: xr.Dataset,
-    truth: xr.Dataset,
-    var_names: list[str],
-    n_rank_draws: int,
-    seed: int,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Ranks of every scalar quantity, and the thinned draws they were ranked among.
+def rank_table(draws: xr.Dataset, truth: xr.Dataset, n_rank_draws: int, seed: int) -> pd.DataFrame:
+    """Rank every scalar element of ``draws``' variables among ``n_rank_draws`` of its draws.
 
-    Returns the tidy rank rows (``quantity, variable, rank, max_rank, true_value, post_mean,
-    post_sd``) and a wide table of thinned draws (one column per quantity, L rows) that lets a
-    new test quantity be ranked later without refitting.
+    ``draws`` has a ``draw`` dim (the kept, thinned posterior draws); they are thinned again to L
+    evenly spaced draws for ranking. Returns tidy rows: ``quantity, variable, rank, max_rank,
+    true_value, post_mean, post_sd`` (posterior moments from all kept draws).
     """
     rng = np.random.default_rng(seed)
-    kept = thin(posterior[var_names], n_rank_draws)
-    full = scalar_quantities(posterior, var_names)
-    thinned = scalar_quantities(kept, var_names)
-    true = scalar_quantities(truth, var_names)
+    names = list(draws.data_vars)
+    ranked = scalar_quantities(thin(draws, n_rank_draws), names)
+    kept = scalar_quantities(draws, names)
+    true = scalar_quantities(truth, names)
     rows = []
-    for quantity, draws in thinned.items():
-        all_draws = full[quantity].to_numpy().ravel()
+    for quantity, values in ranked.items():
+        all_draws = kept[quantity].to_numpy().ravel()
         value = float(true[quantity])
         rows.append(
             {
                 "quantity": quantity,
                 "variable": quantity.split("[", 1)[0],
-                "rank": rank(draws.to_numpy(), value, rng),
+                "rank": rank(values.to_numpy(), value, rng),
                 "max_rank": n_rank_draws,
                 "true_value": value,
                 "post_mean": float(all_draws.mean()),
                 "post_sd": float(all_draws.std(ddof=1)),
             }
         )
-    wide = pd.DataFrame({q: d.to_numpy() for q, d in thinned.items()})
-    return pd.DataFrame(rows), wide
+    return pd.DataFrame(rows)

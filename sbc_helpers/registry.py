@@ -59,7 +59,10 @@ def resolve_model(spec: str, base_dir: Path | str | None = None) -> Callable:
 
 
 def make_design(spec: dict | str, base_dir: Path | str | None = None) -> pd.DataFrame:
-    """A design from ``{"maker": name_or_reference, **kwargs}`` or a CSV/Parquet file path."""
+    """A design from ``{"maker": name_or_reference, **kwargs}``, or a CSV/Parquet file given as a
+    path or as ``{"file": path}``."""
+    if isinstance(spec, dict) and set(spec) == {"file"}:
+        spec = spec["file"]
     if isinstance(spec, str):
         path = Path(spec) if Path(spec).is_absolute() else Path(base_dir or ".") / spec
         if not path.is_file():

@@ -11,7 +11,8 @@ import pandas as pd
 
 from sbc_helpers import store
 from sbc_helpers.calibrate import calibration_table
-from sbc_helpers.summary import verdict
+from sbc_helpers.params import Campaign, ParamsError
+from sbc_helpers.summary import flag_replicates, verdict
 
 log = logging.getLogger("sbc")
 SUMMARY_TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "sbc_summary.ipynb"
@@ -58,12 +59,44 @@ def render_replicates(folder: Path) -> int:
     return count
 
 
-def model_report(campaign_dir: Path, model: str) -> dict:
+def recompute(campaign_dir: Path, campaign: Campaign) -> int:
+    """Re-rank every finished replicate from its archive with ``campaign``'s current settings
+    (rank_draws, quantities, derived, log_likelihood), without refitting. Returns how many."""
+    from sbc_helpers.registry import make_design, resolve_model
+    from sbc_helpers.replicate import ranks_from_archive, read_archive
+
+    count = 0
+    for unit in campaign.units():
+        model = None
+        if campaign.log_likelihood:
+            design = make_design(campaign.design_for(unit.spec), campaign.base_dir)
+            model = resolve_model(unit.spec.model, campaign.base_dir)(design, **unit.spec.model_kwargs)
+        for record in store.records(campaign_dir, unit.name):
+            if not store.is_complete(campaign_dir, unit.name, record["replicate"]):
+                continue
+            paths = store.replicate_paths(campaign_dir, unit.name, record["replicate"])
+            archived = read_archive(paths["draws"])
+            if archived.sizes["draw"] < campaign.rank_draws:
+                raise ParamsError(f"rank_draws={campaign.rank_draws} needs that many kept draws; "
+                                  f"{unit.name} kept {archived.sizes['draw']} (raise keep_draws and rerun)")
+            names = [str(n) for n in archived.data_vars if not str(n).startswith(("true__", "data__"))]
+            ranks = ranks_from_archive(archived, unit.spec.quantities or names, campaign.rank_draws,
+                                       record["seed"], campaign.derived_for(unit.spec), model)
+            ranks.insert(0, "replicate", record["replicate"])
+            store.atomic_write(paths["ranks"], ranks.to_parquet(index=False))
+            count += 1
+    return count
+
+
+def model_report(campaign_dir: Path, model: str, thresholds: dict) -> dict:
     """Gather a model's tables, test calibration, execute and render its summary notebook."""
     import papermill
 
     folder = store.model_dir(campaign_dir, model)
     ranks, replicates = store.gather(campaign_dir, model)
+    if not replicates.empty:
+        replicates["flags"] = flag_replicates(replicates, thresholds)
+        store.atomic_write(folder / "replicates.parquet", replicates.to_parquet(index=False))
     calibration = calibration_table(ranks)
     store.atomic_write(folder / "calibration.csv", calibration.to_csv(index=False).encode())
     summary = folder / "summary.ipynb"
@@ -80,20 +113,30 @@ def model_report(campaign_dir: Path, model: str) -> dict:
         "failed": len(replicates) - n_ok,
         "verdict": verdict(calibration),
         "calibrated": bool(len(calibration)) and bool(calibration["calibrated"].all()),
-        "divergent": int((replicates.get("divergences", pd.Series(dtype=float)) > 0).sum()),
+        "flagged": int((replicates.get("flags", pd.Series(dtype=str)).fillna("") != "").sum()),
         "seconds": float(replicates.get("wall_seconds", pd.Series(dtype=float)).sum()),
     }
 
 
-def build(campaign_dir: Path | str) -> Path:
-    """Rebuild every model's report and the index page from what is on disk."""
+def build(campaign_dir: Path | str, recompute_with: Campaign | None = None) -> Path:
+    """Rebuild every model's report and the index page from what is on disk.
+
+    With ``recompute_with`` (a campaign: the manifest's, or an edited params file's), ranks are
+    first recomputed from each replicate's archive.
+    """
     campaign_dir = Path(campaign_dir)
+    manifest = store.read_manifest(campaign_dir)
+    if recompute_with is not None:
+        log.info("recomputed %d replicates", recompute(campaign_dir, recompute_with))
+        store.write_manifest(campaign_dir, recompute_with.model_dump(mode="json"))
+        manifest = store.read_manifest(campaign_dir)
+    thresholds = Campaign(**manifest).thresholds.model_dump()
     rows = []
     for model in store.campaign_models(campaign_dir):
         log.info("report: %s", model)
-        rows.append(model_report(campaign_dir, model))
+        rows.append(model_report(campaign_dir, model, thresholds))
     index = campaign_dir / "index.html"
-    store.atomic_write(index, index_html(store.read_manifest(campaign_dir)["name"], rows).encode())
+    store.atomic_write(index, index_html(manifest["name"], rows).encode())
     return index
 
 
@@ -114,7 +157,7 @@ def index_html(campaign: str, rows: list[dict]) -> str:
         body.append(
             f'<tr><td><a href="{name}/summary.html">{name}</a></td><td>{row["done"]}</td>'
             f'<td>{row["failed"]}</td><td class="{css}">{html.escape(row["verdict"])}</td>'
-            f'<td>{row["divergent"]}</td><td>{row["seconds"]:.0f}</td></tr>'
+            f'<td>{row["flagged"]}</td><td>{row["seconds"]:.0f}</td></tr>'
         )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>SBC: {html.escape(campaign)}</title>
@@ -123,6 +166,6 @@ def index_html(campaign: str, rows: list[dict]) -> str:
 <p class="muted">Each model's ranks of true values among posterior draws, tested for uniformity
 (Holm-adjusted, 5% level). Follow a model's name for its plots and per-replicate notebooks.</p>
 <table><thead><tr><th>model</th><th>replicates done</th><th>failed</th><th>verdict</th>
-<th>fits with divergences</th><th>worker seconds</th></tr></thead>
+<th>flagged fits</th><th>worker seconds</th></tr></thead>
 <tbody>{"".join(body)}</tbody></table></body></html>
 """

@@ -63,7 +63,7 @@ def lock(folder: Path) -> Iterator[None]:
 
 def preflight(campaign: Campaign) -> None:
     """Build every model on its design once, so a bad reference fails before any replicate runs."""
-    from sbc_helpers.registry import make_design, resolve_model
+    from sbc_helpers.registry import load_function, make_design, resolve_model
 
     for i, spec in enumerate(campaign.models):
         where = f"models.{i} ({spec.name})"
@@ -72,9 +72,14 @@ def preflight(campaign: Campaign) -> None:
         except Exception as err:
             raise ParamsError(f"{where}.design: {err}") from None
         try:
-            built = resolve_model(spec.model, campaign.base_dir)(design)
+            builder = resolve_model(spec.model, campaign.base_dir)
         except Exception as err:
-            raise ParamsError(f"{where}.model: {spec.model!r} failed to build: {type(err).__name__}: {err}") from None
+            raise ParamsError(f"{where}.model: {err}") from None
+        try:
+            built = builder(design, **spec.model_kwargs)
+        except Exception as err:
+            raise ParamsError(f"{where}.model: {spec.model!r} failed to build on its design: "
+                              f"{type(err).__name__}: {err}") from None
         if not hasattr(built, "observed_RVs"):
             raise ParamsError(f"{where}.model: {spec.model!r} returned {type(built).__name__}, not a pm.Model")
         if not built.observed_RVs:
@@ -82,43 +87,67 @@ def preflight(campaign: Campaign) -> None:
         missing = [q for q in spec.quantities if q not in built.named_vars]
         if missing:
             raise ParamsError(f"{where}.quantities: not variables of the model: {', '.join(missing)}")
+        references = [("simulator", spec.simulator)] + [
+            ("inference.function", u.inference.function) for u in campaign.units() if u.spec is spec
+        ]
+        for key, reference in references:
+            if reference:
+                try:
+                    load_function(reference, campaign.base_dir)
+                except Exception as err:
+                    raise ParamsError(f"{where}.{key}: {err}") from None
 
 
-def _model_reference(spec_model: str, base_dir: Path) -> str:
+def _absolute(reference: str | None, base_dir: Path) -> str:
     """Make a ``file.py:function`` reference absolute, so the kernel finds it from any folder."""
-    target, sep, func = spec_model.rpartition(":")
+    if not reference:
+        return ""
+    target, sep, func = reference.rpartition(":")
     if sep and target.endswith(".py") and not Path(target).is_absolute():
         return f"{(base_dir / target).resolve()}:{func}"
-    return spec_model
+    return reference
 
 
-def _design_reference(design, base_dir: Path):
-    if isinstance(design, str) and not Path(design).is_absolute():
-        return str((base_dir / design).resolve())
-    return design
+def _design_parameter(design, base_dir: Path) -> dict:
+    if isinstance(design, str):
+        path = Path(design)
+        return {"file": str(path if path.is_absolute() else (base_dir / path).resolve())}
+    return {k: (_absolute(v, base_dir) if k == "maker" else v) for k, v in design.items()}
+
+
+def unit_parameters(campaign: Campaign, unit, cores: int) -> dict:
+    """The replicate template's parameters for one (model, inference method) unit."""
+    inference = unit.inference.model_dump(exclude={"label"}, exclude_none=True)
+    if inference.get("function"):
+        inference["function"] = _absolute(inference["function"], campaign.base_dir)
+    return {
+        "model": _absolute(unit.spec.model, campaign.base_dir),
+        "model_kwargs": dict(unit.spec.model_kwargs),
+        "design": _design_parameter(campaign.design_for(unit.spec), campaign.base_dir),
+        "simulator": _absolute(unit.spec.simulator, campaign.base_dir),
+        "inference": inference,
+        "cores": min(cores, unit.inference.chains),
+        "rank_draws": campaign.rank_draws,
+        "keep_draws": campaign.kept_draws,
+        "quantities": list(unit.spec.quantities),
+        "derived": campaign.derived_for(unit.spec),
+        "log_likelihood": campaign.log_likelihood,
+        "make_plots": campaign.make_plots,
+    }
 
 
 def plan(campaign: Campaign, folder: Path, cores: int) -> tuple[list[ReplicateTask], int]:
     """Tasks for every replicate not yet complete on disk, and how many were skipped."""
     template = TEMPLATE.read_text()
     tasks, skipped = [], 0
-    for spec in campaign.models:
-        inference = campaign.inference_for(spec)
-        parameters = {
-            "model": _model_reference(spec.model, campaign.base_dir),
-            "design": _design_reference(campaign.design_for(spec), campaign.base_dir),
-            **inference.model_dump(),
-            "cores": min(cores, inference.chains),
-            "rank_draws": campaign.rank_draws,
-            "quantities": list(spec.quantities),
-            "make_plots": campaign.make_plots,
-        }
+    for unit in campaign.units():
+        parameters = unit_parameters(campaign, unit, cores)
         for r in range(campaign.replicates):
-            if store.is_complete(folder, spec.name, r):
+            if store.is_complete(folder, unit.name, r):
                 skipped += 1
                 continue
             tasks.append(ReplicateTask(
-                model_name=spec.name, replicate=r, seed=replicate_seed(campaign.seed, spec.name, r),
+                model_name=unit.name, replicate=r, seed=replicate_seed(campaign.seed, unit.name, r),
                 template=template, parameters=parameters, timeout=campaign.timeout,
                 kernel_reuse=campaign.kernel_reuse,
             ))
@@ -171,8 +200,8 @@ def run(
             with dask_client(workers, scheduler) as client:
                 client.register_plugin(WarmCompileCache(_distinct_models(tasks)))
                 _run_tasks(client, tasks, campaign, folder, result, progress, as_completed, tqdm)
-        for spec in campaign.models:
-            store.gather(folder, spec.name)
+        for unit in campaign.units():
+            store.gather(folder, unit.name)
     return result
 
 
@@ -218,10 +247,10 @@ def _run_tasks(client, tasks, campaign, folder, result, progress, as_completed, 
 
 
 def _distinct_models(tasks: list[ReplicateTask]) -> list[dict]:
-    """One (model, design, sampler) per campaign model, for the compile-cache warm-up."""
+    """One (model, design, inference) per campaign unit, for the compile-cache warm-up."""
     seen = {}
     for t in tasks:
-        seen.setdefault(t.model_name, {k: t.parameters[k] for k in ("model", "design", "sampler")})
+        seen.setdefault(t.model_name, {k: t.parameters[k] for k in ("model", "model_kwargs", "design", "inference")})
     return list(seen.values())
 
 

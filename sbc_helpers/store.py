@@ -1,7 +1,7 @@
 """Store: the on-disk layout of a campaign, written only by the client, atomically.
 
 outputs/<campaign>/<model>/replicates/<NNNN>.ipynb   the executed replicate notebook
-outputs/<campaign>/<model>/replicates/<NNNN>.ranks.parquet, .draws.parquet
+outputs/<campaign>/<model>/replicates/<NNNN>.ranks.parquet, .draws.nc (kept draws, truth, data)
 outputs/<campaign>/<model>/replicates/<NNNN>.json    the replicate's record, written last
 outputs/<campaign>/<model>/ranks.parquet, replicates.parquet   gathered tables
 """
@@ -30,7 +30,7 @@ def replicate_paths(campaign_dir: Path, model: str, replicate: int) -> dict[str,
     return {
         "notebook": base / f"{stem}.ipynb",
         "ranks": base / f"{stem}.ranks.parquet",
-        "draws": base / f"{stem}.draws.parquet",
+        "draws": base / f"{stem}.draws.nc",
         "record": base / f"{stem}.json",
     }
 
@@ -61,7 +61,7 @@ def save_replicate(campaign_dir: Path, model: str, outcome: dict) -> None:
         atomic_write(paths["notebook"], outcome["notebook"].encode())
     if outcome["record"]["status"] == "ok":
         atomic_write(paths["ranks"], _parquet_bytes(outcome["ranks"]))
-        atomic_write(paths["draws"], _parquet_bytes(outcome["draws"]))
+        atomic_write(paths["draws"], outcome["draws"])
     atomic_write(paths["record"], json.dumps(outcome["record"], indent=1).encode())
 
 
@@ -74,7 +74,7 @@ def read_record(campaign_dir: Path, model: str, replicate: int) -> dict | None:
 
 
 def is_complete(campaign_dir: Path, model: str, replicate: int) -> bool:
-    """A replicate is done when its record says ok and its ranks and draws are on disk."""
+    """A replicate is done when its record says ok and its ranks and archive are on disk."""
     record = read_record(campaign_dir, model, replicate)
     if not record or record.get("status") != "ok":
         return False
@@ -113,11 +113,10 @@ def gather(campaign_dir: Path, model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def campaign_models(campaign_dir: Path) -> list[str]:
-    """Model folders of a campaign on disk, from its manifest."""
-    manifest = Path(campaign_dir) / "campaign.json"
-    if not manifest.is_file():
-        raise FileNotFoundError(f"{campaign_dir} has no campaign.json: not a campaign output folder")
-    return [m["name"] for m in json.loads(manifest.read_text())["models"]]
+    """Output folders of a campaign's (model, inference method) units, from its manifest."""
+    from sbc_helpers.params import Campaign
+
+    return [unit.name for unit in Campaign(**read_manifest(campaign_dir)).units()]
 
 
 def write_manifest(campaign_dir: Path, campaign_dump: dict) -> None:
@@ -125,4 +124,7 @@ def write_manifest(campaign_dir: Path, campaign_dump: dict) -> None:
 
 
 def read_manifest(campaign_dir: Path) -> dict:
-    return json.loads((Path(campaign_dir) / "campaign.json").read_text())
+    manifest = Path(campaign_dir) / "campaign.json"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{campaign_dir} has no campaign.json: not a campaign output folder")
+    return json.loads(manifest.read_text())

@@ -16,7 +16,7 @@ log = logging.getLogger("sbc")
 def warm_compile_cache(models: list[dict]) -> None:
     """Build, simulate and briefly fit each model so its compiled functions land in the cache.
 
-    ``models`` holds the replicate parameters (model, design, sampler) of each campaign model.
+    ``models`` holds the replicate parameters (model, model_kwargs, design, inference) of each unit.
     """
     from sbc_helpers.fit import fit
     from sbc_helpers.registry import make_design, resolve_model
@@ -24,9 +24,13 @@ def warm_compile_cache(models: list[dict]) -> None:
 
     logging.getLogger("pymc").setLevel(logging.WARNING)  # no sampler banner per worker
     for spec in models:
-        model = resolve_model(spec["model"])(make_design(spec["design"]))
+        model = resolve_model(spec["model"])(make_design(spec["design"]), **spec["model_kwargs"])
         simulation = simulate(model, seed=0)
-        fit(model, simulation.data, seed=0, draws=5, tune=5, chains=1, cores=1, sampler=spec["sampler"])
+        if spec["inference"]["method"] == "nuts":
+            brief = {"draws": 5, "tune": 5, "chains": 1}
+        else:  # variational and user methods: as few iterations and draws as they take
+            brief = {"draws": 5, "iterations": 5}
+        fit(model, simulation.data, seed=0, cores=1, **{**spec["inference"], **brief})
 
 
 class WarmCompileCache(WorkerPlugin):
