@@ -223,3 +223,49 @@ def zscore_contraction(ranks: pd.DataFrame) -> pd.DataFrame:
         zscore=(ranks["true_value"] - ranks["post_mean"]) / ranks["post_sd"],
         contraction=1 - ranks["post_sd"] ** 2 / prior_var,
     )
+
+
+MIN_READING_REPLICATES = 20
+
+
+def shape_reading(ranks: pd.DataFrame, alpha: float = ALPHA, seed: int = 0) -> pd.DataFrame:
+    """Read each quantity's rank shape in words, from the PIT values' mean and spread.
+
+    Under uniformity PIT has mean 1/2 and variance 1/12. A mean above 1/2 means true values sit high
+    in their posteriors (the posterior is biased low), below 1/2 the reverse; a variance above 1/12
+    is a U shape (posterior too narrow, overconfident), below it a hump (too wide). Each departure
+    is read only when its z-test rejects at ``alpha``, and only from ``MIN_READING_REPLICATES``
+    replicates on (the z-tests lean on the central limit theorem).
+    """
+    frame = ranks.assign(pit=pit_values(ranks, seed))
+    rows = []
+    for quantity, group in frame.groupby("quantity", sort=False):
+        pit, n = group["pit"].to_numpy(), len(group)
+        z_mean = (pit.mean() - 0.5) / np.sqrt(1 / 12 / n)
+        z_var = (pit.var(ddof=1) - 1 / 12) / np.sqrt(1 / 180 / n)  # Var of (U - 1/2)^2 is 1/180
+        critical = stats.norm.ppf(1 - alpha / 2)
+        words = []
+        if z_mean > critical:
+            words.append("biased low (true values sit high in the posterior)")
+        elif z_mean < -critical:
+            words.append("biased high (true values sit low in the posterior)")
+        if z_var > critical:
+            words.append("too narrow (U shape: overconfident)")
+        elif z_var < -critical:
+            words.append("too wide (hump: underconfident)")
+        reading = "; ".join(words) or "no clear shape"
+        if n < MIN_READING_REPLICATES:
+            reading = f"too few replicates to read (n < {MIN_READING_REPLICATES})"
+        rows.append({"quantity": quantity, "z_mean": z_mean, "z_spread": z_var, "reading": reading})
+    return pd.DataFrame(rows)
+
+
+def ecdf_difference(pit: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """ECDF of ``pit`` minus the uniform CDF, evaluated on ``grid``."""
+    return np.searchsorted(np.sort(pit), grid, side="right") / len(pit) - grid
+
+
+def worst_replicates(ranks: pd.DataFrame) -> pd.Series:
+    """Per quantity, the replicate whose true value lies furthest out in its posterior (max |z|)."""
+    z = ((ranks["true_value"] - ranks["post_mean"]) / ranks["post_sd"]).abs()
+    return ranks.loc[z.groupby(ranks["quantity"]).idxmax(), ["quantity", "replicate"]].set_index("quantity")["replicate"]

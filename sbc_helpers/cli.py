@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     logging.getLogger("distributed").setLevel(logging.ERROR)
+    logging.getLogger("papermill").setLevel(logging.WARNING)
     commands = {"run": _run, "report": _report, "status": _status}
     try:
         return commands[args.command](args)

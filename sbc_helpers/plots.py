@@ -8,6 +8,7 @@ import seaborn as sns
 import xarray as xr
 
 from sbc_helpers.calibrate import default_bins, ecdf_band, histogram_band, pit_dataset, rank_histogram
+from sbc_helpers.calibrate import ecdf_difference as ecdf_difference_values
 
 
 def design_scatter(design: pd.DataFrame, y: np.ndarray | None = None, hue: str | None = None, title: str = ""):
@@ -116,5 +117,33 @@ def coverage(table: pd.DataFrame):
         ax.set_title(variable, fontsize=9)
         ax.set_xlabel("interval width", fontsize=8)
         ax.set_ylabel("coverage - width", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def ecdf_panels(curves: dict[str, dict[str, np.ndarray]], n: int, band_prob: float = 0.99,
+                ncols: int = 4, size: tuple[float, float] = (3.2, 2.2)):
+    """ECDF-difference curves on shared axes: ``{quantity: {label: PIT values}}``, one panel each.
+
+    Used for index thumbnails (one label) and for comparing models or methods (several labels);
+    the band is the simultaneous ``band_prob`` band for ``n`` replicates.
+    """
+    grid = np.linspace(0, 1, 201)
+    x, lower, upper = ecdf_band(n, band_prob)
+    ncols = min(ncols, max(1, len(curves)))
+    nrows = max(1, int(np.ceil(len(curves) / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,
+                             sharey=True)
+    for ax in axes.flat[len(curves):]:
+        ax.set_visible(False)
+    for ax, (quantity, by_label) in zip(axes.flat, curves.items(), strict=False):
+        ax.fill_between(x, lower, upper, step="post", color="0.88", lw=0)
+        ax.axhline(0, color="0.5", lw=0.8)
+        for i, (label, pit) in enumerate(by_label.items()):
+            ax.step(grid, ecdf_difference_values(pit, grid), where="post", color=f"C{i}", lw=1.3, label=label)
+        ax.set_title(quantity, fontsize=9)
+        ax.tick_params(labelsize=7)
+    if any(len(v) > 1 for v in curves.values()):
+        axes.flat[0].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return fig

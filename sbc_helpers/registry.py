@@ -1,4 +1,15 @@
-"""Find models and designs by name: a library entry, ``module:function`` or ``path/file.py:function``."""
+"""Find models and designs by name: a library entry, ``module:function`` or ``path/file.py:function``.
+
+References come in two forms:
+
+- ``path/to/file.py:function``: the file is imported (afresh whenever it changes on disk); a
+  relative path is read from ``base_dir``, the params file's folder;
+- ``package.module:function``: the module is imported from the environment (installed, or on
+  ``PYTHONPATH``), as every worker must be able to import it too. ``function`` may be dotted
+  (``module:Class.method``).
+
+Every failure is a ``ReferenceError_`` with a one-line message naming what is wrong.
+"""
 
 import importlib
 import importlib.util
@@ -16,36 +27,70 @@ class ReferenceError_(ValueError):
     """A model, design or function reference that cannot be resolved."""
 
 
+class FileImportError(ReferenceError_, ImportError):
+    """A referenced Python file that exists but raised while being imported."""
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or "(no message)"
+    return f"{type(err).__name__}: {text[:300]}"
+
+
+def _path(target: str, base_dir: Path | str | None) -> Path:
+    path = Path(target).expanduser()
+    return path if path.is_absolute() else Path(base_dir or ".") / path
+
+
+def _import_file(path: Path):
+    """Import a Python file as a module; a changed file (mtime or size) is imported again."""
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_mtime_ns}|{stat.st_size}"
+    module_name = f"sbc_user_{''.join(c if c.isalnum() else '_' for c in path.stem)}_{abs(hash(key)):x}"
+    module = sys.modules.get(module_name)
+    if module is not None:
+        return module
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ReferenceError_(f"cannot import {str(path)!r}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as err:
+        del sys.modules[module_name]  # a fixed file is imported afresh next time
+        if isinstance(err, Exception):
+            raise FileImportError(f"importing {str(path)!r} failed: {_one_line(err)}") from err
+        raise
+    return module
+
+
 def load_function(reference: str, base_dir: Path | str | None = None) -> Callable:
     """Import ``module:function`` or ``file.py:function`` (relative paths from ``base_dir``)."""
-    if ":" not in reference:
+    if not isinstance(reference, str) or ":" not in reference:
         raise ReferenceError_(f"{reference!r} is not of the form module:function or file.py:function")
     target, func_name = reference.rsplit(":", 1)
+    if not target or not func_name:
+        raise ReferenceError_(f"{reference!r} is not of the form module:function or file.py:function")
     if target.endswith(".py"):
-        path = Path(target)
-        if not path.is_absolute():
-            path = Path(base_dir or ".") / path
+        path = _path(target, base_dir)
         if not path.is_file():
             raise ReferenceError_(f"file {str(path)!r} does not exist")
-        module_name = f"sbc_user_{path.stem}_{abs(hash(str(path.resolve()))):x}"
-        module = sys.modules.get(module_name)
-        if module is None:
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[module_name]  # a fixed file is imported afresh next time
-                raise
+        module = _import_file(path)
     else:
         try:
             module = importlib.import_module(target)
         except ImportError as err:
-            raise ReferenceError_(f"cannot import module {target!r}: {err}") from err
-    func = getattr(module, func_name, None)
-    if not callable(func):
+            hint = " (a file reference must end in .py)" if "/" in target or "\\" in target else ""
+            raise ReferenceError_(f"cannot import module {target!r}: {err}{hint}") from err
+        except Exception as err:
+            raise ReferenceError_(f"importing module {target!r} failed: {_one_line(err)}") from err
+    func = module
+    for part in func_name.split("."):
+        func = getattr(func, part, None)
+    if func is None:
         raise ReferenceError_(f"{target!r} has no function {func_name!r}")
+    if not callable(func):
+        raise ReferenceError_(f"{target!r} has no function {func_name!r} (it is a {type(func).__name__})")
     return func
 
 
@@ -54,29 +99,52 @@ def resolve_model(spec: str, base_dir: Path | str | None = None) -> Callable:
     if spec in MODELS:
         return MODELS[spec]
     if ":" not in spec:
-        raise ReferenceError_(f"unknown model {spec!r}; library models are: {', '.join(MODELS)}")
+        raise ReferenceError_(f"unknown model {spec!r}; library models are: {', '.join(MODELS)} "
+                              "(or give module:function or file.py:function)")
     return load_function(spec, base_dir)
+
+
+def read_design(path: Path | str, **read_kwargs) -> pd.DataFrame:
+    """A design from a CSV or Parquet file; ``read_kwargs`` go to ``pd.read_csv``/``pd.read_parquet``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReferenceError_(f"design file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise ReferenceError_(f"design file {str(path)!r} must be .csv or .parquet")
+    try:
+        frame = pd.read_csv(path, **read_kwargs) if suffix == ".csv" else pd.read_parquet(path, **read_kwargs)
+    except Exception as err:
+        raise ReferenceError_(f"cannot read design file {str(path)!r}: {_one_line(err)}") from err
+    if frame.empty:
+        raise ReferenceError_(f"design file {str(path)!r} has no rows")
+    return frame
 
 
 def make_design(spec: dict | str, base_dir: Path | str | None = None) -> pd.DataFrame:
     """A design from ``{"maker": name_or_reference, **kwargs}``, or a CSV/Parquet file given as a
-    path or as ``{"file": path}``."""
-    if isinstance(spec, dict) and set(spec) == {"file"}:
-        spec = spec["file"]
+    path or as ``{"file": path, **read_kwargs}`` (relative paths from ``base_dir``)."""
     if isinstance(spec, str):
-        path = Path(spec) if Path(spec).is_absolute() else Path(base_dir or ".") / spec
-        if not path.is_file():
-            raise ReferenceError_(f"design file {str(path)!r} does not exist")
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        if path.suffix == ".csv":
-            return pd.read_csv(path)
-        raise ReferenceError_(f"design file {str(path)!r} must be .csv or .parquet")
+        return read_design(_path(spec, base_dir))
+    if not isinstance(spec, dict):
+        raise ReferenceError_(f"a design is a file path or a mapping with 'maker' or 'file'; got {type(spec).__name__}")
     kwargs = dict(spec)
+    if "file" in kwargs:
+        if "maker" in kwargs:
+            raise ReferenceError_("a design has either 'maker' or 'file', not both")
+        return read_design(_path(str(kwargs.pop("file")), base_dir), **kwargs)
     maker = kwargs.pop("maker", None)
     if maker is None:
         raise ReferenceError_("a design needs a 'maker' (or a CSV/Parquet file path)")
     func = DESIGNS.get(maker) or (load_function(maker, base_dir) if ":" in maker else None)
     if func is None:
         raise ReferenceError_(f"unknown design maker {maker!r}; library makers are: {', '.join(DESIGNS)}")
-    return func(**kwargs)
+    try:
+        design = func(**kwargs)
+    except ReferenceError_:
+        raise
+    except Exception as err:
+        raise ReferenceError_(f"design maker {maker!r} failed: {_one_line(err)}") from err
+    if not isinstance(design, pd.DataFrame):
+        raise ReferenceError_(f"design maker {maker!r} returned {type(design).__name__}, not a pandas DataFrame")
+    return design

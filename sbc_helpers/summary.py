@@ -7,6 +7,7 @@ import pandas as pd
 
 from sbc_helpers.calibrate import calibration_table
 
+RENDER_ALL_UP_TO = 500  # larger campaigns render only flagged, failed and worst replicates to HTML
 DIAGNOSTIC_COLUMNS = ["replicate", "status", "flags", "divergences", "treedepth_hits", "max_rhat",
                       "min_ess_bulk", "min_ess_tail", "min_bfmi", "seconds", "wall_seconds"]
 
@@ -47,13 +48,54 @@ def sensitivity(ranks: pd.DataFrame, replicates: pd.DataFrame) -> dict:
     flagged = set(replicates.loc[replicates["flags"] != "", "replicate"])
     kept = ranks.loc[~ranks["replicate"].isin(flagged)]
     everything, without = calibration_table(ranks), calibration_table(kept)
+    failing = set(everything.loc[~everything["calibrated"], "quantity"])
     return {
         "n_flagged": len(flagged),
         "verdict_all": verdict(everything),
         "verdict_unflagged": verdict(without) if not kept.empty else "no unflagged replicates",
-        "changed": set(everything.loc[~everything["calibrated"], "quantity"])
-        != set(without.loc[~without["calibrated"], "quantity"]) if not kept.empty else bool(flagged),
+        # None: cannot be checked, every replicate is flagged
+        "changed": None if kept.empty else failing != set(without.loc[~without["calibrated"], "quantity"]),
     }
+
+
+SORT_SCRIPT = """<script>
+document.querySelectorAll("table.sortable th").forEach((th, col) => th.addEventListener("click", () => {
+  const body = th.closest("table").tBodies[0], rows = Array.from(body.rows);
+  const dir = th.dataset.dir === "asc" ? -1 : 1; th.dataset.dir = dir === 1 ? "asc" : "desc";
+  const key = r => { const t = r.cells[col].innerText.trim(), n = parseFloat(t); return isNaN(n) ? t : n; };
+  rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * dir).forEach(r => body.appendChild(r));
+}));
+</script>"""
+
+
+def _replicate_link(replicate, link_dir: str, page: str = "html") -> str:
+    stem = f"{int(replicate):04d}"
+    return f'<a href="{link_dir}/{stem}.{page}">{stem}</a>'
+
+
+def _cell(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return f'<td class="{"ok" if value else "bad"}">{"yes" if value else "NO"}</td>'
+    if isinstance(value, (float, np.floating)):
+        return f"<td>{'' if np.isnan(value) else f'{value:.3g}'}</td>"
+    return f"<td>{html.escape('' if value is None else str(value))}</td>"
+
+
+def calibration_table_html(calibration: pd.DataFrame, link_dir: str = "replicates") -> str:
+    """The verdict table, least calibrated first: tests, reading in words, link to the worst replicate."""
+    if calibration.empty:
+        return "<p>No completed replicates.</p>"
+    columns = ["quantity", "calibrated", "reading", "p_adjusted", "gamma_p_value", "p_value",
+               "chi2_p_value", "log_gamma_ratio", "n_replicates", "worst_replicate"]
+    columns = [c for c in columns if c in calibration]
+    rows = []
+    for _, row in calibration.sort_values("p_adjusted").iterrows():
+        cells = [(f"<td>{_replicate_link(row[c], link_dir)}</td>" if c == "worst_replicate" else _cell(row[c]))
+                 for c in columns]
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    return (f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            + SORT_SCRIPT)
 
 
 def replicate_table_html(replicates: pd.DataFrame, link_dir: str = "replicates") -> str:
@@ -64,17 +106,13 @@ def replicate_table_html(replicates: pd.DataFrame, link_dir: str = "replicates")
         c for c in ("error", "message") if c in replicates and replicates[c].notna().any()
     ]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    render_all = len(replicates) <= RENDER_ALL_UP_TO
     rows = []
     for _, row in replicates.iterrows():
-        stem = f"{int(row['replicate']):04d}"
-        cells = []
-        for c in columns:
-            value = row[c]
-            if c == "replicate":
-                cells.append(f'<td><a href="{link_dir}/{stem}.html">{stem}</a></td>')
-            elif isinstance(value, float):
-                cells.append(f"<td>{'' if np.isnan(value) else f'{value:.3g}'}</td>")
-            else:
-                cells.append(f"<td>{html.escape('' if value is None else str(value))}</td>")
+        page = "html" if render_all or row.get("flags") else "ipynb"  # large campaigns render flagged only
+        cells = [(f"<td>{_replicate_link(row['replicate'], link_dir, page)}</td>" if c == "replicate" else _cell(row[c]))
+                 for c in columns]
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f'<table class="sbc-replicates"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            + SORT_SCRIPT)
+

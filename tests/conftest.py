@@ -1,7 +1,8 @@
 """Shared, expensive fixtures: PyMC models compiled and sampled once per test session.
 
 Sampling uses tiny settings (draws=100, tune=100, chains=2, nutpie): the tests check the plumbing
-(shapes, names, reproducibility), never the quality of a posterior.
+(shapes, names, reproducibility), never the quality of a posterior. Inference settings are a plain
+dict, the keyword arguments of ``fit`` (and the ``inference`` argument of ``run_replicate``).
 """
 
 import pytest
@@ -9,18 +10,19 @@ import pytest
 from sbc_helpers.designs import seed_design
 from sbc_helpers.fit import fit
 from sbc_helpers.models import hierarchical_centered, hierarchical_noncentered
-from sbc_helpers.replicate import SamplerSettings, run_replicate
+from sbc_helpers.replicate import run_replicate
 from sbc_helpers.simulate import simulate
 
-TINY = SamplerSettings(sampler="nutpie", draws=100, tune=100, chains=2, cores=1, target_accept=0.8)
+TINY = {"method": "nuts", "sampler": "nutpie", "draws": 100, "tune": 100, "chains": 2, "cores": 1,
+        "target_accept": 0.8}
 RANK_DRAWS = 20
 REPLICATE_INDEX = 3
 REPLICATE_SEED = 918_273_645
 
 
 @pytest.fixture(scope="session")
-def tiny_settings() -> SamplerSettings:
-    return TINY
+def tiny_settings() -> dict:
+    return dict(TINY)
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +51,7 @@ def noncentered_simulation(noncentered_model):
 def noncentered_replicate(noncentered_model):
     """One replicate end to end (simulate, fit, rank, diagnose) of the non-centred model."""
     return run_replicate(
-        noncentered_model, REPLICATE_INDEX, REPLICATE_SEED, TINY, rank_draws=RANK_DRAWS
+        noncentered_model, REPLICATE_INDEX, REPLICATE_SEED, dict(TINY), rank_draws=RANK_DRAWS
     )  # keep in step with replicate_args
 
 
@@ -66,12 +68,4 @@ def centered_simulation(centered_model):
 @pytest.fixture(scope="session")
 def centered_fit(centered_model, centered_simulation):
     """One tiny posterior fit of the centred model on data simulated from its prior."""
-    return fit(
-        centered_model,
-        centered_simulation.data,
-        seed=11,
-        draws=TINY.draws,
-        tune=TINY.tune,
-        chains=TINY.chains,
-        sampler=TINY.sampler,
-    )
+    return fit(centered_model, centered_simulation.data, seed=11, **TINY)

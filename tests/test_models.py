@@ -1,10 +1,14 @@
+from pathlib import Path
+
 import numpy as np
+import pymc as pm
 import pytest
 import xarray as xr
 
 from sbc_helpers.designs import group_codes
-from sbc_helpers.fit import SAMPLERS, Fit, condition, fit
-from sbc_helpers.models import MODELS, hierarchical_centered, hierarchical_noncentered
+from sbc_helpers.fit import METHODS, SAMPLERS, Fit, condition, fit
+from sbc_helpers.models import MODEL_DESIGNS, MODELS, hierarchical_centered, hierarchical_noncentered
+from sbc_helpers.registry import make_design
 
 HYPER = {"mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "sigma"}
 FREE_RVS = {
@@ -21,14 +25,27 @@ def _observed_values(model, name="y"):
     return np.asarray(model.rvs_to_values[model[name]].data)
 
 
-def test_library_lists_both_models():
-    assert MODELS == {
-        "hierarchical_centered": hierarchical_centered,
-        "hierarchical_noncentered": hierarchical_noncentered,
-    }
+HIERARCHICAL = sorted(FREE_RVS)  # the seed's models, built on seed_design
+
+
+def test_library_lists_both_hierarchical_models():
+    assert MODELS["hierarchical_centered"] is hierarchical_centered
+    assert MODELS["hierarchical_noncentered"] is hierarchical_noncentered
+    assert set(MODEL_DESIGNS) == set(MODELS)  # every library model names the design it goes with
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_library_model_builds_on_its_design_with_an_observed_y(name):
+    design = make_design(MODEL_DESIGNS[name])
+    model = MODELS[name](design)
+    assert [rv.name for rv in model.observed_RVs] == ["y"]
+    assert model.free_RVs
+    assert _observed_values(model).shape == (len(design),)
+    without = MODELS[name](design.drop(columns="y", errors="ignore"))
+    np.testing.assert_array_equal(_observed_values(without), 0)  # SBC replaces the outcome anyway
+
+
+@pytest.mark.parametrize("name", HIERARCHICAL)
 def test_model_builds_from_design_with_observed_y_and_expected_variables(name, tiny_design):
     model = MODELS[name](tiny_design)
     assert [rv.name for rv in model.observed_RVs] == ["y"]
@@ -39,7 +56,7 @@ def test_model_builds_from_design_with_observed_y_and_expected_variables(name, t
     np.testing.assert_allclose(_observed_values(model), tiny_design["y"].to_numpy())
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", HIERARCHICAL)
 def test_model_builds_from_design_without_outcome_column(name, tiny_design):
     model = MODELS[name](tiny_design.drop(columns="y"))
     assert [rv.name for rv in model.observed_RVs] == ["y"]
@@ -48,7 +65,7 @@ def test_model_builds_from_design_without_outcome_column(name, tiny_design):
     np.testing.assert_array_equal(observed, 0.0)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", HIERARCHICAL)
 def test_group_level_parameters_have_group_dim(name, tiny_design):
     model = MODELS[name](tiny_design)
     assert model.named_vars_to_dims["alpha"] == ("group",)
@@ -118,3 +135,67 @@ def test_fit_rejects_unknown_sampler_before_sampling(centered_model):
     with pytest.raises(ValueError, match="unknown sampler 'stan'") as err:
         fit(centered_model, {"y": np.zeros(15)}, seed=1, sampler="stan")
     assert all(s in str(err.value) for s in SAMPLERS)
+
+
+# --- inference methods other than NUTS ----------------------------------------------------------
+
+THIS_FILE = Path(__file__).resolve()
+
+
+def _normal_model():
+    with pm.Model(coords={"k": ["a", "b"]}) as model:
+        theta = pm.Normal("theta", 0, 1, dims="k")
+        pm.Normal("y", theta.sum(), 1, observed=np.zeros(4))
+    return model
+
+
+def posterior_as_dict(model, rng, draws):
+    """A "custom" method: draws of every free variable, draws first."""
+    return {"theta": rng.normal(size=(draws, 2))}
+
+
+def posterior_as_datatree(model, rng, draws):
+    posterior = xr.Dataset({"theta": (("chain", "draw", "k"), rng.normal(size=(2, draws, 2)))},
+                           coords={"k": ["a", "b"]})
+    return xr.DataTree.from_dict({"posterior": posterior})
+
+
+def posterior_as_list(model, rng, draws):
+    return [1, 2, 3]
+
+
+def test_fit_rejects_unknown_method_before_fitting(centered_model):
+    with pytest.raises(ValueError, match="unknown inference method 'hmc'") as err:
+        fit(centered_model, {"y": np.zeros(15)}, seed=1, method="hmc")
+    assert all(m in str(err.value) for m in METHODS)
+
+
+def test_custom_method_with_a_dict_of_draws_gets_the_models_dims():
+    fitted = fit(_normal_model(), {"y": np.ones(4)}, seed=2, method="custom",
+                 function=f"{THIS_FILE}:posterior_as_dict", draws=30, label="mine")
+    posterior = fitted.idata["posterior"].to_dataset()
+    assert posterior["theta"].dims == ("chain", "draw", "k")
+    assert dict(posterior["theta"].sizes) == {"chain": 1, "draw": 30, "k": 2}
+    assert list(posterior["k"].to_numpy()) == ["a", "b"]
+    again = fit(_normal_model(), {"y": np.ones(4)}, seed=2, method="custom",
+                function=f"{THIS_FILE}:posterior_as_dict", draws=30)
+    np.testing.assert_array_equal(again.idata["posterior"]["theta"], posterior["theta"])  # seeded rng
+
+
+def test_custom_method_may_return_a_datatree():
+    fitted = fit(_normal_model(), {"y": np.ones(4)}, seed=2, method="custom",
+                 function=f"{THIS_FILE}:posterior_as_datatree", draws=10)
+    assert dict(fitted.idata["posterior"].to_dataset()["theta"].sizes) == {"chain": 2, "draw": 10, "k": 2}
+
+
+def test_custom_method_returning_something_else_is_a_type_error():
+    with pytest.raises(TypeError, match="returned list; expected a dict of draws"):
+        fit(_normal_model(), {"y": np.ones(4)}, seed=2, method="exact",
+            function=f"{THIS_FILE}:posterior_as_list", draws=10)
+
+
+def test_advi_returns_the_requested_number_of_draws():
+    fitted = fit(_normal_model(), {"y": np.full(4, 2.0)}, seed=5, method="advi", draws=50, iterations=500)
+    posterior = fitted.idata["posterior"].to_dataset()
+    assert dict(posterior["theta"].sizes) == {"chain": 1, "draw": 50, "k": 2}
+    assert np.isfinite(posterior["theta"].to_numpy()).all()

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from sbc_helpers.params import Campaign, ParamsError, load_campaign
+from sbc_helpers.params import Campaign, Inference, ParamsError, load_campaign
 
 GOOD = """\
 name: demo
@@ -54,9 +54,12 @@ def test_load_campaign_reads_a_good_file(tmp_path):
 def test_model_settings_override_the_campaigns(tmp_path):
     campaign = load_campaign(write(tmp_path, GOOD))
     centered, noncentered = campaign.models
-    assert campaign.inference_for(centered) == campaign.inference
-    merged = campaign.inference_for(noncentered)
-    assert (merged.draws, merged.target_accept) == (200, 0.95)
+    units = {u.name: u for u in campaign.units()}
+    assert list(units) == ["centered", "noncentered"]  # one method each: folders are model names
+    assert units["centered"].inference == campaign.inference
+    assert units["noncentered"].spec is noncentered
+    merged = units["noncentered"].inference
+    assert (merged.method, merged.draws, merged.target_accept) == ("nuts", 200, 0.95)
     assert (merged.tune, merged.chains, merged.sampler) == (100, 2, "nutpie")  # inherited
     assert campaign.design_for(centered) == {"maker": "seed_design", "n_groups": 3, "n_points": 5}
     assert campaign.design_for(noncentered) == {"maker": "seed_design", "n_groups": 4}
@@ -136,16 +139,41 @@ BAD = {
     ),
     "rank_draws > draws * chains": (
         MINIMAL.replace("rank_draws: 50", "rank_draws: 201"),
-        ["rank_draws (201)", "200 posterior draws", "'a'"],
+        ["rank_draws/keep_draws (201)", "200 posterior draws", "'a'"],
     ),
     "model's own draws too few for rank_draws": (
         MINIMAL.replace("model: hierarchical_centered}", "model: hierarchical_centered, inference: {draws: 20}}"),
-        ["rank_draws (50)", "40 posterior draws", "'a'"],
+        ["rank_draws/keep_draws (50)", "40 posterior draws", "'a'"],
     ),
     "bad draws in a model's inference": (
         MINIMAL.replace("model: hierarchical_centered}", "model: hierarchical_centered, inference: {draws: 0}}"),
         ["models.0.inference", "draws"],
     ),
+    "keep_draws below rank_draws": (
+        MINIMAL + "keep_draws: 20\n", ["keep_draws (20)", "at least rank_draws (50)"],
+    ),
+    "keep_draws above the posterior draws": (
+        MINIMAL + "keep_draws: 300\n", ["rank_draws/keep_draws (300)", "200 posterior draws", "'a'"],
+    ),
+    "exact method without its function": (
+        MINIMAL.replace("inference: {draws: 100,", "inference: {method: exact, draws: 100,"),
+        ["'exact' needs 'function'"],
+    ),
+    "unknown method": (
+        MINIMAL.replace("inference: {draws: 100,", "inference: {method: hmc, draws: 100,"),
+        ["inference.method"],
+    ),
+    "empty list of methods": (
+        MINIMAL.replace("model: hierarchical_centered}", "model: hierarchical_centered, inference: []}"),
+        ["models.0.inference", "at least one method"],
+    ),
+    "two methods of a model with one label": (
+        MINIMAL.replace("model: hierarchical_centered}",
+                        "model: hierarchical_centered, inference: [{method: nuts}, {method: nuts}]}"),
+        ["share a label", "distinct 'label'"],
+    ),
+    "bad threshold": (MINIMAL + "thresholds: {max_rhat: 0.9}\n", ["thresholds.max_rhat", "greater than 1"]),
+    "unknown threshold": (MINIMAL + "thresholds: {rhat: 1.05}\n", ["thresholds.rhat", "unknown key"]),
     "empty models": (MINIMAL.split("models:")[0] + "models: []\n", ["models", "at least 1"]),
     "missing seed": (MINIMAL.replace("seed: 1\n", ""), ["seed", "required"]),
     "bad model name": (MINIMAL.replace("name: a,", "name: 'my model',"), ["models.0.name"]),
@@ -163,3 +191,101 @@ def test_invalid_settings_give_one_line_error_naming_the_key(tmp_path, case):
 def test_the_good_minimal_file_is_valid(tmp_path):
     # the BAD cases are one edit away from this file, so it must itself load
     assert load_campaign(write(tmp_path, MINIMAL)).models[0].name == "a"
+
+
+# --- inference methods, units, new campaign settings ---------------------------------------------
+
+METHODS = """\
+name: methods
+seed: 1
+replicates: 2
+rank_draws: 50
+inference: {draws: 100, tune: 100, chains: 2, target_accept: 0.9}
+models:
+  - {name: a, model: hierarchical_centered}
+  - name: b
+    model: hierarchical_noncentered
+    inference:
+      - {method: nuts, target_accept: 0.95}
+      - {method: advi, draws: 200, iterations: 5000}
+      - {method: nuts, label: pymc-nuts, sampler: pymc}
+      - {method: exact, function: conjugate.py:posterior, draws: 60}
+"""
+
+
+def test_units_expand_each_model_by_inference_method(tmp_path):
+    campaign = load_campaign(write(tmp_path, METHODS))
+    units = {u.name: u for u in campaign.units()}
+    # one method: the model's name; several: model-method, or model-label when labelled
+    assert list(units) == ["a", "b-nuts", "b-advi", "b-pymc-nuts", "b-exact"]
+    assert units["a"].spec.name == "a" and units["a"].inference == campaign.inference
+    assert all(units[n].spec is campaign.models[1] for n in list(units)[1:])
+    nuts = units["b-nuts"].inference
+    assert (nuts.method, nuts.target_accept, nuts.draws, nuts.tune, nuts.chains) == ("nuts", 0.95, 100, 100, 2)
+    advi = units["b-advi"].inference
+    assert (advi.method, advi.draws, advi.iterations) == ("advi", 200, 5000)
+    assert advi.total_draws == 200  # chains count for NUTS only
+    pymc_nuts = units["b-pymc-nuts"].inference
+    assert (pymc_nuts.sampler, pymc_nuts.name, pymc_nuts.target_accept) == ("pymc", "pymc-nuts", 0.9)
+    exact = units["b-exact"].inference
+    assert (exact.method, exact.function, exact.total_draws) == ("exact", "conjugate.py:posterior", 60)
+
+
+def test_a_model_with_one_method_in_a_list_keeps_its_name(tmp_path):
+    text = MINIMAL.replace("model: hierarchical_centered}",
+                           "model: hierarchical_centered, inference: [{method: advi, draws: 100}]}")
+    [unit] = load_campaign(write(tmp_path, text)).units()
+    assert (unit.name, unit.inference.method) == ("a", "advi")
+
+
+def test_two_methods_with_the_same_label_are_an_error(tmp_path):
+    text = MINIMAL.replace(
+        "model: hierarchical_centered}",
+        "model: hierarchical_centered, inference: [{method: nuts, label: x}, {method: advi, label: x}]}",
+    )
+    message = _error(write(tmp_path, text))
+    assert "share a label" in message
+    # distinct labels for the same method are fine
+    ok = MINIMAL.replace(
+        "model: hierarchical_centered}",
+        "model: hierarchical_centered, inference: [{method: nuts, label: x}, {method: nuts, label: y}]}",
+    )
+    assert [u.name for u in load_campaign(write(tmp_path, ok, "ok.yaml")).units()] == ["a-x", "a-y"]
+
+
+def test_a_model_switching_method_does_not_inherit_the_campaigns_function(tmp_path):
+    text = MINIMAL.replace("inference: {draws: 100,", "inference: {method: custom, function: f.py:g, draws: 100,")
+    text = text.replace("model: hierarchical_centered}",
+                        "model: hierarchical_centered, inference: [{}, {method: nuts}]}")
+    units = {u.name: u.inference for u in load_campaign(write(tmp_path, text)).units()}
+    assert units["a-custom"].function == "f.py:g"
+    assert units["a-nuts"].method == "nuts" and units["a-nuts"].function is None
+
+
+def test_campaign_settings_for_recomputing_and_flagging(tmp_path):
+    text = MINIMAL + """\
+keep_draws: 150
+log_likelihood: false
+derived: {contrast: "alpha[:, 0] - alpha[:, 1]", both: "mu_alpha + mu_beta"}
+thresholds: {divergences: 2, max_rhat: 1.05, min_ess: 50}
+kernel_reuse: 0
+"""
+    text = text.replace("model: hierarchical_centered}",
+                        "model: hierarchical_centered, derived: {both: \"mu_alpha - mu_beta\"}}")
+    campaign = load_campaign(write(tmp_path, text))
+    assert (campaign.keep_draws, campaign.kept_draws, campaign.log_likelihood, campaign.kernel_reuse) == (
+        150, 150, False, 0)
+    assert campaign.thresholds.model_dump() == {
+        "divergences": 2, "treedepth_hits": 0, "max_rhat": 1.05, "min_ess": 50, "min_bfmi": 0.2}
+    # a model's own derived quantities add to the campaign's and override same-named ones
+    assert campaign.derived_for(campaign.models[0]) == {
+        "contrast": "alpha[:, 0] - alpha[:, 1]", "both": "mu_alpha - mu_beta"}
+
+
+def test_new_settings_default_sensibly(tmp_path):
+    campaign = load_campaign(write(tmp_path, MINIMAL))
+    assert campaign.keep_draws == 0 and campaign.kept_draws == campaign.rank_draws
+    assert campaign.log_likelihood is True
+    assert campaign.derived == {} and campaign.kernel_reuse == 50
+    assert campaign.inference == Inference(draws=100, tune=100, chains=2)
+    assert campaign.inference.method == "nuts" and campaign.inference.name == "nuts"

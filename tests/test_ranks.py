@@ -97,6 +97,12 @@ def test_rank_breaks_partial_ties_among_the_tied_positions_only():
 # --- rank_table ---------------------------------------------------------------------------------
 
 
+def pooled(posterior: xr.Dataset) -> xr.Dataset:
+    """All of a (chain, draw) posterior's draws on one ``draw`` dim, chain-major (what a replicate
+    archives): thinning to every draw is the identity."""
+    return thin(posterior, posterior.sizes["chain"] * posterior.sizes["draw"])
+
+
 @pytest.fixture
 def synthetic():
     rng = np.random.default_rng(3)
@@ -120,9 +126,24 @@ def synthetic():
     return posterior, truth
 
 
+def test_thin_without_chains_thins_along_draw():
+    draws = xr.Dataset({"theta": (("draw", "k"), np.arange(20.0)[:, None] * [1, -1])}, coords={"k": [0, 1]})
+    kept = thin(draws, 4)
+    assert kept["theta"].dims == ("draw", "k")
+    np.testing.assert_array_equal(kept["theta"].sel(k=0).to_numpy(), [0, 5, 10, 15])
+    np.testing.assert_array_equal(kept["theta"].sel(k=1).to_numpy(), [0, -5, -10, -15])
+
+
+def test_pooled_draws_are_chain_major(synthetic):
+    posterior, _ = synthetic
+    draws = pooled(posterior)
+    assert "chain" not in draws.dims and draws.sizes["draw"] == 100
+    np.testing.assert_array_equal(draws["mu"].to_numpy(), posterior["mu"].to_numpy().ravel())
+
+
 def test_rank_table_one_row_per_scalar_quantity(synthetic):
     posterior, truth = synthetic
-    ranks, wide = rank_table(posterior, truth, ["mu", "alpha"], n_rank_draws=10, seed=1)
+    ranks = rank_table(pooled(posterior)[["mu", "alpha"]], truth, n_rank_draws=10, seed=1)
     assert list(ranks["quantity"]) == ["mu", "alpha[A]", "alpha[B]", "alpha[C]"]
     assert list(ranks["variable"]) == ["mu", "alpha", "alpha", "alpha"]
     assert list(ranks.columns) == [
@@ -132,12 +153,19 @@ def test_rank_table_one_row_per_scalar_quantity(synthetic):
     assert ranks["rank"].between(0, 10).all()
 
 
+def test_rank_table_ranks_every_variable_of_the_draws(synthetic):
+    posterior, truth = synthetic
+    ranks = rank_table(pooled(posterior), truth, n_rank_draws=10, seed=1)
+    assert list(dict.fromkeys(ranks["variable"])) == ["mu", "alpha", "gamma"]
+    assert len(ranks) == 1 + 3 + 6
+
+
 def test_rank_table_truth_and_posterior_summaries(synthetic):
     posterior, truth = synthetic
-    ranks, _ = rank_table(posterior, truth, ["mu", "alpha"], n_rank_draws=10, seed=1)
+    ranks = rank_table(pooled(posterior)[["mu", "alpha"]], truth, n_rank_draws=10, seed=1)
     row = ranks.set_index("quantity")
     np.testing.assert_allclose(row["true_value"], [0.25, -0.5, 0.1, 3.0])
-    # summaries use every posterior draw (both chains), not only the L thinned ones
+    # summaries use every draw passed in (both chains, pooled), not only the L thinned ones
     all_alpha_b = posterior["alpha"].sel(group="B").to_numpy().ravel()
     assert row.loc["alpha[B]", "post_mean"] == pytest.approx(all_alpha_b.mean())
     assert row.loc["alpha[B]", "post_sd"] == pytest.approx(all_alpha_b.std(ddof=1))
@@ -146,22 +174,23 @@ def test_rank_table_truth_and_posterior_summaries(synthetic):
     assert row.loc["mu", "post_sd"] == pytest.approx(all_mu.std(ddof=1))
 
 
-def test_rank_table_wide_draws_are_the_thinned_draws_the_ranks_count(synthetic):
+def test_rank_table_counts_the_L_evenly_thinned_draws(synthetic):
     posterior, truth = synthetic
     L = 10
-    ranks, wide = rank_table(posterior, truth, ["mu", "alpha"], n_rank_draws=L, seed=1)
-    assert wide.shape == (L, 4)
-    assert list(wide.columns) == list(ranks["quantity"])
+    draws = pooled(posterior)[["mu", "alpha"]]
+    ranks = rank_table(draws, truth, n_rank_draws=L, seed=1)
+    thinned = thin(draws, L)
     pooled_mu = posterior["mu"].to_numpy().ravel()  # chain-major, like the pooled sample dim
-    np.testing.assert_allclose(wide["mu"], pooled_mu[thin_indices(100, L)])
-    # continuous draws have no ties, so each rank is exactly the count of kept draws below truth
+    np.testing.assert_allclose(thinned["mu"], pooled_mu[thin_indices(100, L)])
+    # continuous draws have no ties, so each rank is exactly the count of thinned draws below truth
     for _, r in ranks.iterrows():
-        assert r["rank"] == int((wide[r["quantity"]] < r["true_value"]).sum())
+        values = thinned["mu"] if r["quantity"] == "mu" else thinned["alpha"].sel(group=r["quantity"][6])
+        assert r["rank"] == int((values.to_numpy() < r["true_value"]).sum())
 
 
 def test_rank_table_names_matrix_elements_with_all_coordinates(synthetic):
     posterior, truth = synthetic
-    ranks, wide = rank_table(posterior, truth, ["gamma"], n_rank_draws=5, seed=1)
+    ranks = rank_table(pooled(posterior)[["gamma"]], truth, n_rank_draws=5, seed=1)
     expected = [f"gamma[{g}, {k}]" for g in "ABC" for k in (0, 1)]
     assert list(ranks["quantity"]) == expected
     assert (ranks["variable"] == "gamma").all()
@@ -171,11 +200,11 @@ def test_rank_table_names_matrix_elements_with_all_coordinates(synthetic):
 
 def test_rank_table_is_reproducible_by_seed_when_ties_occur():
     # draws equal to the truth force random tie breaking; the seed must fix it
-    posterior = xr.Dataset({"p": (("chain", "draw", "i"), np.zeros((2, 50, 30)))})
+    draws = xr.Dataset({"p": (("draw", "i"), np.zeros((100, 30)))})
     truth = xr.Dataset({"p": (("i",), np.zeros(30))})
-    a, _ = rank_table(posterior, truth, ["p"], 20, seed=5)
-    b, _ = rank_table(posterior, truth, ["p"], 20, seed=5)
-    c, _ = rank_table(posterior, truth, ["p"], 20, seed=6)
+    a = rank_table(draws, truth, 20, seed=5)
+    b = rank_table(draws, truth, 20, seed=5)
+    c = rank_table(draws, truth, 20, seed=6)
     pd.testing.assert_frame_equal(a, b)
     assert not a["rank"].equals(c["rank"])
 
@@ -202,10 +231,11 @@ def _exact_sbc_ranks(truth_mean: float, truth_sd: float, seed: int):
         {"theta": (("chain", "draw", "rep"), rng.normal(size=(2, 50, R)))},
         coords={"rep": np.arange(R)},
     )
+    draws = thin(posterior, 100)  # pooled chains, as a replicate's archive keeps them
     truth = xr.Dataset(
         {"theta": (("rep",), rng.normal(truth_mean, truth_sd, R))}, coords={"rep": np.arange(R)}
     )
-    ranks, _ = rank_table(posterior, truth, ["theta"], L, seed=seed + 1)
+    ranks = rank_table(draws, truth, L, seed=seed + 1)
     assert len(ranks) == R
     return np.bincount(ranks["rank"], minlength=L + 1)
 

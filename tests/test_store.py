@@ -3,8 +3,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from sbc_helpers import store
+from sbc_helpers.params import Campaign
+from sbc_helpers.replicate import archive_bytes, read_archive
 
 MODEL = "noncentered"
 RANK_COLUMNS = ["replicate", "quantity", "variable", "rank", "max_rank", "true_value", "post_mean",
@@ -26,12 +29,26 @@ def ranks_for(replicate: int) -> pd.DataFrame:
     )
 
 
+def archive_for(replicate: int) -> xr.Dataset:
+    """A small archive: kept draws, true values (``true__``) and data (``data__``)."""
+    return xr.Dataset(
+        {
+            "mu": (("draw",), np.linspace(0, 1, 10) + replicate),
+            "alpha": (("draw", "group"), np.zeros((10, 1))),
+            "true__mu": ((), 0.5),
+            "true__alpha": (("group",), [-1.0]),
+            "data__y": (("data__y_dim_0",), np.arange(4.0)),
+        },
+        coords={"group": ["A"]},
+    )
+
+
 def outcome(replicate: int, status: str = "ok", notebook: str | None = "{}") -> dict:
     out = {"record": {"replicate": replicate, "seed": 100 + replicate, "status": status,
                       "divergences": 0}, "notebook": notebook}
     if status == "ok":
         out["ranks"] = ranks_for(replicate)
-        out["draws"] = pd.DataFrame({"mu": np.linspace(0, 1, 10), "alpha[A]": np.zeros(10)})
+        out["draws"] = archive_bytes(archive_for(replicate))
     return out
 
 
@@ -47,7 +64,7 @@ def test_replicate_paths_layout(tmp_path):
     assert paths == {
         "notebook": base / "0007.ipynb",
         "ranks": base / "0007.ranks.parquet",
-        "draws": base / "0007.draws.parquet",
+        "draws": base / "0007.draws.nc",
         "record": base / "0007.json",
     }
 
@@ -78,6 +95,8 @@ def test_save_replicate_then_is_complete(tmp_path):
     assert all(p.is_file() for p in paths.values())
     assert store.read_record(tmp_path, MODEL, 0)["seed"] == 100
     pd.testing.assert_frame_equal(pd.read_parquet(paths["ranks"]), ranks_for(0))
+    assert paths["draws"].read_bytes() == archive_bytes(archive_for(0))  # the netCDF bytes as given
+    xr.testing.assert_identical(read_archive(paths["draws"]), archive_for(0))
     leftovers = [p.name for p in paths["record"].parent.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
 
@@ -144,11 +163,35 @@ def test_records_are_in_replicate_order_beyond_four_digits(tmp_path):
     assert [rec["replicate"] for rec in store.records(tmp_path, MODEL)] == [2, 999, 10000]
 
 
+def _campaign(tmp_path, models) -> Campaign:
+    return Campaign(name="demo", seed=1, replicates=2, rank_draws=10, base_dir=tmp_path,
+                    inference={"draws": 20, "tune": 20, "chains": 1}, models=models)
+
+
 def test_manifest_round_trip_and_campaign_models(tmp_path):
     with pytest.raises(FileNotFoundError, match="campaign.json"):
         store.campaign_models(tmp_path)
-    dump = {"name": "demo", "base_dir": tmp_path, "models": [{"name": "a"}, {"name": "b"}]}
-    store.write_manifest(tmp_path, dump)
+    campaign = _campaign(tmp_path, [{"name": "a", "model": "hierarchical_centered"},
+                                    {"name": "b", "model": "hierarchical_noncentered"}])
+    store.write_manifest(tmp_path, campaign.model_dump(mode="json"))
     assert store.campaign_models(tmp_path) == ["a", "b"]
     assert store.read_manifest(tmp_path)["base_dir"] == str(tmp_path)  # paths written as strings
     assert json.loads((tmp_path / "campaign.json").read_text())["name"] == "demo"
+    assert Campaign(**store.read_manifest(tmp_path)) == campaign  # the manifest validates as a Campaign
+
+
+def test_campaign_models_are_the_output_folders_of_each_inference_method(tmp_path):
+    campaign = _campaign(tmp_path, [
+        {"name": "a", "model": "hierarchical_centered"},
+        {"name": "b", "model": "hierarchical_noncentered",
+         "inference": [{"method": "nuts"}, {"method": "advi", "draws": 50}]},
+    ])
+    store.write_manifest(tmp_path, campaign.model_dump(mode="json"))
+    assert store.campaign_models(tmp_path) == ["a", "b-nuts", "b-advi"]
+
+
+def test_a_manifest_that_is_not_a_campaign_is_rejected(tmp_path):
+    store.write_manifest(tmp_path, {"name": "demo", "models": [{"name": "a"}]})
+    assert store.read_manifest(tmp_path)["name"] == "demo"  # read as written
+    with pytest.raises(ValueError):  # pydantic's ValidationError: no seed, replicates, model
+        store.campaign_models(tmp_path)
