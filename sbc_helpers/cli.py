@@ -81,7 +81,7 @@ def _status(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     from sbc_helpers.params import ParamsError
     from sbc_helpers.quantities import QuantityError
-    from sbc_helpers.runner import CampaignLocked
+    from sbc_helpers.runner import CampaignLocked, SchedulerUnavailable
 
     args = _parser().parse_args(argv)
     level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.INFO
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"run": _run, "report": _report, "status": _status}
     try:
         return commands[args.command](args)
-    except (ParamsError, CampaignLocked, FileNotFoundError, QuantityError) as err:
+    except (ParamsError, CampaignLocked, SchedulerUnavailable, FileNotFoundError, QuantityError) as err:
         print(f"sbc: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

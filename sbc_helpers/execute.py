@@ -2,7 +2,11 @@
 
 This runs on a Dask worker. It writes nothing outside its temporary folder: the executed notebook,
 the ranks, draws and record travel back to the client, which alone writes under ``outputs/``.
-Every failure papermill or nbclient can raise becomes a record with status "failed".
+User files the campaign refers to (a model, simulator, design maker or inference function given as
+``file.py:function``, a CSV/Parquet design) travel with the task and are written into the scratch
+folder, where the task's parameters point (relative paths, read from the kernel's working folder):
+the worker needs no shared filesystem. Every failure papermill or nbclient can raise becomes a
+record with status "failed".
 """
 
 import tempfile
@@ -14,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from sbc_helpers.kernels import worker_kernel
+from sbc_helpers.kernels import WarmKernel, worker_kernel
 from sbc_helpers.replicate import DRAWS_FILE, read_sidecars
 
 STAGES = ("imports", "design", "model", "prior", "fit", "plots", "summary", "ranks", "write")
@@ -32,6 +36,19 @@ class ReplicateTask:
     timeout: float = 1800
     kernel_name: str = "python3"
     kernel_reuse: int = 50  # replicates per warm kernel; 0 starts a fresh kernel for each
+    files: dict[str, bytes] = field(default_factory=dict)  # relative path in scratch -> content
+    numba_cache: bool = False  # let the kernel use PyTensor's Numba cache (faster; see kernels.py)
+
+
+def write_files(files: dict[str, bytes], folder: Path) -> None:
+    """Write shipped files under ``folder`` at their relative paths (never outside it)."""
+    root = folder.resolve()
+    for name, data in files.items():
+        target = (root / name).resolve()
+        if not target.is_relative_to(root) or target == root:
+            raise ValueError(f"shipped file {name!r} would land outside the scratch folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
 
 
 def stage_seconds(notebook: nbformat.NotebookNode) -> dict[str, float]:
@@ -53,11 +70,23 @@ def _first_line(err: BaseException) -> str:
     return (lines[-1] if type(err).__name__ == "PapermillExecutionError" else lines[0])[:500]
 
 
+def _message(err: BaseException, task: ReplicateTask, exit_code: int | None) -> str:
+    name = type(err).__name__
+    if name == "CellTimeoutError":
+        return f"replicate ran past its timeout of {task.timeout:g} s (params 'timeout')"
+    if name == "DeadKernelError" and exit_code is not None:
+        return f"the kernel died (exit code {exit_code})"
+    return _first_line(err)
+
+
 def execute_replicate(task: ReplicateTask) -> dict:
     """Run the template for ``task``; return its notebook text, ranks, draws and record."""
     import papermill as pm
 
     start = time.perf_counter()
+    # the timeout bounds the whole notebook: each cell may use what the cells before it left
+    deadline = time.monotonic() + task.timeout
+    timeout_func = lambda cell: max(1.0, deadline - time.monotonic())  # noqa: E731 - nbclient wants a callable
     with tempfile.TemporaryDirectory(prefix="sbc-") as scratch:
         scratch = Path(scratch)
         template = scratch / "template.ipynb"
@@ -66,28 +95,40 @@ def execute_replicate(task: ReplicateTask) -> dict:
         parameters = {**task.parameters, "replicate": task.replicate, "seed": task.seed,
                       "output_dir": str(scratch)}
         base = {"replicate": task.replicate, "seed": task.seed}
-        warm = worker_kernel(task.kernel_name, task.kernel_reuse) if task.kernel_reuse > 0 else None
+        # kernel_reuse 0: a kernel of its own, started and shut down like a reused one's
+        warm = (worker_kernel(task.kernel_name, task.kernel_reuse, task.numba_cache) if task.kernel_reuse > 0
+                else WarmKernel(task.kernel_name, max_uses=1, numba_cache=task.numba_cache))
+        exit_code = None
         try:
-            engine = {"engine_name": "warm", "km": warm.acquire(str(scratch))} if warm else {"cwd": str(scratch)}
+            write_files(task.files, scratch)
+            km = warm.acquire(str(scratch))
             pm.execute_notebook(
                 str(template), str(output), parameters=parameters, kernel_name=task.kernel_name,
-                progress_bar=False, execution_timeout=task.timeout, **engine,
+                progress_bar=False, execution_timeout=task.timeout, timeout_func=timeout_func,
+                engine_name="warm", km=km,
             )
             result = read_sidecars(scratch)
             notebook = output.read_text()
             record = {**result.record, **base, "status": "ok", "error": None, "message": None}
             outcome = {"ranks": result.ranks, "draws": (scratch / DRAWS_FILE).read_bytes()}
         except BaseException as err:  # noqa: BLE001 - every failure is recorded, none is lost
-            if warm is not None:
-                warm.discard()  # a failed, timed-out or dead kernel is never reused
+            exit_code = warm.exit_code()
+            warm.discard()  # a failed, timed-out or dead kernel is never reused
             if isinstance(err, KeyboardInterrupt):
                 raise
             notebook = output.read_text() if output.is_file() else None
-            record = {**base, "status": "failed", "error": type(err).__name__, "message": _first_line(err),
+            record = {**base, "status": "failed", "error": type(err).__name__,
+                      "message": _message(err, task, exit_code),
                       "traceback": "".join(traceback.format_exception(err))[-4000:]}
             outcome = {}
+        finally:
+            if task.kernel_reuse <= 0:
+                warm.discard()
         wall = time.perf_counter() - start
         if notebook is not None:
-            record.update(stage_seconds(nbformat.reads(notebook, as_version=4)))
+            try:
+                record.update(stage_seconds(nbformat.reads(notebook, as_version=4)))
+            except Exception:  # a notebook cut short mid-write: keep it, skip its timings
+                pass
         record["wall_seconds"] = round(wall, 3)
         return {"record": record, "notebook": notebook, **outcome}

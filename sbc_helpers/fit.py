@@ -17,7 +17,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from sbc_helpers.simulate import as_dataset, with_deterministics
+from sbc_helpers.simulate import as_dataset, in_dtype, with_deterministics
 
 SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
 
@@ -31,8 +31,14 @@ class Fit:
 
 
 def condition(model: pm.Model, data: dict[str, np.ndarray]) -> pm.Model:
-    """A copy of ``model`` with its observed variables set to ``data``."""
-    return pm.observe(model, data)
+    """A copy of ``model`` with its observed variables set to ``data``.
+
+    Data arrive in each observed variable's dtype: counts archived as floats (netCDF, a
+    simulator's output) become integers again when they are whole numbers, which ``pm.observe``
+    requires of a discrete variable; anything else is a one-line error.
+    """
+    observed = {rv.name: rv for rv in model.observed_RVs}
+    return pm.observe(model, {k: (in_dtype(observed[k], v) if k in observed else v) for k, v in data.items()})
 
 
 SAMPLER_PACKAGES = {"nutpie": ("nutpie",), "pymc": (), "numpyro": ("numpyro", "jax"), "blackjax": ("blackjax", "jax")}

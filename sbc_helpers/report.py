@@ -110,9 +110,10 @@ def calibration_report(ranks: pd.DataFrame) -> pd.DataFrame:
     table = calibration_table(ranks)
     if table.empty:
         return table.assign(reading=pd.Series(dtype=str), worst_replicate=pd.Series(dtype=int))
-    readings = shape_reading(ranks).set_index("quantity")["reading"]
-    worst = worst_replicates(ranks)
-    return table.assign(reading=table["quantity"].map(readings), worst_replicate=table["quantity"].map(worst))
+    readings = table["quantity"].map(shape_reading(ranks).set_index("quantity")["reading"])
+    # shapes are read with unadjusted z-tests: describe only what the verdict flags
+    readings = readings.where(~table["calibrated"], "uniform (not flagged)")
+    return table.assign(reading=readings, worst_replicate=table["quantity"].map(worst_replicates(ranks)))
 
 
 def _pit_by_quantity(ranks: pd.DataFrame, quantities: list[str]) -> dict[str, np.ndarray]:

@@ -2,16 +2,26 @@
 
 The embedded default is a ``LocalCluster`` with one single-threaded worker process per core;
 ``scheduler`` sends the same work to an existing Dask cluster instead. Only this process writes
-under the output folder, so workers need no shared filesystem.
+under the output folder, and user files (``file.py:function`` references, CSV/Parquet designs) travel
+with each task, so workers need no shared filesystem.
+
+A replicate that fails (an exception in a cell, a dead kernel, a timeout, a kernel that does not
+start, a lost worker) is recorded and submitted again, up to ``retries`` more times; the rest of the
+campaign goes on. Each retry runs on a new kernel: a worker discards its kernel after any failure.
 """
 
+import asyncio
 import fcntl
+import hashlib
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from sbc_helpers import store
 from sbc_helpers.execute import ReplicateTask, execute_replicate
@@ -25,6 +35,10 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "sbc_replicate
 
 class CampaignLocked(RuntimeError):
     """Another ``sbc run`` is writing to the same output folder."""
+
+
+class SchedulerUnavailable(RuntimeError):
+    """``--scheduler`` names a Dask scheduler that cannot be reached."""
 
 
 @dataclass
@@ -98,33 +112,57 @@ def preflight(campaign: Campaign) -> None:
                     raise ParamsError(f"{where}.{key}: {err}") from None
 
 
-def _absolute(reference: str | None, base_dir: Path) -> str:
-    """Make a ``file.py:function`` reference absolute, so the kernel finds it from any folder."""
+SHIPPED = "sbc_files"  # folder, in a worker's scratch space, that shipped user files are written to
+
+
+def _ship_file(path: Path, files: dict[str, bytes]) -> str:
+    """Add the file at ``path`` to ``files``; return where it lands in the worker's scratch folder.
+
+    The folder is named by the content's hash, so two files of the same name do not collide.
+    """
+    data = path.read_bytes()
+    relative = f"{SHIPPED}/{hashlib.sha256(data).hexdigest()[:16]}/{path.name}"
+    files[relative] = data
+    return relative
+
+
+def _ship(reference: str | None, base_dir: Path, files: dict[str, bytes]) -> str:
+    """A ``file.py:function`` reference rewritten to the shipped copy of its file; others unchanged.
+
+    Library names and ``module:function`` references are imported on the worker as they are.
+    """
     if not reference:
         return ""
     target, sep, func = reference.rpartition(":")
-    if sep and target.endswith(".py") and not Path(target).is_absolute():
-        return f"{(base_dir / target).resolve()}:{func}"
+    if sep and target.endswith(".py"):
+        path = Path(target) if Path(target).is_absolute() else Path(base_dir) / target
+        return f"{_ship_file(path, files)}:{func}"
     return reference
 
 
-def _design_parameter(design, base_dir: Path) -> dict:
-    if isinstance(design, str):
-        path = Path(design)
-        return {"file": str(path if path.is_absolute() else (base_dir / path).resolve())}
-    return {k: (_absolute(v, base_dir) if k == "maker" else v) for k, v in design.items()}
+def _design_parameter(design, base_dir: Path, files: dict[str, bytes]) -> dict:
+    if isinstance(design, dict) and set(design) == {"file"}:
+        design = design["file"]
+    if isinstance(design, str):  # a CSV/Parquet file: its bytes travel with the task
+        path = Path(design) if Path(design).is_absolute() else Path(base_dir) / design
+        return {"file": _ship_file(path, files)}
+    return {k: (_ship(v, base_dir, files) if k == "maker" else v) for k, v in design.items()}
 
 
-def unit_parameters(campaign: Campaign, unit, cores: int) -> dict:
-    """The replicate template's parameters for one (model, inference method) unit."""
+def unit_parameters(campaign: Campaign, unit, cores: int, files: dict[str, bytes]) -> dict:
+    """The replicate template's parameters for one (model, inference method) unit.
+
+    User files the unit refers to are added to ``files`` (path in the worker's scratch folder ->
+    content) and the parameters point at those copies, relative to the kernel's working folder.
+    """
     inference = unit.inference.model_dump(exclude={"label"}, exclude_none=True)
     if inference.get("function"):
-        inference["function"] = _absolute(inference["function"], campaign.base_dir)
+        inference["function"] = _ship(inference["function"], campaign.base_dir, files)
     return {
-        "model": _absolute(unit.spec.model, campaign.base_dir),
+        "model": _ship(unit.spec.model, campaign.base_dir, files),
         "model_kwargs": dict(unit.spec.model_kwargs),
-        "design": _design_parameter(campaign.design_for(unit.spec), campaign.base_dir),
-        "simulator": _absolute(unit.spec.simulator, campaign.base_dir),
+        "design": _design_parameter(campaign.design_for(unit.spec), campaign.base_dir, files),
+        "simulator": _ship(unit.spec.simulator, campaign.base_dir, files),
         "inference": inference,
         "cores": min(cores, unit.inference.chains),
         "rank_draws": campaign.rank_draws,
@@ -141,7 +179,8 @@ def plan(campaign: Campaign, folder: Path, cores: int) -> tuple[list[ReplicateTa
     template = TEMPLATE.read_text()
     tasks, skipped = [], 0
     for unit in campaign.units():
-        parameters = unit_parameters(campaign, unit, cores)
+        files: dict[str, bytes] = {}
+        parameters = unit_parameters(campaign, unit, cores, files)
         for r in range(campaign.replicates):
             if store.is_complete(folder, unit.name, r):
                 skipped += 1
@@ -149,29 +188,71 @@ def plan(campaign: Campaign, folder: Path, cores: int) -> tuple[list[ReplicateTa
             tasks.append(ReplicateTask(
                 model_name=unit.name, replicate=r, seed=replicate_seed(campaign.seed, unit.name, r),
                 template=template, parameters=parameters, timeout=campaign.timeout,
-                kernel_reuse=campaign.kernel_reuse,
+                kernel_reuse=campaign.kernel_reuse, files=files, numba_cache=numba_cache(),
             ))
     return tasks, skipped
+
+
+def numba_cache() -> bool:
+    """Whether replicate kernels use PyTensor's Numba cache: ``SBC_NUMBA_CACHE=1`` in the client's
+    environment. Off by default: faster with it, but a replicate run a second time on the same
+    machine (a retry, a repeated campaign) can then give other draws (see ``kernels``)."""
+    return os.environ.get("SBC_NUMBA_CACHE", "").strip().lower() in ("1", "true", "yes")
 
 
 @contextmanager
 def dask_client(workers: int | None, scheduler: str | None):
     """A client on an existing scheduler, or on a local cluster of single-threaded processes."""
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler, timeout="30s") as client:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError, ValueError) as err:
+            raise SchedulerUnavailable(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+        with client:
+            workers = len(client.scheduler_info().get("workers", {}))
+            log.info("scheduler %s: %d workers%s", scheduler, workers, "" if workers else "; waiting for some to join")
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+    # worker-saturation 1.0: the scheduler hands each single-threaded worker one replicate at a time
+    # and queues the rest itself, so a worker that dies takes down only the replicate it was running
+    # (Dask charges a lost worker to every task assigned to it). No dashboard; the scheduler's HTTP
+    # endpoints on any free port (not 8787, which may be taken).
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                               silence_logs=logging.ERROR)
+    with cluster:
         with Client(cluster) as client:
+            client.register_plugin(IgnoreInterrupt())
             yield client
+
+
+class IgnoreInterrupt(WorkerPlugin):
+    """Local workers leave Ctrl-C to the client, which stops them in order.
+
+    A terminal sends SIGINT to the whole process group; workers that took it too would die mid-task
+    with tracebacks, before the client could cancel their work and close the cluster. Workers of a
+    cluster given with ``--scheduler`` are not touched.
+    """
+
+    name = "sbc-ignore-interrupt"
+
+    def setup(self, worker) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _failure(task: ReplicateTask, err: BaseException) -> dict:
     """A record for a replicate whose worker never returned (lost worker, cancelled)."""
     message = (str(err).strip().splitlines() or [type(err).__name__])[0][:500]
+    if type(err).__name__ == "KilledWorker":
+        message = f"the worker running it died (lost worker): {message}"
     record = {"replicate": task.replicate, "seed": task.seed, "status": "failed",
               "error": type(err).__name__, "message": message}
     return {"record": record, "notebook": None}
@@ -192,22 +273,34 @@ def run(
     workers = workers or os.cpu_count() or 1
     with lock(folder):
         store.write_manifest(folder, campaign.model_dump(mode="json"))
+        if store.clean_partial_writes(folder):
+            log.info("%s: removed temporary files an interrupted run left", campaign.name)
         cores = 1 if scheduler else max(1, (os.cpu_count() or 1) // workers)
         tasks, skipped = plan(campaign, folder, cores)
         result = RunResult(campaign_dir=folder, skipped=skipped)
         log.info("%s: %d replicates to run, %d already done", campaign.name, len(tasks), skipped)
         if tasks:
             with dask_client(workers, scheduler) as client:
-                client.register_plugin(WarmCompileCache(_distinct_models(tasks)))
-                _run_tasks(client, tasks, campaign, folder, result, progress, as_completed, tqdm)
+                warm_up = None
+                if tasks[0].numba_cache:  # kernels load compiled code: every worker compiles first
+                    files = {name: data for t in tasks for name, data in t.files.items()}
+                    warm_up = WarmCompileCache(_distinct_models(tasks), files)
+                    client.register_plugin(warm_up)  # on the workers there now and on any that join
+                try:
+                    _run_tasks(client, tasks, campaign, folder, result, progress, as_completed, tqdm)
+                finally:
+                    if scheduler and warm_up is not None:  # leave a shared cluster as it was
+                        _unregister(client, warm_up.name)
         for unit in campaign.units():
             store.gather(folder, unit.name)
     return result
 
 
 def _run_tasks(client, tasks, campaign, folder, result, progress, as_completed, tqdm) -> None:
+    run_id = uuid.uuid4().hex[:8]  # keys unique to this run: a shared cluster never hands back another's result
     attempts = {(t.model_name, t.replicate): 1 for t in tasks}
-    futures = {client.submit(execute_replicate, t, pure=False, key=_key(t, 1)): t for t in tasks}
+    errors: dict[tuple[str, int], list[str]] = {}
+    futures = {client.submit(execute_replicate, t, pure=False, key=_key(campaign, t, 1, run_id)): t for t in tasks}
     bar = tqdm(total=len(tasks), desc=campaign.name, unit="replicate", disable=not progress)
     queue = as_completed(futures)
     try:
@@ -215,15 +308,21 @@ def _run_tasks(client, tasks, campaign, folder, result, progress, as_completed, 
             task = futures.pop(future)
             try:
                 outcome = future.result()
-            except Exception as err:  # the worker died or was lost: no notebook came back
+            except (Exception, asyncio.CancelledError) as err:  # the worker died or was lost: no notebook came back
                 outcome = _failure(task, err)
-            tries = attempts[(task.model_name, task.replicate)]
+            finally:
+                future.release()
+            which = (task.model_name, task.replicate)
+            tries = attempts[which]
             outcome["record"]["attempts"] = tries
+            if errors.get(which):  # what the earlier attempts died of
+                outcome["record"]["earlier_errors"] = "; ".join(errors[which])
             store.save_replicate(folder, task.model_name, outcome)
             failed = outcome["record"]["status"] != "ok"
             if failed and tries <= campaign.retries:
-                attempts[(task.model_name, task.replicate)] = tries + 1
-                retry = client.submit(execute_replicate, task, pure=False, key=_key(task, tries + 1))
+                errors.setdefault(which, []).append(outcome["record"]["error"])
+                attempts[which] = tries + 1
+                retry = client.submit(execute_replicate, task, pure=False, key=_key(campaign, task, tries + 1, run_id))
                 futures[retry] = task
                 queue.add(retry)
                 log.warning("%s replicate %d failed (%s); retrying", task.model_name, task.replicate,
@@ -246,6 +345,13 @@ def _run_tasks(client, tasks, campaign, folder, result, progress, as_completed, 
         bar.close()
 
 
+def _unregister(client, name: str) -> None:
+    try:
+        client.unregister_worker_plugin(name)
+    except Exception as err:  # the cluster went away: nothing to leave behind
+        log.debug("unregister %s: %s", name, err)
+
+
 def _distinct_models(tasks: list[ReplicateTask]) -> list[dict]:
     """One (model, design, inference) per campaign unit, for the compile-cache warm-up."""
     seen = {}
@@ -254,5 +360,7 @@ def _distinct_models(tasks: list[ReplicateTask]) -> list[dict]:
     return list(seen.values())
 
 
-def _key(task: ReplicateTask, attempt: int) -> str:
-    return f"replicate-{task.model_name}-{task.replicate}-{attempt}"
+def _key(campaign: Campaign, task: ReplicateTask, attempt: int, run_id: str) -> str:
+    """A key unique to this run; its prefix puts every replicate in one Dask task group
+    ("sbc-replicate", cut at the run id), which is what the scheduler queues as root tasks."""
+    return f"sbc-replicate-{run_id}-{campaign.name}-{task.model_name}-{task.replicate}-attempt{attempt}"

@@ -80,13 +80,13 @@ def _shapes(model: pm.Model) -> dict[str, tuple[int, ...]]:
     return {**free, **observed}
 
 
-def _in_dtype(rv, values) -> np.ndarray:
-    """Simulated data in the observed variable's dtype (whole-number floats become integers)."""
+def in_dtype(rv, values) -> np.ndarray:
+    """Data in the observed variable ``rv``'s dtype (whole-number floats become integers)."""
     values = np.asarray(values)
     dtype = np.dtype(rv.type.dtype)
     if np.issubdtype(dtype, np.integer) and not np.issubdtype(values.dtype, np.integer):
         if not np.all(values == np.round(values)):
-            raise ValueError(f"the simulator's data for {rv.name!r} are not whole numbers; the variable is discrete")
+            raise ValueError(f"the data for {rv.name!r} are not whole numbers; the variable is discrete")
         return np.round(values).astype(dtype)
     return values.astype(dtype, copy=False) if np.issubdtype(dtype, np.floating) else values
 
@@ -139,7 +139,7 @@ def simulate(
             raise ValueError(f"the simulator must return (truth, data), two dicts; got {type(result).__name__}")
         truth, data = result
         check_simulation(model, truth, data)
-        data = {rv.name: _in_dtype(rv, data[rv.name]) for rv in model.observed_RVs}
+        data = {rv.name: in_dtype(rv, data[rv.name]) for rv in model.observed_RVs}
         known = [v.name for v in (*model.free_RVs, *model.deterministics) if v.name in truth]
         values = as_dataset(model, {k: truth[k] for k in known})
         return Simulation(truth=with_deterministics(pm.observe(model, data), values), data=data)

@@ -4,6 +4,11 @@ outputs/<campaign>/<model>/replicates/<NNNN>.ipynb   the executed replicate note
 outputs/<campaign>/<model>/replicates/<NNNN>.ranks.parquet, .draws.nc (kept draws, truth, data)
 outputs/<campaign>/<model>/replicates/<NNNN>.json    the replicate's record, written last
 outputs/<campaign>/<model>/ranks.parquet, replicates.parquet   gathered tables
+
+Every file is written to a temporary name and renamed into place. Saving a replicate first removes
+its old record, then writes the notebook, ranks and draws, then the new record: a kill at any moment
+leaves either a whole replicate (a record saying ok, beside readable ranks and draws) or one that
+``is_complete`` rejects and the next run redoes.
 """
 
 import json
@@ -55,14 +60,31 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def save_replicate(campaign_dir: Path, model: str, outcome: dict) -> None:
-    """Write one replicate's files; the record goes last so it marks a whole replicate."""
+    """Write one replicate's files; the record goes last so it marks a whole replicate.
+
+    An earlier attempt's record is removed first, so old and new files never pass for a whole
+    replicate; files the new outcome lacks (no notebook from a lost worker, no ranks from a failed
+    fit) are removed rather than left over from an earlier attempt.
+    """
     paths = replicate_paths(campaign_dir, model, outcome["record"]["replicate"])
+    paths["record"].unlink(missing_ok=True)
     if outcome.get("notebook") is not None:
         atomic_write(paths["notebook"], outcome["notebook"].encode())
+    else:
+        paths["notebook"].unlink(missing_ok=True)
     if outcome["record"]["status"] == "ok":
         atomic_write(paths["ranks"], _parquet_bytes(outcome["ranks"]))
         atomic_write(paths["draws"], outcome["draws"])
-    atomic_write(paths["record"], json.dumps(outcome["record"], indent=1).encode())
+    else:
+        paths["ranks"].unlink(missing_ok=True)
+        paths["draws"].unlink(missing_ok=True)
+    atomic_write(paths["record"], json.dumps(outcome["record"], indent=1, default=_jsonable).encode())
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):  # NumPy scalars
+        return value.item()
+    return str(value)
 
 
 def read_record(campaign_dir: Path, model: str, replicate: int) -> dict | None:
@@ -74,12 +96,57 @@ def read_record(campaign_dir: Path, model: str, replicate: int) -> dict | None:
 
 
 def is_complete(campaign_dir: Path, model: str, replicate: int) -> bool:
-    """A replicate is done when its record says ok and its ranks and archive are on disk."""
+    """A replicate is done when its record says ok and its ranks and archive can be read.
+
+    The checks are cheap: the Parquet footer (not the data) and the netCDF header and variable
+    extents, so a truncated or garbled file is rejected and the replicate run again.
+    """
     record = read_record(campaign_dir, model, replicate)
     if not record or record.get("status") != "ok":
         return False
     paths = replicate_paths(campaign_dir, model, replicate)
-    return paths["ranks"].is_file() and paths["draws"].is_file()
+    return readable_parquet(paths["ranks"]) and readable_archive(paths["draws"])
+
+
+def readable_parquet(path: Path) -> bool:
+    """``path`` is a whole Parquet file: its footer metadata parses."""
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+    except Exception:  # missing, truncated, not Parquet
+        return False
+    return True
+
+
+def readable_archive(path: Path) -> bool:
+    """``path`` is a whole netCDF-3 archive (as ``archive_bytes`` writes): every variable's data is there."""
+    from scipy.io import netcdf_file
+
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(4)[:3] != b"CDF":
+                return False
+            handle.seek(0)
+            with netcdf_file(handle, "r", mmap=False) as archive:  # reads header and data: small files
+                archive.variables.clear()
+    except Exception:  # missing, truncated, not netCDF
+        return False
+    return True
+
+
+def clean_partial_writes(campaign_dir: Path) -> int:
+    """Remove temporary files a killed run left behind in replicate folders; how many were removed.
+
+    Call with the campaign locked: only the runner writes replicate files.
+    """
+    removed = 0
+    for path in Path(campaign_dir).glob("*/replicates/.*.tmp"):
+        stem = path.name[1:].split(".", 1)[0]
+        if stem.isdigit():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def records(campaign_dir: Path, model: str) -> list[dict]:

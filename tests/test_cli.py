@@ -1,5 +1,7 @@
-"""The ``sbc`` command end to end on a tiny campaign: outputs, resume, status, errors, lock."""
+"""The ``sbc`` command end to end on a tiny campaign: outputs, resume, status, errors, lock, recompute."""
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sbc_helpers import cli, report, store
+from sbc_helpers.params import Campaign
 from sbc_helpers.runner import lock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,3 +116,111 @@ def test_malformed_params_exit_non_zero_with_one_line(tmp_path, text, expected):
     assert len(lines) == 1 and lines[0].startswith("sbc: error:"), result.stderr
     assert expected in lines[0]
     assert not (tmp_path / "out" / "x").exists() or not any((tmp_path / "out" / "x").rglob("*.ipynb"))
+
+
+# --- sbc report --recompute: new ranks from the kept draws, without refitting ----------------------
+# These call the CLI's entry point in this process (same parsing, exit codes and messages as the
+# ``sbc`` command) on a copy of the campaign: a report build is the slow part, not Python's start.
+
+MODELS = ("centered", "noncentered")
+
+
+def _mtimes(folder: Path, pattern: str) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in sorted(folder.rglob(pattern))}
+
+
+def _ranks(out: Path, model: str) -> pd.DataFrame:
+    return pd.read_parquet(out / model / "ranks.parquet")
+
+
+def _sorted(ranks: pd.DataFrame) -> pd.DataFrame:
+    return ranks.sort_values(["replicate", "quantity"]).reset_index(drop=True)
+
+
+def _fitted_files(out: Path) -> dict[str, int]:
+    """Modification times of what only a fit writes: replicate notebooks and records."""
+    return _mtimes(out, "replicates/*.ipynb") | _mtimes(out, "replicates/*.json")
+
+
+@pytest.fixture
+def campaign_copy(campaign, tmp_path):
+    """A copy of the finished campaign (file times kept), for tests that change its ranks."""
+    _, out = campaign
+    copy = tmp_path / "out" / "tiny"
+    shutil.copytree(out, copy)
+    return copy
+
+
+def test_recompute_with_the_same_settings_leaves_the_ranks_equal(campaign_copy, capsys):
+    out = campaign_copy
+    before = {m: _ranks(out, m) for m in MODELS}
+    fitted = _fitted_files(out)
+    assert cli.main(["report", str(out), "--recompute", "-q"]) == 0, capsys.readouterr().err
+    for model, ranks in before.items():
+        # the same ranks, values and all (row order: see the xfail test below)
+        pd.testing.assert_frame_equal(_sorted(_ranks(out, model)), _sorted(ranks))
+    assert _fitted_files(out) == fitted  # nothing was refitted
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug in report.recompute: without params quantities it ranks the archive's variables in the order "
+    "the netCDF file gives them back (scalars before vectors), not the run-time order, so "
+    "'sbc report --recompute' with unchanged settings reorders every replicate's ranks.parquet rows "
+    "(and, with tied draws, hands tie-breaking random numbers to other quantities)"))
+def test_recompute_keeps_each_replicates_ranks_file_as_written(campaign_copy):
+    out = campaign_copy
+    files = sorted(out.glob("*/replicates/*.ranks.parquet"))
+    before = {f: pd.read_parquet(f) for f in files}
+    assert report.recompute(out, Campaign(**store.read_manifest(out))) == 6
+    for f, ranks in before.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(f), ranks)
+
+
+def test_recompute_with_a_derived_quantity_adds_its_rows_without_refitting(campaign_copy, tmp_path, capsys):
+    out = campaign_copy
+    params = tmp_path / "derived.yaml"
+    params.write_text(TINY + 'derived: {contrast: "alpha[:, 0] - alpha[:, 1]"}\n')
+    before = {m: _ranks(out, m) for m in MODELS}
+    fitted = _fitted_files(out)
+    assert cli.main(["report", str(out), "--recompute", "--params", str(params), "-q"]) == 0, capsys.readouterr().err
+    for model, old in before.items():
+        ranks = _ranks(out, model)
+        added = ranks[ranks["quantity"] == "contrast"]
+        assert list(added["replicate"]) == [0, 1, 2]
+        assert (added["variable"] == "contrast").all() and (added["max_rank"] == 20).all()
+        assert added["rank"].between(0, 20).all()
+        # every other row is as it was
+        pd.testing.assert_frame_equal(_sorted(ranks[ranks["quantity"] != "contrast"]), _sorted(old))
+        # the contrast's truth is alpha[A] - alpha[B] of the same replicate
+        truth = old.set_index(["replicate", "quantity"])["true_value"]
+        for _, row in added.iterrows():
+            r = row["replicate"]
+            assert row["true_value"] == pytest.approx(truth[(r, "alpha[A]")] - truth[(r, "alpha[B]")])
+        assert "contrast" in set(pd.read_csv(out / model / "calibration.csv")["quantity"])
+    assert _fitted_files(out) == fitted  # nothing was refitted: notebooks and records untouched
+    assert json.loads((out / "campaign.json").read_text())["derived"] == {"contrast": "alpha[:, 0] - alpha[:, 1]"}
+
+
+@pytest.mark.parametrize(
+    "text, recompute, expected",
+    [
+        (TINY, False, "--params goes with --recompute"),
+        (TINY.replace("name: tiny", "name: other"), True, "is not the one in"),
+        (TINY + 'derived: {broken: "alpha[:, 0] - nope"}\n', True, "derived quantity 'broken'"),
+        (TINY.replace("rank_draws: 20", "rank_draws: 40"), True, "rank_draws=40 needs that many kept draws"),
+    ],
+    ids=["params-without-recompute", "other-campaign", "bad-expression", "more-rank-draws-than-kept"],
+)
+def test_recompute_errors_exit_2_with_one_line(campaign_copy, tmp_path, capsys, text, recompute, expected):
+    out = campaign_copy
+    before = {m: _ranks(out, m) for m in MODELS}
+    params = tmp_path / "params.yaml"
+    params.write_text(text)
+    code = cli.main(["report", str(out), *(["--recompute"] if recompute else []), "--params", str(params)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sbc: error:") and expected in lines[0], err
+    for model, ranks in before.items():  # a failed recompute leaves the ranks as they were
+        pd.testing.assert_frame_equal(_ranks(out, model), ranks)
+    assert not list(out.glob("*/replicates/*.tmp"))
