@@ -162,8 +162,8 @@ posterior_vs_truth(fitted, simulation, ["alpha"])
 
 # %%
 quantities = default_quantities(model, simulation)
-ranks, thinned_draws = rank_table(fitted.idata["posterior"].to_dataset(), simulation.truth, quantities,
-                                  n_rank_draws=100, seed=0)
+ranks = rank_table(fitted.idata["posterior"].to_dataset()[quantities], simulation.truth,
+                   n_rank_draws=100, seed=0)
 ranks
 
 # %% [markdown]

@@ -198,7 +198,8 @@ def coverage(ranks: pd.DataFrame, widths: np.ndarray | None = None, seed: int = 
 
     A true value lies inside the central interval of width w when |PIT - 0.5| <= w / 2, so coverage
     follows from the ranks. Returns ``variable, width, coverage, lower, upper`` (a 95% Jeffreys
-    interval of the share), pooled over each variable's elements.
+    interval of the share, closed at 0 and 1 when none or all are
+    covered), pooled over each variable's elements.
     """
     widths = np.linspace(0.05, 0.95, 19) if widths is None else np.asarray(widths)
     frame = ranks.assign(pit=pit_values(ranks, seed))
@@ -207,6 +208,7 @@ def coverage(ranks: pd.DataFrame, widths: np.ndarray | None = None, seed: int = 
         inside = np.abs(group["pit"].to_numpy()[:, None] - 0.5) <= widths[None, :] / 2
         hits, n = inside.sum(axis=0), len(group)
         lower, upper = stats.beta.ppf([[0.025], [0.975]], hits + 0.5, n - hits + 0.5)
+        lower, upper = np.where(hits == 0, 0.0, lower), np.where(hits == n, 1.0, upper)  # Brown et al. 2001
         rows += [{"variable": variable, "width": w, "coverage": h / n, "lower": lo, "upper": up}
                  for w, h, lo, up in zip(widths, hits, lower, upper, strict=True)]
     return pd.DataFrame(rows)

@@ -67,7 +67,17 @@ def archive(model: pm.Model, simulation: Simulation, fitted: Fit, quantities: li
     truth = simulation.truth[names].rename({n: TRUE + n for n in names})
     data = xr.Dataset({DATA + k: (tuple(f"{DATA}{k}_dim_{i}" for i in range(np.ndim(v))), np.asarray(v, dtype=float))
                        for k, v in simulation.data.items()})
-    return xr.merge([kept, truth, data], compat="override").drop_attrs()
+    archived = xr.merge([kept, truth, data], compat="override").drop_attrs()
+    # netCDF does not keep variable order; recompute needs the run-time order (ties share one stream)
+    archived.attrs["quantities"] = json.dumps(list(quantities))
+    return archived
+
+
+def archived_quantities(archived: xr.Dataset) -> list[str]:
+    """The quantities ranked at run time, in their run-time order."""
+    if "quantities" in archived.attrs:
+        return json.loads(archived.attrs["quantities"])
+    return [str(n) for n in archived.data_vars if not str(n).startswith((TRUE, DATA))]
 
 
 def unpack(archived: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset, dict[str, np.ndarray]]:

@@ -80,7 +80,7 @@ def recompute(campaign_dir: Path, campaign: Campaign) -> int:
     """Re-rank every finished replicate from its archive with ``campaign``'s current settings
     (rank_draws, quantities, derived, log_likelihood), without refitting. Returns how many."""
     from sbc_helpers.registry import make_design, resolve_model
-    from sbc_helpers.replicate import ranks_from_archive, read_archive
+    from sbc_helpers.replicate import archived_quantities, ranks_from_archive, read_archive
 
     count = 0
     for unit in campaign.units():
@@ -96,8 +96,8 @@ def recompute(campaign_dir: Path, campaign: Campaign) -> int:
             if archived.sizes["draw"] < campaign.rank_draws:
                 raise ParamsError(f"rank_draws={campaign.rank_draws} needs that many kept draws; "
                                   f"{unit.name} kept {archived.sizes['draw']} (raise keep_draws and rerun)")
-            names = [str(n) for n in archived.data_vars if not str(n).startswith(("true__", "data__"))]
-            ranks = ranks_from_archive(archived, unit.spec.quantities or names, campaign.rank_draws,
+            ranks = ranks_from_archive(archived, unit.spec.quantities or archived_quantities(archived),
+                                       campaign.rank_draws,
                                        record["seed"], campaign.derived_for(unit.spec), model)
             ranks.insert(0, "replicate", record["replicate"])
             store.atomic_write(paths["ranks"], ranks.to_parquet(index=False))

@@ -373,10 +373,6 @@ def test_coverage_one_block_of_widths_per_variable():
     assert list(table["width"]) == [0.2, 0.6, 0.2, 0.6]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in calibrate.coverage: the Jeffreys interval is not set to 0 when no true value is covered "
-    "(nor to 1 when all are), so the coverage estimate lies outside its own interval "
-    "(Brown, Cai & DasGupta 2001 define lower=0 at x=0 and upper=1 at x=n)"))
 def test_coverage_interval_contains_the_estimate_at_the_extremes():
     L = 20
     edges = ranks_frame(np.r_[np.zeros(50, int), np.full(50, L)], L)  # every truth outside the middle

@@ -157,16 +157,11 @@ def test_recompute_with_the_same_settings_leaves_the_ranks_equal(campaign_copy, 
     fitted = _fitted_files(out)
     assert cli.main(["report", str(out), "--recompute", "-q"]) == 0, capsys.readouterr().err
     for model, ranks in before.items():
-        # the same ranks, values and all (row order: see the xfail test below)
+        # the same ranks, values and all
         pd.testing.assert_frame_equal(_sorted(_ranks(out, model)), _sorted(ranks))
     assert _fitted_files(out) == fitted  # nothing was refitted
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in report.recompute: without params quantities it ranks the archive's variables in the order "
-    "the netCDF file gives them back (scalars before vectors), not the run-time order, so "
-    "'sbc report --recompute' with unchanged settings reorders every replicate's ranks.parquet rows "
-    "(and, with tied draws, hands tie-breaking random numbers to other quantities)"))
 def test_recompute_keeps_each_replicates_ranks_file_as_written(campaign_copy):
     out = campaign_copy
     files = sorted(out.glob("*/replicates/*.ranks.parquet"))

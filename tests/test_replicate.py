@@ -538,10 +538,6 @@ def posterior(model, rng, draws):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in report.recompute: it ranks the archive's variables in the order the netCDF file returns "
-    "them (j before k), not the run-time order (k, j); ties are broken with one random stream in row "
-    "order, so recomputing with unchanged settings changes the ranks of tied quantities"))
 def test_recompute_with_unchanged_settings_gives_the_run_time_ranks_even_with_ties(tmp_path):
     from sbc_helpers import report, store
     from sbc_helpers.params import Campaign
