@@ -3,9 +3,42 @@
 import argparse
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger("sbc")
+LOG_FILE = "sbc.log"  # in the campaign's output folder: every run, report and error, appended
+
+
+@contextmanager
+def campaign_log(folder: Path, argv: list[str] | None, create: bool = False) -> Iterator[None]:
+    """Copy the ``sbc`` logger, at debug level, to ``folder/sbc.log`` while the block runs
+    (if ``folder`` exists, or ``create``)."""
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        yield
+        return
+    handler = logging.FileHandler(folder / LOG_FILE, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.debug("sbc %s", " ".join(sys.argv[1:] if argv is None else argv))
+    def to_file(message: str) -> None:  # the terminal gets its own one-line message from main()
+        handler.handle(logging.LogRecord("sbc", logging.ERROR, __file__, 0, message, None, None))
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        to_file("interrupted; finished replicates are kept")
+        raise
+    except Exception as err:
+        to_file(f"{type(err).__name__}: {err}")
+        raise
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,16 +70,17 @@ def _run(args) -> int:
     from sbc_helpers.params import load_campaign
 
     campaign = load_campaign(args.params, replicates=args.replicates)
-    runner.preflight(campaign)
-    result = runner.run(campaign, args.output_dir, workers=args.workers, scheduler=args.scheduler,
-                        progress=not args.quiet)
-    log.info("%s: ran %d, skipped %d (already done), failed %d", campaign.name, result.ran,
-             result.skipped, len(result.failed))
-    if not args.no_report:
-        index = report.build(result.campaign_dir)
-        log.info("report: %s", index)
-        if not args.quiet:
-            print(f"report: {index}")
+    with campaign_log(runner.campaign_dir(campaign, args.output_dir), args.argv, create=True):
+        runner.preflight(campaign)
+        result = runner.run(campaign, args.output_dir, workers=args.workers, scheduler=args.scheduler,
+                            progress=not args.quiet)
+        log.info("%s: ran %d, skipped %d (already done), failed %d", campaign.name, result.ran,
+                 result.skipped, len(result.failed))
+        if not args.no_report:
+            index = report.build(result.campaign_dir)
+            log.info("report: %s", index)
+            if not args.quiet:
+                print(f"report: {index}")
     return 1 if result.failed else 0
 
 
@@ -61,7 +95,10 @@ def _report(args) -> int:
         campaign = load_campaign(args.params) if args.params else Campaign(**store.read_manifest(args.campaign_dir))
         if campaign.name != store.read_manifest(args.campaign_dir)["name"]:
             raise ParamsError(f"{args.params}: campaign {campaign.name!r} is not the one in {args.campaign_dir}")
-    print(f"report: {report.build(args.campaign_dir, recompute_with=campaign)}")
+    with campaign_log(args.campaign_dir, args.argv):
+        index = report.build(args.campaign_dir, recompute_with=campaign)
+        log.debug("report: %s", index)
+    print(f"report: {index}")
     return 0
 
 
@@ -84,8 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     from sbc_helpers.runner import CampaignLocked, SchedulerUnavailable
 
     args = _parser().parse_args(argv)
+    args.argv = argv
     level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:  # the terminal gets `level`; sbc.log gets everything
+        handler.setLevel(level)
+    log.setLevel(logging.DEBUG)
     logging.getLogger("distributed").setLevel(logging.ERROR)
     logging.getLogger("papermill").setLevel(logging.WARNING)
     commands = {"run": _run, "report": _report, "status": _status}

@@ -37,7 +37,6 @@ class ReplicateTask:
     kernel_name: str = "python3"
     kernel_reuse: int = 50  # replicates per warm kernel; 0 starts a fresh kernel for each
     files: dict[str, bytes] = field(default_factory=dict)  # relative path in scratch -> content
-    numba_cache: bool = False  # let the kernel use PyTensor's Numba cache (faster; see kernels.py)
 
 
 def write_files(files: dict[str, bytes], folder: Path) -> None:
@@ -96,16 +95,16 @@ def execute_replicate(task: ReplicateTask) -> dict:
                       "output_dir": str(scratch)}
         base = {"replicate": task.replicate, "seed": task.seed}
         # kernel_reuse 0: a kernel of its own, started and shut down like a reused one's
-        warm = (worker_kernel(task.kernel_name, task.kernel_reuse, task.numba_cache) if task.kernel_reuse > 0
-                else WarmKernel(task.kernel_name, max_uses=1, numba_cache=task.numba_cache))
+        warm = (worker_kernel(task.kernel_name, task.kernel_reuse) if task.kernel_reuse > 0
+                else WarmKernel(task.kernel_name, max_uses=1))
         exit_code = None
         try:
             write_files(task.files, scratch)
-            km = warm.acquire(str(scratch))
+            km, reset = warm.acquire(str(scratch))
             pm.execute_notebook(
                 str(template), str(output), parameters=parameters, kernel_name=task.kernel_name,
                 progress_bar=False, execution_timeout=task.timeout, timeout_func=timeout_func,
-                engine_name="warm", km=km,
+                engine_name="warm", km=km, reset=reset,
             )
             result = read_sidecars(scratch)
             notebook = output.read_text()

@@ -17,6 +17,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from sbc_helpers.compiled import sample_nutpie
 from sbc_helpers.simulate import as_dataset, in_dtype, with_deterministics
 
 SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
@@ -50,35 +51,39 @@ def _missing_packages(packages: tuple[str, ...]) -> list[str]:
     return [p for p in packages if importlib.util.find_spec(p) is None]
 
 
-def _nuts(model, *, seed, cores=1, sampler="nutpie", draws=1000, tune=1000, chains=2, target_accept=0.8, **_):
+def _nuts(model, data, *, seed, cores=1, sampler="nutpie", draws=1000, tune=1000, chains=2, target_accept=0.8, **_):
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
     missing = _missing_packages(SAMPLER_PACKAGES[sampler])
     if missing:
         raise RuntimeError(f"sampler {sampler!r} needs {' and '.join(missing)}: pip install {' '.join(missing)}")
+    if sampler == "nutpie":
+        # the compiled model is reused across data sets (see compiled.py); pm.sample would recompile
+        return sample_nutpie(model, data, seed=seed, draws=draws, tune=tune, chains=chains, cores=cores,
+                             target_accept=target_accept)
     return pm.sample(
         draws=draws, tune=tune, chains=chains, cores=cores, target_accept=target_accept,
         nuts_sampler=sampler, random_seed=seed, progressbar=False, compute_convergence_checks=False, quiet=True,
-        model=model,
+        model=condition(model, data),
     )
 
 
 def _variational(kind: str) -> Callable:
-    def run(model, *, seed, draws=1000, iterations=20000, **_):
-        approx = pm.fit(n=iterations, method=kind, model=model, random_seed=seed, progressbar=False)
+    def run(model, data, *, seed, draws=1000, iterations=20000, **_):
+        approx = pm.fit(n=iterations, method=kind, model=condition(model, data), random_seed=seed, progressbar=False)
         return approx.sample(draws, random_seed=seed)
 
     run.__name__ = f"_{kind.replace('-', '_')}"
     return run
 
 
-def _pathfinder(model, *, seed, draws=1000, **_):
+def _pathfinder(model, data, *, seed, draws=1000, **_):
     try:
         import pymc_extras as pmx
     except ImportError as err:
         raise RuntimeError("method 'pathfinder' needs pymc-extras: pip install pymc-extras") from err
     # pymc-extras releases pin PyMC tightly; 0.12.1 is the newest whose pin admits PyMC 6.4 (tested)
-    return pmx.fit(method="pathfinder", model=model, num_draws=draws, random_seed=seed, progressbar=False)
+    return pmx.fit(method="pathfinder", model=condition(model, data), num_draws=draws, random_seed=seed, progressbar=False)
 
 
 def posterior_from_draws(model: pm.Model, draws: dict[str, np.ndarray]) -> xr.DataTree:
@@ -122,11 +127,12 @@ def _call(func: Callable, model: pm.Model, rng: np.random.Generator, draws: int)
 
 
 def _by_function(kind: str) -> Callable:
-    def run(model, *, seed, draws=1000, function=None, base_dir=None, **_):
+    def run(model, data, *, seed, draws=1000, function=None, base_dir=None, **_):
         from sbc_helpers.registry import load_function
 
         if not function:
             raise ValueError(f"method {kind!r} needs 'function' (module:function or file.py:function)")
+        model = condition(model, data)
         result = _call(load_function(function, base_dir), model, np.random.default_rng(seed), draws)
         who = f"{kind} function {function!r}"
         if isinstance(result, xr.DataTree):
@@ -192,7 +198,7 @@ def fit(model: pm.Model, data: dict[str, np.ndarray], *, seed: int, method: str 
     if method not in METHODS:
         raise ValueError(f"unknown inference method {method!r}; choose one of {', '.join(METHODS)}")
     settings.pop("label", None)
-    conditioned = condition(model, data)
     start = time.perf_counter()
-    idata = _complete(conditioned, METHODS[method](conditioned, seed=seed, **settings), f"method {method!r}")
+    idata = METHODS[method](model, data, seed=seed, **settings)
+    idata = _complete(condition(model, data), idata, f"method {method!r}")
     return Fit(idata=idata, seconds=time.perf_counter() - start)

@@ -12,14 +12,11 @@ asynchronous (``AsyncKernelClient``): nbclient polls the shell and IOPub channel
 liveness concurrently, and a blocking client's ``get_msg`` would block that loop, so a kernel that
 dies (DeadKernelError) or a cell that never returns (CellTimeoutError) would hang the worker forever.
 
-Determinism: kernels run with PyTensor's Numba cache off (``numba__cache=False``) unless a task asks
-for it. Numba code compiled cold and code loaded from PyTensor's on-disk cache can differ in the
-last bits of floating point, which HMC amplifies into different draws; and a replicate's observed
-data are constants of its compiled log-density, so its first run compiles that function cold while
-any later run of the same replicate (a retry, a resumed or repeated campaign on the same machine)
-loads it from the cache. With the cache off every replicate compiles the same way every time, on
-any worker, in a fresh or a reused kernel. (With ``numba_cache=True`` replicates are faster, and the
-runner's compile-cache warm-up keeps first runs consistent, but not repeated ones.)
+Determinism: kernels run with PyTensor's Numba cache off. Numba code compiled cold and code loaded
+from PyTensor's on-disk cache can differ in the last bits of floating point, which HMC amplifies
+into different draws. A kernel compiles each model once and reuses the functions for every later
+replicate (``compiled.py``), so compiling cold costs seconds per kernel, not per replicate, and every
+replicate runs code compiled the same way on any worker, in a fresh or a reused kernel.
 """
 
 import atexit
@@ -27,9 +24,11 @@ import logging
 import os
 import shutil
 import tempfile
+import time
+from queue import Empty
 
-from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.manager import KernelManager
+from nbclient.util import ensure_async, run_hook, run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.utils import merge_kwargs, remove_args
@@ -40,26 +39,90 @@ log = logging.getLogger("sbc")
 quiet = logging.getLogger("sbc.nbclient")
 quiet.setLevel(logging.CRITICAL)
 # chdir first: the previous replicate's folder is gone, and %reset needs a working folder
+# then freeze what survives (modules, compiled functions): later collections, including the one in
+# the next %reset, skip it (about 1 s per replicate otherwise)
 RESET = (
     "import os as _os\n_os.chdir({cwd!r})\n%reset -f\n"
-    "import matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt\nget_ipython().execution_count = 1"
+    "import matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt\n"
+    "import gc as _gc\n_gc.collect()\n_gc.freeze()\ndel _gc\nget_ipython().execution_count = 1"
 )
 
 
+async def _ready(kc, timeout: float) -> None:
+    """Wait until the kernel answers on the shell channel and its IOPub messages reach us.
+
+    ``wait_for_ready`` does the same and then drains IOPub until 0.2 s pass in silence, on every
+    replicate; here we stop as soon as the kernel_info request's own ``idle`` status arrives."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg_id = kc.kernel_info()
+        answered = False
+        while time.monotonic() < deadline:
+            try:
+                msg = await kc.iopub_channel.get_msg(timeout=0.5)
+            except Empty:  # IOPub not connected yet (a subscriber misses what was sent before): ask again
+                break
+            if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
+                    and msg["content"]["execution_state"] == "idle"):
+                answered = True
+                break
+        if answered:
+            while True:  # the matching shell reply is already there
+                reply = await kc.shell_channel.get_msg(timeout=max(1.0, deadline - time.monotonic()))
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    return
+        if not await kc.is_alive():
+            raise RuntimeError("Kernel died before replying to kernel_info")
+    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+
+
+class WarmNotebookClient(PapermillNotebookClient):
+    """papermill's client that first resets the borrowed kernel (``reset_code``) on its own channels."""
+
+    reset_code = ""
+
+    async def async_start_new_kernel_client(self):
+        self.kc = self.km.client()
+        await ensure_async(self.kc.start_channels())
+        try:
+            await _ready(self.kc, self.startup_timeout)
+            if self.reset_code:
+                reply = await self.kc.execute_interactive(self.reset_code, store_history=False, timeout=60,
+                                                          output_hook=lambda msg: None)
+                if reply["content"]["status"] != "ok":
+                    raise RuntimeError(f"kernel reset failed: {reply['content'].get('evalue')}")
+        except Exception:
+            self.kc.stop_channels()
+            raise
+        self.kc.allow_stdin = False
+        await run_hook(self.on_notebook_start, notebook=self.nb)
+        return self.kc
+
+    # nbclient binds the synchronous wrapper to its own coroutine at class creation: bind ours
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+
 class WarmKernelEngine(NBClientEngine):
-    """papermill engine that executes on an already running kernel (``km=``) and leaves it running."""
+    """papermill engine that executes on an already running kernel (``km=``) and leaves it running.
+
+    ``reset=`` is code the kernel runs first (``WarmKernel.acquire`` gives it)."""
 
     @classmethod
     def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
-                                 stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+                                 stderr_file=None, start_timeout=60, execution_timeout=None, reset="", **kwargs):
         kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
         final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
                              kernel_name=kernel_name, log=quiet, log_output=log_output,
                              stdout_file=stdout_file, stderr_file=stderr_file)
-        client = PapermillNotebookClient(nb_man, **final)
+        client = WarmNotebookClient(nb_man, **final)
+        client.reset_code = reset
+        # papermill saves the whole notebook at every cell's start and end; the notebook lives in
+        # scratch space and is read once, after papermill's own final save, so only that one counts
+        save, nb_man.save = nb_man.save, lambda *args, **kwargs: None
         try:
             return client.execute()
         finally:
+            nb_man.save = save
             if client.kc is not None:
                 client.kc.stop_channels()
 
@@ -67,28 +130,27 @@ class WarmKernelEngine(NBClientEngine):
 papermill_engines.register("warm", WarmKernelEngine)
 
 
-def kernel_env(numba_cache: bool = False) -> dict[str, str]:
-    """The environment a replicate kernel starts with: this process's, Numba cache off unless asked."""
+def kernel_env() -> dict[str, str]:
+    """The environment a replicate kernel starts with: this process's, with the Numba cache off."""
     env = dict(os.environ)
-    if not numba_cache:  # appended: PyTensor reads the flags in order, the last setting wins
-        env["PYTENSOR_FLAGS"] = ",".join(f for f in (env.get("PYTENSOR_FLAGS", ""), "numba__cache=False") if f)
+    # appended: PyTensor reads the flags in order, the last setting wins
+    env["PYTENSOR_FLAGS"] = ",".join(f for f in (env.get("PYTENSOR_FLAGS", ""), "numba__cache=False") if f)
     return env
 
 
 class WarmKernel:
     """A kernel kept alive between notebooks, with a clean namespace for each."""
 
-    def __init__(self, kernel_name: str = "python3", max_uses: int = 50, start_timeout: float = 120,
-                 numba_cache: bool = False):
+    def __init__(self, kernel_name: str = "python3", max_uses: int = 50, start_timeout: float = 120):
         self.kernel_name = kernel_name
         self.max_uses = max_uses
         self.start_timeout = start_timeout
-        self.numba_cache = numba_cache
         self.km: KernelManager | None = None
         self.uses = 0
 
-    def acquire(self, cwd: str) -> KernelManager:
-        """A running kernel whose namespace is empty and whose working folder is ``cwd``."""
+    def acquire(self, cwd: str) -> tuple[KernelManager, str]:
+        """A running kernel, and the code that empties its namespace and moves it to ``cwd``
+        (the ``warm`` engine runs it before the notebook: ``reset=``)."""
         if self.km is not None and (self.uses >= self.max_uses or not self.km.is_alive()):
             self.discard()
         if self.km is None:
@@ -99,21 +161,9 @@ class WarmKernel:
                                     ip=os.path.join(self.sockets, "ipc"),
                                     client_class="jupyter_client.asynchronous.AsyncKernelClient")
             self.uses = 0
-            self.km.start_kernel(cwd=cwd, env=kernel_env(self.numba_cache))
-        self._run(RESET.format(cwd=cwd))
+            self.km.start_kernel(cwd=cwd, env=kernel_env())
         self.uses += 1
-        return self.km
-
-    def _run(self, code: str) -> None:
-        client = BlockingKernelClient(parent=self.km, **self.km.get_connection_info(session=True))
-        client.start_channels()
-        try:
-            client.wait_for_ready(timeout=self.start_timeout)
-            reply = client.execute_interactive(code, store_history=False, timeout=60, output_hook=lambda msg: None)
-            if reply["content"]["status"] != "ok":
-                raise RuntimeError(f"kernel reset failed: {reply['content'].get('evalue')}")
-        finally:
-            client.stop_channels()
+        return self.km, RESET.format(cwd=cwd)
 
     def exit_code(self) -> int | None:
         """The kernel process's exit code if it has ended (died), else None."""
@@ -133,14 +183,14 @@ class WarmKernel:
             shutil.rmtree(self.sockets, ignore_errors=True)
 
 
-_KERNELS: dict[tuple[str, int, bool], WarmKernel] = {}
+_KERNELS: dict[tuple[str, int], WarmKernel] = {}
 
 
-def worker_kernel(kernel_name: str, max_uses: int, numba_cache: bool = False) -> WarmKernel:
+def worker_kernel(kernel_name: str, max_uses: int) -> WarmKernel:
     """This process's warm kernel for ``kernel_name`` (one per Dask worker process)."""
-    key = (kernel_name, max_uses, numba_cache)
+    key = (kernel_name, max_uses)
     if key not in _KERNELS:
-        _KERNELS[key] = WarmKernel(kernel_name, max_uses, numba_cache=numba_cache)
+        _KERNELS[key] = WarmKernel(kernel_name, max_uses)
     return _KERNELS[key]
 
 

@@ -10,6 +10,8 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from sbc_helpers.compiled import log_likelihood_totals
+
 LOG_LIKELIHOOD = "log_lik"
 
 
@@ -46,20 +48,15 @@ def derived(draws: xr.Dataset, truth: xr.Dataset, expressions: dict[str, str]) -
     return xr.Dataset(out_draws), xr.Dataset(out_truth)
 
 
-def log_likelihood(model: pm.Model, draws: xr.Dataset, truth: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
-    """Total log-likelihood of the observed (simulated) data under each draw and at the truth.
+def log_likelihood(model: pm.Model, data: dict[str, np.ndarray], draws: xr.Dataset,
+                   truth: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
+    """Total log-likelihood of the observed (simulated) ``data`` under each draw and at the truth.
 
-    ``model`` is the conditioned model; ``draws`` and ``truth`` hold its free variables.
+    ``model`` is the unconditioned model; ``draws`` and ``truth`` hold its free variables. The
+    compiled log-likelihood is reused across replicates (``compiled.log_likelihood_totals``).
     """
-    points = xr.Dataset({
-        rv.name: (("chain", "draw", *truth[rv.name].dims),
-                  np.concatenate([draws[rv.name].transpose("draw", ...).to_numpy(), truth[rv.name].to_numpy()[None]])[None])
-        for rv in model.free_RVs
-    })
-    result = pm.compute_log_likelihood(xr.DataTree.from_dict({"posterior": points}), model=model,
-                                       extend_inferencedata=False, progressbar=False)
-    pointwise = result["log_likelihood"].to_dataset() if isinstance(result, xr.DataTree) else result
-    total = sum(da.sum([d for d in da.dims if d not in ("chain", "draw")]) for da in pointwise.data_vars.values())
-    total = total.isel(chain=0).to_numpy()
+    points = {rv.name: np.concatenate([draws[rv.name].transpose("draw", ...).to_numpy(), truth[rv.name].to_numpy()[None]])
+              for rv in model.free_RVs}
+    total = log_likelihood_totals(model, data, points)
     return (xr.Dataset({LOG_LIKELIHOOD: (("draw",), total[:-1])}),
             xr.Dataset({LOG_LIKELIHOOD: ((), total[-1])}))

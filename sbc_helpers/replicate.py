@@ -18,7 +18,7 @@ import pymc as pm
 import xarray as xr
 
 from sbc_helpers.diagnostics import fit_diagnostics
-from sbc_helpers.fit import Fit, condition, fit
+from sbc_helpers.fit import Fit, fit
 from sbc_helpers.quantities import LOG_LIKELIHOOD, derived, log_likelihood
 from sbc_helpers.ranks import rank_table, thin
 from sbc_helpers.seeds import stream_seeds
@@ -105,7 +105,7 @@ def ranks_from_archive(
         test_draws.append(d)
         test_truth.append(t)
     if model is not None:
-        d, t = log_likelihood(condition(model, data), draws, truth)
+        d, t = log_likelihood(model, data, draws, truth)
         test_draws.append(d)
         test_truth.append(t)
     return rank_table(xr.merge(test_draws, compat="override"), xr.merge(test_truth, compat="override"),

@@ -174,10 +174,11 @@ def model_report(campaign_dir: Path, model: str, thresholds: dict, kernel: WarmK
     calibration = calibration_report(ranks)
     store.atomic_write(folder / "calibration.csv", calibration.to_csv(index=False).encode())
     summary = folder / "summary.ipynb"
+    km, reset = kernel.acquire(str(folder.resolve()))
     papermill.execute_notebook(
         str(SUMMARY_TEMPLATE), str(summary), kernel_name=kernel.kernel_name, progress_bar=False,
         parameters={"model_dir": str(folder.resolve()), "title": f"SBC summary: {model}"},
-        engine_name="warm", km=kernel.acquire(str(folder.resolve())),
+        engine_name="warm", km=km, reset=reset,
     )
     to_html(summary, folder / "summary.html")
     flags = replicates.get("flags", pd.Series(dtype=str)).fillna("")

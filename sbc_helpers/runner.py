@@ -27,7 +27,6 @@ from sbc_helpers import store
 from sbc_helpers.execute import ReplicateTask, execute_replicate
 from sbc_helpers.params import Campaign, ParamsError
 from sbc_helpers.seeds import replicate_seed
-from sbc_helpers.warmup import WarmCompileCache
 
 log = logging.getLogger("sbc")
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "sbc_replicate.ipynb"
@@ -188,16 +187,9 @@ def plan(campaign: Campaign, folder: Path, cores: int) -> tuple[list[ReplicateTa
             tasks.append(ReplicateTask(
                 model_name=unit.name, replicate=r, seed=replicate_seed(campaign.seed, unit.name, r),
                 template=template, parameters=parameters, timeout=campaign.timeout,
-                kernel_reuse=campaign.kernel_reuse, files=files, numba_cache=numba_cache(),
+                kernel_reuse=campaign.kernel_reuse, files=files,
             ))
     return tasks, skipped
-
-
-def numba_cache() -> bool:
-    """Whether replicate kernels use PyTensor's Numba cache: ``SBC_NUMBA_CACHE=1`` in the client's
-    environment. Off by default: faster with it, but a replicate run a second time on the same
-    machine (a retry, a repeated campaign) can then give other draws (see ``kernels``)."""
-    return os.environ.get("SBC_NUMBA_CACHE", "").strip().lower() in ("1", "true", "yes")
 
 
 @contextmanager
@@ -281,16 +273,7 @@ def run(
         log.info("%s: %d replicates to run, %d already done", campaign.name, len(tasks), skipped)
         if tasks:
             with dask_client(workers, scheduler) as client:
-                warm_up = None
-                if tasks[0].numba_cache:  # kernels load compiled code: every worker compiles first
-                    files = {name: data for t in tasks for name, data in t.files.items()}
-                    warm_up = WarmCompileCache(_distinct_models(tasks), files)
-                    client.register_plugin(warm_up)  # on the workers there now and on any that join
-                try:
-                    _run_tasks(client, tasks, campaign, folder, result, progress, as_completed, tqdm)
-                finally:
-                    if scheduler and warm_up is not None:  # leave a shared cluster as it was
-                        _unregister(client, warm_up.name)
+                _run_tasks(client, tasks, campaign, folder, result, progress, as_completed, tqdm)
         for unit in campaign.units():
             store.gather(folder, unit.name)
     return result
@@ -336,6 +319,8 @@ def _run_tasks(client, tasks, campaign, folder, result, progress, as_completed, 
             else:
                 result.ran += 1
                 result.recovered += tries > 1
+                log.debug("%s replicate %d ok in %.1f s (attempt %d)", task.model_name, task.replicate,
+                          outcome["record"].get("wall_seconds", float("nan")), tries)
             bar.set_postfix(failed=len(result.failed))
     except KeyboardInterrupt:
         for future in futures:
@@ -343,21 +328,6 @@ def _run_tasks(client, tasks, campaign, folder, result, progress, as_completed, 
         raise
     finally:
         bar.close()
-
-
-def _unregister(client, name: str) -> None:
-    try:
-        client.unregister_worker_plugin(name)
-    except Exception as err:  # the cluster went away: nothing to leave behind
-        log.debug("unregister %s: %s", name, err)
-
-
-def _distinct_models(tasks: list[ReplicateTask]) -> list[dict]:
-    """One (model, design, inference) per campaign unit, for the compile-cache warm-up."""
-    seen = {}
-    for t in tasks:
-        seen.setdefault(t.model_name, {k: t.parameters[k] for k in ("model", "model_kwargs", "design", "inference")})
-    return list(seen.values())
 
 
 def _key(campaign: Campaign, task: ReplicateTask, attempt: int, run_id: str) -> str:

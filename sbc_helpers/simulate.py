@@ -26,12 +26,14 @@ class Simulation:
     data: dict[str, np.ndarray]  # observed variable name -> simulated values
 
 
-def as_dataset(model: pm.Model, values: dict[str, np.ndarray], sample_dims: tuple[str, ...] = ()) -> xr.Dataset:
-    """A Dataset of ``values`` with the model's dims and coords; ``sample_dims`` lead each array."""
+def as_dataset(model: pm.Model, values: dict[str, np.ndarray], sample_dims: tuple[str, ...] = (),
+               keep_dtype: bool = False) -> xr.Dataset:
+    """A Dataset of ``values`` with the model's dims and coords; ``sample_dims`` lead each array.
+    Values become floats unless ``keep_dtype``."""
     dims_of = model.named_vars_to_dims
     data = {}
     for name, value in values.items():
-        value = np.asarray(value, dtype=float)
+        value = np.asarray(value) if keep_dtype else np.asarray(value, dtype=float)
         n_own = value.ndim - len(sample_dims)
         own = list(dims_of.get(name, ()) or ())
         own = own if len(own) == n_own else [f"{name}_dim_{i}" for i in range(n_own)]
@@ -143,7 +145,9 @@ def simulate(
         known = [v.name for v in (*model.free_RVs, *model.deterministics) if v.name in truth]
         values = as_dataset(model, {k: truth[k] for k in known})
         return Simulation(truth=with_deterministics(pm.observe(model, data), values), data=data)
-    prior = pm.sample_prior_predictive(draws=1, model=model, random_seed=seed)
-    truth = prior["prior"].to_dataset().isel(chain=0, draw=0, drop=True)
-    predictive = prior["prior_predictive"].to_dataset().isel(chain=0, draw=0, drop=True)
-    return Simulation(truth=truth, data={name: predictive[name].to_numpy() for name in observed})
+    from sbc_helpers.compiled import prior_draw
+
+    drawn = prior_draw(model, seed)  # = pm.sample_prior_predictive(draws=1, random_seed=seed), compiled once
+    unobserved = [v.name for v in (*model.free_RVs, *model.deterministics)]
+    truth = as_dataset(model, {name: drawn[name] for name in sorted(unobserved)}, keep_dtype=True)
+    return Simulation(truth=truth, data={name: drawn[name] for name in observed})

@@ -73,6 +73,16 @@ def test_rerun_skips_finished_replicates(campaign):
     assert notebook.stat().st_mtime_ns == before
 
 
+def test_the_campaign_log_keeps_every_run_even_a_quiet_one(campaign):
+    params, out = campaign
+    log = (out / "sbc.log").read_text().splitlines()
+    # the first run was -q (nothing on the terminal); the rerun was not: both are in the log
+    assert sum("ran 6, skipped 0" in line for line in log) == 1
+    assert sum("ran 0, skipped 6" in line for line in log) == 1
+    assert sum("DEBUG centered replicate 2 ok in" in line for line in log) == 1  # one line per replicate
+    assert all(line[:4].isdigit() for line in log)  # each line starts with its timestamp
+
+
 def test_status_counts_replicates(campaign):
     _, out = campaign
     status = sbc("status", out)

@@ -1,0 +1,192 @@
+"""Compiled: compile a model's functions once and reuse them for every replicate's data.
+
+SBC fits one model to many simulated data sets. ``pm.observe`` with arrays makes the data constants
+of the compiled log-density, so every replicate compiles anew: on the seed model that is about
+1.2-1.5 s of a 1.3 s fit, against 0.15 s of sampling. Here the observed data are shared variables
+instead, and a function compiled for one replicate serves every later one in the same process with
+only its data swapped. Graphs are matched with PyTensor's ``equal_computations`` (structure, ops and
+constants such as the design's covariates), not by names, so a different model or design compiles
+its own function. The functions live as long as the process: in a campaign, as long as the warm
+kernel (see ``kernels.py``).
+
+A replicate always runs a function compiled from the shared-data graph, whether compiled now or
+reused, so its draws do not depend on which replicates ran before it in the same kernel.
+"""
+
+import hashlib
+from collections import Counter
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor
+import xarray as xr
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import equal_computations
+from pytensor.graph.traversal import graph_inputs
+from pytensor.tensor.random.type import RandomType
+
+from sbc_helpers.simulate import in_dtype
+
+SHARED_PREFIX = "sbc_observed__"
+
+
+def shared_condition(model: pm.Model, data: dict[str, np.ndarray]) -> tuple[pm.Model, list]:
+    """``model`` conditioned on ``data`` held in shared variables (one per observed variable)."""
+    observed = {rv.name: rv for rv in model.observed_RVs}
+    unknown = [k for k in data if k not in observed]
+    if unknown:
+        raise ValueError(f"data given for variables that are not observed variables of the model: {', '.join(unknown)}")
+    shared = [pytensor.shared(in_dtype(observed[k], v), name=SHARED_PREFIX + k) for k, v in data.items()]
+    return pm.observe(model, {s.name[len(SHARED_PREFIX):]: s for s in shared}), shared
+
+
+@dataclass
+class _Entry:
+    key: tuple
+    outputs: list
+    inputs: list  # value variables, then the shared data variables the function was compiled with
+    function: object
+
+
+class FunctionCache:
+    """Compiled functions of recently seen graphs, most recent last (a small LRU list)."""
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self.entries: list[_Entry] = []
+        self.hits: Counter = Counter()  # by kind: "nutpie", "prior", "log_likelihood"
+        self.misses: Counter = Counter()
+
+    def get(self, key: tuple, outputs: list, inputs: list, build: Callable[[], object]) -> tuple[object, list]:
+        """The function compiled for a graph equal to ``outputs`` (of ``inputs``), building it if new.
+
+        Returns the function and the inputs it was compiled with: a reused function reads the data
+        from its own shared variables, which the caller updates.
+        """
+        for entry in self.entries:
+            if entry.key == key and equal_computations(outputs, entry.outputs, inputs, entry.inputs):
+                self.entries.remove(entry)
+                self.entries.append(entry)
+                self.hits[key[0]] += 1
+                return entry.function, entry.inputs
+        function = build()
+        self.entries = [*self.entries[-(self.size - 1):], _Entry(key, outputs, inputs, function)]
+        self.misses[key[0]] += 1
+        return function, inputs
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.hits.clear()
+        self.misses.clear()
+
+
+CACHE = FunctionCache()
+
+
+def _other_shared(outputs: list, data: list) -> list:
+    """Shared variables the graph reads besides the data (dim lengths, ``pm.Data``, random generators),
+    in graph order (the same for equal graphs)."""
+    return [v for v in graph_inputs(outputs) if isinstance(v, SharedVariable) and not any(v is d for d in data)]
+
+
+def _is_rng(variable) -> bool:
+    return isinstance(variable.type, RandomType)
+
+
+def _fingerprint(value) -> tuple:
+    value = np.asarray(value)
+    return (str(value.dtype), value.shape, hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest())
+
+
+def _match(kind: str, model: pm.Model, outputs: list, values: list, data: list) -> tuple[tuple, list]:
+    """The cache key and the graph inputs to match by position.
+
+    The key holds what ``equal_computations`` does not compare: the data's types and shapes, the
+    values of the other shared variables the graph reads, coords and dims."""
+    other = _other_shared(outputs, data)
+    key = (
+        kind,
+        tuple(v.name for v in outputs),
+        tuple(v.name for v in values),
+        tuple((s.name, s.type.dtype, np.shape(s.get_value(borrow=True))) for s in data),
+        tuple((s.name, _fingerprint(s.get_value(borrow=True))) for s in other if not _is_rng(s)),
+        tuple((k, tuple(v) if v is not None else None) for k, v in model.coords.items()),
+        tuple(sorted((k, tuple(v)) for k, v in model.named_vars_to_dims.items())),
+    )
+    return key, [*values, *data, *other]
+
+
+def _data(shared: list) -> dict[str, np.ndarray]:
+    return {s.name: s.get_value(borrow=True) for s in shared}
+
+
+def sample_nutpie(model: pm.Model, data: dict[str, np.ndarray], *, seed: int, draws: int, tune: int, chains: int,
+                  cores: int, target_accept: float, **nuts_kwargs) -> xr.DataTree:
+    """NUTS with nutpie on ``model`` given ``data``, reusing the compiled model across data sets.
+
+    Mirrors ``pm.sample(nuts_sampler="nutpie")`` (same seed per chain, same posterior layout)."""
+    import nutpie
+    from pymc.backends.arviz import patch_nutpie_idata
+    from pymc.sampling.mcmc import _get_seeds_per_chain
+
+    conditioned, shared = shared_condition(model, data)
+    outputs = [conditioned.logp(), *conditioned.unobserved_value_vars]
+    key, inputs = _match("nutpie", conditioned, outputs, conditioned.value_vars, shared)
+    compiled, _ = CACHE.get(key, outputs, inputs, lambda: nutpie.compile_pymc_model(conditioned, backend="numba"))
+    compiled = compiled.with_data(**_data(shared))
+    if "max_treedepth" in nuts_kwargs:
+        nuts_kwargs["maxdepth"] = nuts_kwargs.pop("max_treedepth")
+    start = time.time()
+    idata = nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores,
+                          seed=int(_get_seeds_per_chain(seed, chains)[0]), target_accept=target_accept,
+                          progress_bar=False, **nuts_kwargs)
+    patch_nutpie_idata(idata, conditioned, sampling_time=time.time() - start)
+    return idata
+
+
+def prior_draw(model: pm.Model, seed: int) -> dict[str, np.ndarray]:
+    """One draw of every free, observed and Deterministic variable from the prior predictive.
+
+    The same draw as ``pm.sample_prior_predictive(draws=1, random_seed=seed)``, with the compiled
+    sampling function reused across models of the same graph (only its generators are reseeded)."""
+    from pymc.pytensorf import collect_default_updates, compile, reseed_rngs
+    from pymc.sampling.mcmc import _get_seeds_per_chain
+
+    names = sorted(v.name for v in [*model.basic_RVs, *model.deterministics])
+    outputs = [model[name] for name in names]
+    key, inputs = _match("prior", model, outputs, [], [])
+
+    def build():
+        with model:  # compile reads the model's check_bounds
+            function = compile([], outputs, random_seed=False, allow_input_downcast=True, accept_inplace=True)
+        return function, list(collect_default_updates(inputs=[], outputs=outputs))
+
+    (function, rngs), _ = CACHE.get(key, outputs, inputs, build)
+    (seed,) = _get_seeds_per_chain(seed, 1)
+    reseed_rngs(rngs, seed)
+    return dict(zip(names, (np.asarray(v) for v in function()), strict=True))
+
+
+def log_likelihood_totals(model: pm.Model, data: dict[str, np.ndarray], points: dict[str, np.ndarray]) -> np.ndarray:
+    """Total log-likelihood of ``data`` at each point: ``points`` maps every free variable to its
+    values (constrained scale) with the points on the first axis. One compiled function per graph."""
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    conditioned, shared = shared_condition(model, data)
+    untransformed = remove_value_transforms(conditioned)
+    total = untransformed.logp(vars=untransformed.observed_RVs)
+    # remove_value_transforms clones the graph: find the shared data variables it now uses
+    shared = [v for v in graph_inputs([total]) if (v.name or "").startswith(SHARED_PREFIX)]
+    values = untransformed.value_vars
+    key, inputs = _match("log_likelihood", untransformed, [total], values, shared)
+    function, compiled_inputs = CACHE.get(
+        key, [total], inputs,
+        lambda: untransformed.compile_fn(inputs=values, outs=total, on_unused_input="ignore", point_fn=False))
+    for old, new in zip(compiled_inputs[len(values):len(values) + len(shared)], shared, strict=True):
+        old.set_value(new.get_value(borrow=True), borrow=True)
+    names = [untransformed.values_to_rvs[v].name for v in values]
+    arrays = [np.asarray(points[n], dtype=v.type.dtype) for n, v in zip(names, values, strict=True)]
+    return np.array([float(function(*(a[i] for a in arrays))) for i in range(len(arrays[0]))])
