@@ -213,9 +213,11 @@ def prime_compile_cache() -> float:
     The compile cache (~/.pytensor) is keyed by platform and Python version, not by venv, so the
     simuk venv (same PyTensor, same Python) shares it: every row starts from the same warm cache.
     """
-    code = ("from sbc_helpers.warmup import warm_compile_cache; warm_compile_cache([{"
-            f"'model': {MODEL!r}, 'model_kwargs': {{}}, 'design': {DESIGN!r}, "
-            "'inference': {'method': 'nuts', 'sampler': 'nutpie', 'target_accept': 0.95}}])")
+    code = ("from sbc_helpers.registry import make_design, resolve_model; "
+            "from sbc_helpers.replicate import run_replicate; "
+            f"model = resolve_model({MODEL!r})(make_design({DESIGN!r})); "
+            "run_replicate(model, 0, 0, {'method': 'nuts', 'sampler': 'nutpie', 'draws': 5, 'tune': 5, 'chains': 1}, "
+            "rank_draws=5)")
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True)
     return time.perf_counter() - start
@@ -297,7 +299,7 @@ def campaign_params(name: str, s: dict) -> dict:
                       "target_accept": s["target_accept"]},
         "timeout": 900, "retries": 1,
         "models": [{"name": MODEL_NAME, "model": MODEL}],
-        # left at the product's defaults: kernel_reuse 50, make_plots true, log_likelihood true,
+        # left at the product's defaults: kernel_reuse 200, make_plots true, log_likelihood true,
         # keep_draws 0 (= rank_draws), no derived quantities
     }
 
@@ -324,7 +326,7 @@ def row_campaign(workers: int, s: dict, work: Path, logs: Path) -> dict:
     stages = {f"t_{st}": float(ok[f"t_{st}"].sum()) for st in STAGES}
     outside_cells = float(wall - sum(stages.values()))
     # replicate phase: from the first replicate's start (its record's arrival minus its wall time)
-    # to the last record written; leaves out start-up (imports, cluster, warm-up) and the gather
+    # to the last record written; leaves out start-up (imports, cluster) and the gather
     monitor = ran["monitor"]
     arrivals = {int(n.split(".")[0]): t for n, t in monitor.arrivals.items()}
     walls = dict(zip(ok["replicate"].astype(int), ok["wall_seconds"], strict=True))
@@ -351,7 +353,7 @@ def row_campaign(workers: int, s: dict, work: Path, logs: Path) -> dict:
         "failed": int((table["status"] != "ok").sum()), "retried": int((table["attempts"] > 1).sum()) if "attempts" in table else 0,
         "exit_code": ran["rc"], "wall_e2e": ran["wall"], "wall_steady": steady,
         "steady_means": "first replicate start to last replicate saved; e2e adds Python start-up, "
-                        "preflight, cluster start, warm-up compile, the gather and shutdown",
+                        "preflight, cluster start, the gather and shutdown",
         "startup_seconds": startup, "tail_seconds": tail,
         "first_worker_process_seen_seconds": since(monitor.first_worker_seen),
         "first_kernel_seen_seconds": since(monitor.first_kernel_seen),
@@ -579,7 +581,7 @@ def hundred_workers(rows: dict, sizes: dict, costs: dict) -> dict:
         "disk_bytes_per_replicate": sizes["all_files_bytes"],
         "disk_bytes_per_1000_replicates": sizes["all_files_bytes"] * 1000,
         "campaign_1000_replicates_seconds": startup + cold_extra + -(-campaign // workers) * per_rep,
-        "campaign_1000_replicates_note": "local start-up (cluster + warm-up) + one cold kernel + ceil(1000/100) "
+        "campaign_1000_replicates_note": "local start-up (cluster) + one cold kernel + ceil(1000/100) "
                                          "rounds of a warm replicate; a remote cluster's start-up is its own",
     }
 
@@ -737,7 +739,7 @@ def main() -> int:
     print(table(ordered, simuk_rate, inproc_rate))
     print("  wall s / rep/min: end to end (process start to exit, campaign start-up included).")
     print("  * replicate phase only: simuk = run_simulations(); in-process = the loop; sbc = first replicate")
-    print("    start to last replicate saved (no imports, cluster start, warm-up compile or gather).")
+    print("    start to last replicate saved (no imports, cluster start or gather).")
     print("  x simuk, x in-proc: this row's rate / simuk's run_simulations rate / the in-process loop's rate")
     print("    (both baselines without their start-up: the conservative comparison).")
     print("  overhead: worker time outside the sampler and the figures, % of worker time.")
@@ -758,7 +760,7 @@ def main() -> int:
                   f"fit beyond sampler {r['fit_beyond_sampler_seconds'] / n:.2f}; first replicate per worker "
                   f"{', '.join(f'{x:.1f}' for x in r['replicate_wall_first_per_worker'])}")
             print(f"  start-up: worker processes up at {fmt(r['first_worker_process_seen_seconds'])} s, first kernel "
-                  f"at {fmt(r['first_kernel_seen_seconds'])} s (warm-up compile in between), first replicate "
+                  f"at {fmt(r['first_kernel_seen_seconds'])} s, first replicate "
                   f"started at {fmt(r['startup_seconds'])} s")
             split = r.get("outside_cells_split_s_per_replicate")
             if split:

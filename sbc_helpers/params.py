@@ -97,7 +97,7 @@ class Campaign(Strict):
     timeout: float = Field(1800, gt=0, description="seconds a replicate may run before it is stopped")
     retries: int = Field(1, ge=0, description="extra attempts for a replicate that fails")
     make_plots: bool = True
-    kernel_reuse: int = Field(50, ge=0, description="replicates per warm kernel; 0 starts a fresh kernel each")
+    kernel_reuse: int = Field(200, ge=0, description="replicates per warm kernel; 0 starts a fresh kernel each")
     base_dir: Path = Path(".")
 
     @field_validator("models")

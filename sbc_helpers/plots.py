@@ -1,5 +1,7 @@
 """Plot: draw figures from numbers computed elsewhere (designs, fits, ``calibrate``)."""
 
+import io
+
 import arviz_plots as azp
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,6 +20,24 @@ def design_scatter(design: pd.DataFrame, y: np.ndarray | None = None, hue: str |
     sns.scatterplot(x=design["x"], y=values, hue=design[hue] if hue else None, ax=ax)
     ax.set(xlabel="x", ylabel="y", title=title)
     return fig
+
+
+_PNG: dict[tuple, bytes] = {}
+
+
+def design_scatter_png(design: pd.DataFrame, hue: str | None = None, title: str = ""):
+    """``design_scatter`` as a PNG image, drawn once per process and shown again after that: the
+    design is the same in every replicate, so a warm kernel draws it for its first replicate only."""
+    from IPython.display import Image
+
+    key = (int(pd.util.hash_pandas_object(design).sum()), tuple(design.columns), hue, title)
+    if key not in _PNG:
+        fig = design_scatter(design, hue=hue, title=title)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        plt.close(fig)
+        _PNG[key] = buffer.getvalue()
+    return Image(_PNG[key])
 
 
 def trace(idata: xr.DataTree, var_names: list[str]):

@@ -71,11 +71,11 @@ data.head()
 
 # %% tags=["plots"]
 if make_plots:
-    plots.design_scatter(data, title="Design: y against x");
+    display(plots.design_scatter_png(data, title="Design: y against x"))
 
 # %% tags=["plots"]
 if make_plots:
-    plots.design_scatter(data, hue="group", title="Design, coloured by group");
+    display(plots.design_scatter_png(data, hue="group", title="Design, coloured by group"))
 
 # %% [markdown]
 # ## Model
