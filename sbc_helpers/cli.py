@@ -70,8 +70,8 @@ def _run(args) -> int:
     from sbc_helpers.params import load_campaign
 
     campaign = load_campaign(args.params, replicates=args.replicates)
+    runner.preflight(campaign)  # bad input: a one-line error, and nothing written
     with campaign_log(runner.campaign_dir(campaign, args.output_dir), args.argv, create=True):
-        runner.preflight(campaign)
         result = runner.run(campaign, args.output_dir, workers=args.workers, scheduler=args.scheduler,
                             progress=not args.quiet)
         log.info("%s: ran %d, skipped %d (already done), failed %d", campaign.name, result.ran,
