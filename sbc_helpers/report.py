@@ -29,7 +29,9 @@ def to_html(notebook_path: Path, html_path: Path, exclude_input: bool = True, cs
     """
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab", exclude_input=exclude_input)
+    # reports: no code and no In/Out prompts; replicate pages keep both (people read their code)
+    exporter = HTMLExporter(template_name="lab", exclude_input=exclude_input, exclude_input_prompt=exclude_input,
+                            exclude_output_prompt=exclude_input)
     exporter.log.setLevel(logging.ERROR)  # "alternative text is missing" for every figure
     body, _ = exporter.from_notebook_node(nbformat.read(notebook_path, as_version=4))
     body = strip_remote_resources(body)

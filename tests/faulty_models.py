@@ -9,8 +9,8 @@ replicate kernel of one of ``replicates`` (read from the notebook's ``replicate`
 - ``kill_worker``: SIGKILLs its parent, the Dask worker process (a lost worker)
 
 With ``once_dir``, it misbehaves only on the first attempt: it leaves a marker file there first, so
-the retry finds it and builds normally. Outside a kernel (the runner's preflight, the workers'
-compile-cache warm-up) it always builds normally. Deterministic: no clocks, no randomness.
+the retry finds it and builds normally. Outside a kernel (the runner's preflight) it always builds
+normally. Deterministic: no clocks, no randomness.
 """
 
 import os
