@@ -141,10 +141,9 @@ def kernel_env() -> dict[str, str]:
 class WarmKernel:
     """A kernel kept alive between notebooks, with a clean namespace for each."""
 
-    def __init__(self, kernel_name: str = "python3", max_uses: int = 50, start_timeout: float = 120):
+    def __init__(self, kernel_name: str = "python3", max_uses: int = 50):
         self.kernel_name = kernel_name
         self.max_uses = max_uses
-        self.start_timeout = start_timeout
         self.km: KernelManager | None = None
         self.uses = 0
 
