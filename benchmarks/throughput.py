@@ -3,6 +3,7 @@
 Run from the repository root with the project's environment:
 
     .venv/bin/python benchmarks/throughput.py                  # full: seed settings, 16 simulations
+    .venv/bin/python benchmarks/throughput.py --simulations 64 # what the README quotes
     .venv/bin/python benchmarks/throughput.py --quick          # tiny settings, 4 simulations (smoke test)
 
 Rows, side by side in one run, on the seed model (hierarchical_centered on seed_design 5 x 10) with
@@ -12,11 +13,17 @@ the same simulations, draws, tune, chains and target_accept:
                chains on all cores (benchmarks/simuk_driver.py)
   in-process   a plain loop of ``run_replicate`` + ``write_sidecars`` in one process, chains on all
                cores, log-likelihood ranked, no notebook, no figures (benchmarks/inprocess_loop.py)
-  sbc-1w       ``sbc run`` (the real CLI, a subprocess) on a local cluster of 1 worker
-  sbc-2w       ``sbc run`` with 2 workers (one per core: the default on a 2-core machine)
+  sbc1w        ``sbc run`` (the real CLI, a subprocess) on its local cluster of 1 worker, whose
+               replicates sample their chains on both cores
+  sbc2w        ``sbc run`` with 2 workers (one per core: the default on a 2-core machine)
+  sbc2w-noplots  the same with ``make_plots: false``: what the figures cost
+  cluster1w    ``sbc run --scheduler`` on a ``dask scheduler`` + ``dask worker --nthreads 1`` started
+  cluster2w    by hand (the README's scaling recipe), 1 and 2 workers: one core per replicate, so
+               adding a worker adds a core; the scaling rows for a cluster
 
 Every row runs as a subprocess whose process tree is polled for memory (RSS of each process and its
-children, Dask workers and their Jupyter kernels together). Prints a table and writes
+children, Dask workers and their Jupyter kernels together; the hand-started clusters' workers are
+outside the tree, so the cluster rows report no worker memory). Prints a table and writes
 benchmarks/results/throughput.json (throughput-quick.json with --quick). See benchmarks/README.md.
 """
 
@@ -26,12 +33,16 @@ import os
 import pickle
 import platform
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psutil
@@ -50,6 +61,7 @@ DESIGN = {"maker": "seed_design", "n_groups": 5, "n_points": 10, "seed": 1234}
 MODEL_NAME, MODEL = "centered", "hierarchical_centered"
 CAMPAIGN_SEED = 1234
 RANK_DRAWS = 100
+CAMPAIGN_ROWS = ("sbc1w", "sbc2w", "sbc2w-noplots", "cluster1w", "cluster2w")
 STAGES = ("imports", "design", "model", "prior", "fit", "plots", "summary", "ranks", "write")
 
 TARGETS = {
@@ -69,7 +81,7 @@ TARGETS = {
 class Monitor:
     """Poll a process tree: peak RSS overall, per Dask worker (with its kernel), and record arrivals."""
 
-    def __init__(self, pid: int, records_dir: Path | None = None, interval: float = 0.2):
+    def __init__(self, pid: int, records_dir: Path | None = None, interval: float = 0.5):
         self.root = psutil.Process(pid)
         self.records_dir = records_dir
         self.interval = interval
@@ -140,7 +152,7 @@ class Monitor:
             cmd = self._cmdline(child)
             if "spawn_main" in cmd and "resource_tracker" not in cmd:  # a Dask worker process
                 self.peak_worker[child.pid] = max(self.peak_worker.get(child.pid, 0), self._tree_rss(child))
-                if self.samples % 5 == 0:  # PSS (shared pages split between processes) is dearer to read
+                if self.samples % 10 == 0:  # PSS (shared pages split between processes) is dearer to read
                     pss = self._tree(child, self._pss)
                     self.peak_worker_pss[child.pid] = max(self.peak_worker_pss.get(child.pid, 0), pss)
                 self.first_worker_seen = self.first_worker_seen or now
@@ -290,8 +302,9 @@ def row_inprocess(s: dict, cores: int, work: Path, logs: Path) -> dict:
     }
 
 
-def campaign_params(name: str, s: dict) -> dict:
-    """The campaign the benchmark runs: the seed's settings, product defaults for everything else."""
+def campaign_params(name: str, s: dict, plots: bool = True) -> dict:
+    """The campaign the benchmark runs: the seed's settings, product defaults for everything else
+    (``plots=False``: the figures switched off, to show what they cost)."""
     return {
         "name": name, "seed": CAMPAIGN_SEED, "replicates": s["simulations"], "rank_draws": RANK_DRAWS,
         "design": dict(DESIGN),
@@ -299,24 +312,71 @@ def campaign_params(name: str, s: dict) -> dict:
                       "target_accept": s["target_accept"]},
         "timeout": 900, "retries": 1,
         "models": [{"name": MODEL_NAME, "model": MODEL}],
+        **({} if plots else {"make_plots": False}),
         # left at the product's defaults: kernel_reuse 200, make_plots true, log_likelihood true,
         # keep_draws 0 (= rank_draws), no derived quantities
     }
 
 
-def row_campaign(workers: int, s: dict, work: Path, logs: Path) -> dict:
+@contextmanager
+def dask_cluster(workers: int, work: Path, logs: Path) -> Iterator[str]:
+    """A ``dask scheduler`` and ``dask worker --nworkers N --nthreads 1`` started by hand, as the
+    README's scaling section does: ``sbc run --scheduler`` then gives each replicate one core."""
+    from distributed import Client
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    folder = work / f"cluster-{workers}w"
+    folder.mkdir(parents=True, exist_ok=True)
+    commands = [[str(VENV_BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                [str(VENV_BIN / "dask"), "worker", address, "--nworkers", str(workers), "--nthreads", "1",
+                 "--no-dashboard", "--local-directory", str(folder)]]
+    procs = []
+    try:
+        for i, cmd in enumerate(commands):
+            with open(logs / f"cluster-{workers}w-{i}.log", "w") as out:
+                procs.append(subprocess.Popen(cmd, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+                                              start_new_session=True))
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(workers, timeout=300)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def row_campaign(key: str, s: dict, work: Path, logs: Path) -> dict:
+    """``sbc1w``/``sbc2w``: ``sbc run --workers N`` (its own local cluster; the chains of a replicate
+    get cores // N cores); ``sbc2w-noplots``: the same without figures; ``cluster1w``/``cluster2w``:
+    ``sbc run --scheduler`` on a cluster started by hand, one core per worker and replicate."""
     import pandas as pd
     import yaml
 
-    name = f"bench-{workers}w"
+    workers = int(key.removesuffix("-noplots")[-2])
+    plots = not key.endswith("-noplots")
+    name = f"bench-{key}"
     params = work / f"{name}.yaml"
-    params.write_text(yaml.safe_dump(campaign_params(name, s), sort_keys=False))
+    params.write_text(yaml.safe_dump(campaign_params(name, s, plots), sort_keys=False))
     output = work / "outputs"
     model_dir = output / name / MODEL_NAME
-    cmd = [str(VENV_BIN / "sbc"), "run", str(params), "--output-dir", str(output), "--workers", str(workers),
-           "--no-report", "-q"]
-    ran = run_watched(cmd, logs / name, records_dir=model_dir / "replicates")
-    tool = f"sbc run, {workers} worker{'s' if workers > 1 else ''}"
+    cmd = [str(VENV_BIN / "sbc"), "run", str(params), "--output-dir", str(output), "--no-report", "-q"]
+    plural = "s" if workers > 1 else ""
+    if key.startswith("cluster"):
+        tool = f"sbc run --scheduler, {workers} worker{plural} x 1 core"
+        with dask_cluster(workers, work, logs) as address:
+            ran = run_watched([*cmd, "--scheduler", address], logs / name, records_dir=model_dir / "replicates")
+    else:
+        tool = f"sbc run, {workers} worker{plural}{', no figures' if not plots else ''}"
+        ran = run_watched([*cmd, "--workers", str(workers)], logs / name, records_dir=model_dir / "replicates")
     table_path = model_dir / "replicates.parquet"
     if not table_path.is_file():
         return {"tool": tool, "error": f"exit {ran['rc']}: {ran['stderr_tail'][-500:]}"}
@@ -349,7 +409,7 @@ def row_campaign(workers: int, s: dict, work: Path, logs: Path) -> dict:
     since = lambda t: None if t is None else t - ran["start"]  # noqa: E731
     breakdown = notebook_breakdown(model_dir / "replicates", ok, workers)
     return {
-        "tool": tool, "key": f"sbc{workers}w", "workers": workers, "replicates": int(len(ok)),
+        "tool": tool, "key": key, "workers": workers, "replicates": int(len(ok)),
         "failed": int((table["status"] != "ok").sum()), "retried": int((table["attempts"] > 1).sum()) if "attempts" in table else 0,
         "exit_code": ran["rc"], "wall_e2e": ran["wall"], "wall_steady": steady,
         "steady_means": "first replicate start to last replicate saved; e2e adds Python start-up, "
@@ -370,7 +430,7 @@ def row_campaign(workers: int, s: dict, work: Path, logs: Path) -> dict:
         **breakdown,
         "memory": memory_summary(monitor),
         "campaign_dir": str(output / name),
-        "params": campaign_params(name, s),
+        "params": campaign_params(name, s, plots),
     }
 
 
@@ -637,8 +697,12 @@ def verdicts(rows: dict, sizes: dict | None) -> list[dict]:
         add("figures s per replicate (2 workers)", two["figures_s_per_replicate"], TARGETS["figures_s_per_replicate"],
             lambda v, t: v <= t)
     if good(one) and good(two):
-        add("scaling: 2 workers / 1 worker (end to end)", two["rate_e2e"] / one["rate_e2e"],
-            TARGETS["scaling_2w_over_1w"], lambda v, t: v >= t)
+        add("scaling: 2 workers / 1 worker, sbc run --workers (1 worker samples on both cores; end to end)",
+            two["rate_e2e"] / one["rate_e2e"], TARGETS["scaling_2w_over_1w"], lambda v, t: v >= t)
+    c1, c2 = rows.get("cluster1w"), rows.get("cluster2w")
+    if good(c1) and good(c2):
+        add("scaling: 2 workers / 1 worker, one core each, --scheduler (end to end)",
+            c2["rate_e2e"] / c1["rate_e2e"], TARGETS["scaling_2w_over_1w"], lambda v, t: v >= t)
     peaks = [r["memory"]["peak_worker_gib"] for r in (one, two) if good(r)]
     add("peak RSS per worker incl. its kernel, GiB", max(peaks) if peaks else None, TARGETS["peak_worker_gib"],
         lambda v, t: v < t)
@@ -652,7 +716,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Throughput of an sbc campaign against simuk and an in-process loop.")
     parser.add_argument("--simulations", type=int, help="simulations per row (default 16; 4 with --quick)")
     parser.add_argument("--quick", action="store_true", help="tiny settings (draws 100, tune 100, 4 simulations)")
-    parser.add_argument("--rows", default="simuk,inprocess,sbc1w,sbc2w", help="comma-separated subset of the rows")
+    parser.add_argument("--rows", default=",".join(("simuk", "inprocess", *CAMPAIGN_ROWS)),
+                        help="comma-separated subset of the rows")
     parser.add_argument("--json", type=Path, help="result file (default benchmarks/results/throughput[-quick].json)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary campaign outputs")
     args = parser.parse_args()
@@ -689,8 +754,8 @@ def main() -> int:
                 row = row_simuk(settings, cores, work, logs)
             elif key == "inprocess":
                 row = row_inprocess(settings, cores, work, logs)
-            elif key.startswith("sbc") and key.endswith("w"):
-                row = row_campaign(int(key[3:-1]), settings, work, logs)
+            elif key in CAMPAIGN_ROWS:
+                row = row_campaign(key, settings, work, logs)
             else:
                 raise SystemExit(f"unknown row {key!r}")
             row["load_average_before"], row["load_average_after"] = load_before, os.getloadavg()
@@ -710,7 +775,7 @@ def main() -> int:
         if campaign_rows:
             main_row = campaign_rows[0]
             sizes = output_sizes(Path(main_row["campaign_dir"]))
-            params_path = work / f"bench-{main_row['workers']}w.yaml"
+            params_path = work / f"bench-{main_row['key']}.yaml"
             costs = client_costs(Path(main_row["campaign_dir"]), params_path, work)
             log("measuring per-notebook fixed costs (kernel acquire, papermill on a 3-cell notebook)")
             costs["fixed"] = fixed_costs()
@@ -723,14 +788,16 @@ def main() -> int:
 
     simuk_rate = rows["simuk"]["rate_steady"] if "simuk" in rows and "error" not in rows["simuk"] else None
     inproc_rate = rows["inprocess"]["rate_steady"] if "inprocess" in rows and "error" not in rows["inprocess"] else None
-    ordered = [rows[k] for k in ("simuk", "inprocess", "sbc1w", "sbc2w") if k in rows]
+    ordered = [rows[k] for k in ("simuk", "inprocess", *CAMPAIGN_ROWS) if k in rows]
     checks = verdicts(rows, sizes)
-    one, two = rows.get("sbc1w"), rows.get("sbc2w")
-    scaling = None
-    if one and two and "error" not in one and "error" not in two:
-        scaling = {"end_to_end": two["rate_e2e"] / one["rate_e2e"],
-                   "replicate_phase": (two["rate_steady"] / one["rate_steady"]
-                                       if two["rate_steady"] and one["rate_steady"] else None)}
+    scaling = {}
+    for label, (k1, k2) in {"sbc run --workers": ("sbc1w", "sbc2w"),
+                            "--scheduler, one core per worker": ("cluster1w", "cluster2w")}.items():
+        one, two = rows.get(k1), rows.get(k2)
+        if one and two and "error" not in one and "error" not in two:
+            scaling[label] = {"end_to_end": two["rate_e2e"] / one["rate_e2e"],
+                              "replicate_phase": (two["rate_steady"] / one["rate_steady"]
+                                                  if two["rate_steady"] and one["rate_steady"] else None)}
 
     print()
     print(f"Throughput on {MODEL} ({DESIGN['n_groups']} x {DESIGN['n_points']}), draws {settings['draws']}, "
@@ -744,7 +811,7 @@ def main() -> int:
     print("    (both baselines without their start-up: the conservative comparison).")
     print("  overhead: worker time outside the sampler and the figures, % of worker time.")
     print()
-    for key in ("sbc1w", "sbc2w"):
+    for key in CAMPAIGN_ROWS:
         r = rows.get(key)
         if r and "error" not in r:
             st = r["stage_seconds"]
@@ -783,9 +850,9 @@ def main() -> int:
             print(f"{r['tool']}: peak RSS {r['memory']['peak_tree_gib']:.2f} GiB, sampler "
                   f"{r['sampler_seconds'] / max(r['replicates'], 1):.2f} s/replicate"
                   + (f", versions {r['versions']}" if key == "simuk" else ""))
-    if scaling:
-        print(f"scaling 2 workers / 1 worker: {scaling['end_to_end']:.2f} end to end, "
-              f"{fmt(scaling['replicate_phase'], '.2f')} replicate phase")
+    for label, ratio in scaling.items():
+        print(f"scaling 2 workers / 1 worker ({label}): {ratio['end_to_end']:.2f} end to end, "
+              f"{fmt(ratio['replicate_phase'], '.2f')} replicate phase")
     if sizes:
         mb = sizes["mean_bytes"]
         print(f"bytes per replicate: notebook {mb['notebook']:.0f}, ranks {mb['ranks']:.0f}, draws.nc "
@@ -833,7 +900,7 @@ def main() -> int:
                      "ratio_to_inprocess_e2e": (r["rate_e2e"] / inproc_rate) if inproc_rate and "error" not in r else None}
                   for r in ordered],
         "rows": {k: {kk: vv for kk, vv in r.items() if kk not in ("ranks_file", "campaign_dir")} for k, r in rows.items()},
-        "figures_s_per_replicate": {k: rows[k]["figures_s_per_replicate"] for k in ("sbc1w", "sbc2w")
+        "figures_s_per_replicate": {k: rows[k]["figures_s_per_replicate"] for k in CAMPAIGN_ROWS
                                     if k in rows and "error" not in rows[k]},
         "scaling": scaling,
         "peak_memory_gib": {k: r["memory"] for k, r in rows.items() if "error" not in r},

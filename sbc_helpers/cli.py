@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args) -> int:
-    from sbc_helpers import report, runner
+    from sbc_helpers import runner
     from sbc_helpers.params import load_campaign
 
     campaign = load_campaign(args.params, replicates=args.replicates)
@@ -77,6 +77,8 @@ def _run(args) -> int:
         log.info("%s: ran %d, skipped %d (already done), failed %d", campaign.name, result.ran,
                  result.skipped, len(result.failed))
         if not args.no_report:
+            from sbc_helpers import report  # plotting libraries: imported only when a report is built
+
             index = report.build(result.campaign_dir)
             log.info("report: %s", index)
             if not args.quiet:
@@ -117,7 +119,6 @@ def _status(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from sbc_helpers.params import ParamsError
-    from sbc_helpers.quantities import QuantityError
     from sbc_helpers.runner import CampaignLocked, SchedulerUnavailable
 
     args = _parser().parse_args(argv)
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"run": _run, "report": _report, "status": _status}
     try:
         return commands[args.command](args)
-    except (ParamsError, CampaignLocked, SchedulerUnavailable, FileNotFoundError, QuantityError) as err:
+    except (ParamsError, CampaignLocked, SchedulerUnavailable, FileNotFoundError) as err:  # incl. QuantityError
         print(f"sbc: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 
 from sbc_helpers.kernels import WarmKernel, worker_kernel
-from sbc_helpers.replicate import DRAWS_FILE, read_sidecars
+from sbc_helpers.sidecars import collect
 
 STAGES = ("imports", "design", "model", "prior", "fit", "plots", "summary", "ranks", "write")
 
@@ -106,10 +106,10 @@ def execute_replicate(task: ReplicateTask) -> dict:
                 progress_bar=False, execution_timeout=task.timeout, timeout_func=timeout_func,
                 engine_name="warm", km=km, reset=reset,
             )
-            result = read_sidecars(scratch)
+            made = collect(scratch)
             notebook = output.read_text()
-            record = {**result.record, **base, "status": "ok", "error": None, "message": None}
-            outcome = {"ranks": result.ranks, "draws": (scratch / DRAWS_FILE).read_bytes()}
+            record = {**made.pop("record"), **base, "status": "ok", "error": None, "message": None}
+            outcome = made
         except BaseException as err:  # noqa: BLE001 - every failure is recorded, none is lost
             exit_code = warm.exit_code()
             warm.discard()  # a failed, timed-out or dead kernel is never reused

@@ -11,12 +11,13 @@ import pymc as pm
 import xarray as xr
 
 from sbc_helpers.compiled import log_likelihood_totals
+from sbc_helpers.params import ParamsError
 
 LOG_LIKELIHOOD = "log_lik"
 
 
-class QuantityError(ValueError):
-    """A derived quantity whose expression cannot be evaluated."""
+class QuantityError(ParamsError):
+    """A derived quantity (a params ``derived`` entry) whose expression cannot be evaluated."""
 
 
 def _evaluate(name: str, expression: str, arrays: dict[str, np.ndarray]) -> np.ndarray:

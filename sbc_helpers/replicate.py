@@ -22,11 +22,9 @@ from sbc_helpers.fit import Fit, fit
 from sbc_helpers.quantities import LOG_LIKELIHOOD, derived, log_likelihood
 from sbc_helpers.ranks import rank_table, thin
 from sbc_helpers.seeds import stream_seeds
+from sbc_helpers.sidecars import DRAWS_FILE, RANKS_FILE, RECORD_FILE
 from sbc_helpers.simulate import Simulation, simulate
 
-RANKS_FILE = "ranks.parquet"
-DRAWS_FILE = "draws.nc"
-RECORD_FILE = "replicate.json"
 TRUE, DATA = "true__", "data__"
 
 

@@ -205,3 +205,17 @@ def test_a_second_concurrent_run_is_refused(client_side, tmp_path):
         for p in procs:
             stop(p)
         kill(wait_gone(tracked, 30))
+
+
+def test_what_a_worker_imports_leaves_out_the_modelling_stack():
+    """A Dask worker only runs notebooks and ships their files back: unpickling a task or the
+    runner's plugin must not import PyMC and friends (seconds of start-up and hundreds of MB per
+    worker); the replicate kernel imports them."""
+    import subprocess
+    import sys
+
+    heavy = ("pymc", "pytensor", "arviz_stats", "arviz_plots", "xarray", "matplotlib", "numba")
+    code = ("import sys, sbc_helpers.execute, sbc_helpers.runner; "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
