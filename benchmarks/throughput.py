@@ -615,6 +615,8 @@ def hundred_workers(rows: dict, sizes: dict, costs: dict) -> dict:
     core_fraction = None
     if cpu_per_rep_net is not None and bg_per_worker is not None:
         core_fraction = cpu_per_rep_net * rate + bg_per_worker * workers
+    elif cpu_per_rep is not None:  # start-up too short to see the background alone: charge it all per replicate
+        core_fraction = cpu_per_rep * rate
     startup = two.get("startup_seconds") or 0.0
     campaign = 1000
     return {
@@ -795,9 +797,12 @@ def main() -> int:
                             "--scheduler, one core per worker": ("cluster1w", "cluster2w")}.items():
         one, two = rows.get(k1), rows.get(k2)
         if one and two and "error" not in one and "error" not in two:
+            warm = (two["workers"] / two["warm"]["wall_mean"]) / (one["workers"] / one["warm"]["wall_mean"]) \
+                if one.get("warm") and two.get("warm") else None
             scaling[label] = {"end_to_end": two["rate_e2e"] / one["rate_e2e"],
                               "replicate_phase": (two["rate_steady"] / one["rate_steady"]
-                                                  if two["rate_steady"] and one["rate_steady"] else None)}
+                                                  if two["rate_steady"] and one["rate_steady"] else None),
+                              "warm_kernels": warm}
 
     print()
     print(f"Throughput on {MODEL} ({DESIGN['n_groups']} x {DESIGN['n_points']}), draws {settings['draws']}, "
@@ -852,7 +857,8 @@ def main() -> int:
                   + (f", versions {r['versions']}" if key == "simuk" else ""))
     for label, ratio in scaling.items():
         print(f"scaling 2 workers / 1 worker ({label}): {ratio['end_to_end']:.2f} end to end, "
-              f"{fmt(ratio['replicate_phase'], '.2f')} replicate phase")
+              f"{fmt(ratio['replicate_phase'], '.2f')} replicate phase, {fmt(ratio['warm_kernels'], '.2f')} on warm "
+              "kernels (workers / warm wall per replicate: the long-campaign limit, start-up and cold compiles left out)")
     if sizes:
         mb = sizes["mean_bytes"]
         print(f"bytes per replicate: notebook {mb['notebook']:.0f}, ranks {mb['ranks']:.0f}, draws.nc "
@@ -863,7 +869,7 @@ def main() -> int:
               f"({calc['task_traffic_bytes_per_second'] / 1e3:.0f} kB/s out); results "
               f"{calc['result_traffic_bytes_per_second'] / 1e6:.2f} MB/s in; client+scheduler CPU "
               f"{fmt(calc['client_scheduler_core_fraction_at_100'], '.2f')} of a core (per replicate "
-              f"{fmt(calc['root_cpu_seconds_per_replicate_net_of_background'], '.3f')} s); client saving busy "
+              f"{fmt(calc['root_cpu_seconds_per_replicate_net_of_background'] or calc['root_cpu_seconds_per_replicate_raw'], '.3f')} s); client saving busy "
               f"{calc['client_save_busy_fraction']:.2f} of its time; disk {calc['disk_bytes_per_1000_replicates'] / 1e6:.0f} "
               f"MB per 1000 replicates; 1000 replicates in {calc['campaign_1000_replicates_seconds']:.0f} s")
     if costs and costs.get("fixed") and "error" not in costs["fixed"]:
