@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.argv = argv
     level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    # libraries (PyTensor, Dask, ...) reach the terminal from WARNING up; sbc's own messages at `level`
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     for handler in logging.getLogger().handlers:  # the terminal gets `level`; sbc.log gets everything
         handler.setLevel(level)
     log.setLevel(logging.DEBUG)
