@@ -10,6 +10,8 @@ Both must give bitwise-identical ranks. Everything listens on 127.0.0.1 only.
 import os
 import pickle
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -211,9 +213,6 @@ def test_what_a_worker_imports_leaves_out_the_modelling_stack():
     """A Dask worker only runs notebooks and ships their files back: unpickling a task or the
     runner's plugin must not import PyMC and friends (seconds of start-up and hundreds of MB per
     worker); the replicate kernel imports them."""
-    import subprocess
-    import sys
-
     heavy = ("pymc", "pytensor", "arviz_stats", "arviz_plots", "xarray", "matplotlib", "numba")
     code = ("import sys, sbc_helpers.execute, sbc_helpers.runner; "
             f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
