@@ -22,7 +22,7 @@ from sbc_helpers.fit import Fit, fit
 from sbc_helpers.quantities import LOG_LIKELIHOOD, derived, log_likelihood
 from sbc_helpers.ranks import rank_table, thin
 from sbc_helpers.seeds import stream_seeds
-from sbc_helpers.sidecars import DRAWS_FILE, RANKS_FILE, RECORD_FILE
+from sbc_helpers.sidecars import DRAWS_FILE, RANKS_FILE, RECORD_FILE, collect
 from sbc_helpers.simulate import Simulation, simulate
 
 TRUE, DATA = "true__", "data__"
@@ -173,13 +173,9 @@ def write_sidecars(result: ReplicateResult, output_dir: Path | str) -> None:
 
 
 def read_sidecars(output_dir: Path | str) -> ReplicateResult:
-    """Read what ``write_sidecars`` wrote."""
-    out = Path(output_dir)
-    return ReplicateResult(
-        ranks=pd.read_parquet(out / RANKS_FILE),
-        archive=read_archive(out / DRAWS_FILE),
-        record=json.loads((out / RECORD_FILE).read_text()),
-    )
+    """Read what ``write_sidecars`` wrote, the archive parsed."""
+    made = collect(output_dir)
+    return ReplicateResult(ranks=made["ranks"], archive=read_archive(made["draws"]), record=made["record"])
 
 
 def _jsonable(value):
