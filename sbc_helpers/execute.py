@@ -9,14 +9,13 @@ the worker needs no shared filesystem. Every failure papermill or nbclient can r
 record with status "failed".
 """
 
+import json
 import tempfile
 import time
 import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import nbformat
 
 from sbc_helpers.kernels import WarmKernel, worker_kernel
 from sbc_helpers.sidecars import collect
@@ -50,10 +49,10 @@ def write_files(files: dict[str, bytes], folder: Path) -> None:
         target.write_bytes(data)
 
 
-def stage_seconds(notebook: nbformat.NotebookNode) -> dict[str, float]:
-    """Seconds spent per tagged stage, from papermill's per-cell durations."""
+def stage_seconds(notebook: dict) -> dict[str, float]:
+    """Seconds spent per tagged stage, from papermill's per-cell durations (``notebook``: its JSON)."""
     totals: dict[str, float] = defaultdict(float)
-    for cell in notebook.cells:
+    for cell in notebook.get("cells", []):
         duration = cell.get("metadata", {}).get("papermill", {}).get("duration")
         tags = cell.get("metadata", {}).get("tags", [])
         stage = next((t for t in tags if t in STAGES), None)
@@ -126,8 +125,8 @@ def execute_replicate(task: ReplicateTask) -> dict:
         wall = time.perf_counter() - start
         if notebook is not None:
             try:
-                record.update(stage_seconds(nbformat.reads(notebook, as_version=4)))
-            except Exception:  # a notebook cut short mid-write: keep it, skip its timings
+                record.update(stage_seconds(json.loads(notebook)))
+            except ValueError:  # a notebook cut short mid-write (bad JSON): keep it, skip its timings
                 pass
         record["wall_seconds"] = round(wall, 3)
         return {"record": record, "notebook": notebook, **outcome}

@@ -40,6 +40,27 @@ def design_scatter_png(design: pd.DataFrame, hue: str | None = None, title: str 
     return Image(_PNG[key])
 
 
+_SVG: dict[str, str] = {}
+
+
+def model_graph(model):
+    """The model's graph (``pm.model_to_graphviz``) as SVG, or a one-line note if it cannot be drawn.
+
+    graphviz's ``dot`` runs once per distinct graph in a process: every replicate of a campaign
+    builds the same graph, and a warm kernel shows the first one's drawing again. Without graphviz
+    the replicate goes on: nothing after this needs the graph."""
+    import pymc as pm
+    from IPython.display import SVG
+
+    try:
+        graph = pm.model_to_graphviz(model)
+        if graph.source not in _SVG:
+            _SVG[graph.source] = graph.pipe(format="svg", encoding="utf-8")
+    except Exception as err:  # graphviz's `dot` program missing, or a graph it cannot lay out
+        return f"model graph not drawn: {type(err).__name__}: {err}"
+    return SVG(_SVG[graph.source])
+
+
 def trace(idata: xr.DataTree, var_names: list[str]):
     """ArviZ's trace and distribution plot of ``var_names``."""
     return azp.plot_trace_dist(idata, var_names=var_names, backend="matplotlib", compact=False)

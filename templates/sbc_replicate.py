@@ -46,7 +46,6 @@ output_dir: str = "."  # folder the side-car result files (ranks, draws, record)
 # %% tags=["imports"]
 # %matplotlib inline
 import matplotlib.pyplot as plt
-import pymc as pm
 
 from sbc_helpers import plots
 from sbc_helpers.fit import fit
@@ -87,11 +86,7 @@ sbc_model = resolve_model(model)(data, **model_kwargs)
 sbc_model
 
 # %% tags=["plots"]
-try:
-    graph = pm.model_to_graphviz(sbc_model)
-except Exception as err:  # graphviz's `dot` program missing: the rest of the replicate does not need it
-    graph = f"model graph not drawn: {err}"
-graph
+plots.model_graph(sbc_model)
 
 # %% [markdown]
 # ## One draw from the prior predictive

@@ -59,3 +59,17 @@ def test_a_kernel_is_replaced_after_max_uses(tmp_path):
     finally:
         kernel.discard()
     assert pids[0] == pids[1] != pids[2]
+
+
+def test_campaign_kernels_write_nothing_to_the_users_ipython_history(tmp_path, monkeypatch):
+    """A campaign runs thousands of replicate cells; none of them may land in the user's history."""
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    source = _notebook(tmp_path / "n.ipynb", "secret = 12345", "get_ipython().history_manager.enabled")
+    kernel = WarmKernel("python3", max_uses=10)
+    try:
+        out = _run(kernel, tmp_path / "a", source)
+    finally:
+        kernel.discard()
+    assert _result(out.cells[-1]) == "False"
+    history = list((tmp_path / "ipython").rglob("history.sqlite"))
+    assert all(b"secret = 12345" not in path.read_bytes() for path in history)
