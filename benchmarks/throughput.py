@@ -313,7 +313,7 @@ def campaign_params(name: str, s: dict, plots: bool = True) -> dict:
         "timeout": 900, "retries": 1,
         "models": [{"name": MODEL_NAME, "model": MODEL}],
         **({} if plots else {"make_plots": False}),
-        # left at the product's defaults: kernel_reuse 200, make_plots true, log_likelihood true,
+        # left at the product's defaults: kernel_reuse 1000, make_plots true, log_likelihood true,
         # keep_draws 0 (= rank_draws), no derived quantities
     }
 

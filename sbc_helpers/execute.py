@@ -34,7 +34,7 @@ class ReplicateTask:
     parameters: dict = field(default_factory=dict)
     timeout: float = 1800
     kernel_name: str = "python3"
-    kernel_reuse: int = 200  # replicates per warm kernel; 0 starts a fresh kernel for each
+    kernel_reuse: int = 1000  # replicates per warm kernel; 0 starts a fresh kernel for each
     files: dict[str, bytes] = field(default_factory=dict)  # relative path in scratch -> content
 
 

@@ -286,6 +286,6 @@ def test_new_settings_default_sensibly(tmp_path):
     campaign = load_campaign(write(tmp_path, MINIMAL))
     assert campaign.keep_draws == 0 and campaign.kept_draws == campaign.rank_draws
     assert campaign.log_likelihood is True
-    assert campaign.derived == {} and campaign.kernel_reuse == 200
+    assert campaign.derived == {} and campaign.kernel_reuse == 1000
     assert campaign.inference == Inference(draws=100, tune=100, chains=2)
     assert campaign.inference.method == "nuts" and campaign.inference.name == "nuts"
