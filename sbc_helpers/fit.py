@@ -17,7 +17,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from sbc_helpers.compiled import sample_nutpie
+from sbc_helpers.compiled import fit_variational, sample_nutpie
 from sbc_helpers.simulate import as_dataset, in_dtype, with_deterministics
 
 SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
@@ -70,8 +70,8 @@ def _nuts(model, data, *, seed, cores=1, sampler="nutpie", draws=1000, tune=1000
 
 def _variational(kind: str) -> Callable:
     def run(model, data, *, seed, draws=1000, iterations=20000, **_):
-        approx = pm.fit(n=iterations, method=kind, model=condition(model, data), random_seed=seed, progressbar=False)
-        return approx.sample(draws, random_seed=seed)
+        # pm.fit and approx.sample, with the compiled step reused across data sets (see compiled.py)
+        return fit_variational(model, data, kind=kind, seed=seed, iterations=iterations, draws=draws)
 
     run.__name__ = f"_{kind.replace('-', '_')}"
     return run

@@ -57,6 +57,23 @@ def test_a_model_on_another_design_compiles_its_own_sampler(empty_cache):
         np.testing.assert_array_equal(after_other[name], alone[name], err_msg=name)
 
 
+@pytest.mark.parametrize("kind", ["advi", "fullrank_advi"])
+def test_a_reused_variational_fit_is_pymcs_own_fit_for_each_data_set(empty_cache, tiny_design, kind):
+    """ADVI compiles its step once per model; each later data set gets exactly what pm.fit and
+    approx.sample give on it with the same seed (the step's state and generators start afresh)."""
+    settings = {"method": kind, "iterations": 300, "draws": 50}
+    data_sets = [simulate(hierarchical_noncentered(tiny_design), seed=s).data for s in (1, 2)]
+    reused = [_draws(fit(hierarchical_noncentered(tiny_design), data, seed=10 + i, **settings))
+              for i, data in enumerate(data_sets)]
+    assert (empty_cache.hits[kind], empty_cache.misses[kind]) == (1, 1)
+    for i, data in enumerate(data_sets):
+        conditioned, _ = compiled.shared_condition(hierarchical_noncentered(tiny_design), data)
+        approx = pm.fit(n=300, method=kind, model=conditioned, random_seed=10 + i, progressbar=False)
+        expected = approx.sample(50, random_seed=10 + i)["posterior"]
+        for name in expected.data_vars:
+            np.testing.assert_array_equal(reused[i][name], expected[name].to_numpy(), err_msg=f"{i} {name}")
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_prior_draws_equal_pymcs_prior_predictive_whether_compiled_or_reused(empty_cache, name):
     design = make_design(MODEL_DESIGNS[name])
