@@ -128,6 +128,13 @@ def _data(shared: list) -> dict[str, np.ndarray]:
     return {s.name: s.get_value(borrow=True) for s in shared}
 
 
+def _load_data(compiled_inputs: list, n_values: int, shared: list) -> None:
+    """Put this replicate's data into the shared variables a reused function was compiled with
+    (``compiled_inputs``: its value variables, then its data, as ``_match`` orders them)."""
+    for old, new in zip(compiled_inputs[n_values:n_values + len(shared)], shared, strict=True):
+        old.set_value(new.get_value(borrow=True), borrow=True)
+
+
 def sample_nutpie(model: pm.Model, data: dict[str, np.ndarray], *, seed: int, draws: int, tune: int, chains: int,
                   cores: int, target_accept: float, **nuts_kwargs) -> xr.DataTree:
     """NUTS with nutpie on ``model`` given ``data``, reusing the compiled model across data sets.
@@ -189,9 +196,7 @@ def fit_variational(model: pm.Model, data: dict[str, np.ndarray], *, kind: str, 
         return _Variational(inference, step, list(rng_updates), initial, initial_point)
 
     cached, compiled_inputs = CACHE.get(key, outputs, inputs, build)
-    n_values = len(conditioned.value_vars)
-    for old, new in zip(compiled_inputs[n_values:n_values + len(shared)], shared, strict=True):
-        old.set_value(new.get_value(borrow=True), borrow=True)
+    _load_data(compiled_inputs, len(conditioned.value_vars), shared)
     inference = cached.inference
     for variable, value in cached.initial:
         variable.set_value(value.copy(), borrow=True)
@@ -252,8 +257,7 @@ def log_likelihood_totals(model: pm.Model, data: dict[str, np.ndarray], points: 
     function, compiled_inputs = CACHE.get(
         key, [total], inputs,
         lambda: untransformed.compile_fn(inputs=values, outs=total, on_unused_input="ignore", point_fn=False))
-    for old, new in zip(compiled_inputs[len(values):len(values) + len(shared)], shared, strict=True):
-        old.set_value(new.get_value(borrow=True), borrow=True)
+    _load_data(compiled_inputs, len(values), shared)
     names = [untransformed.values_to_rvs[v].name for v in values]
     arrays = [np.asarray(points[n], dtype=v.type.dtype) for n, v in zip(names, values, strict=True)]
     return np.array([float(function(*(a[i] for a in arrays))) for i in range(len(arrays[0]))])
