@@ -78,44 +78,102 @@ def gamma_statistic(rank_values: np.ndarray, max_rank: int) -> float:
     R_i counts ranks below i and z_i = i / (L + 1), i = 1..L; small gamma means the rank ECDF
     leaves its simultaneous band somewhere.
     """
-    return float(_gamma(np.asarray(rank_values)[None, :], max_rank)[0])
+    rank_values = np.asarray(rank_values)
+    below = np.cumsum(np.bincount(rank_values, minlength=max_rank + 1))[:-1]
+    return float(_pointwise(len(rank_values), max_rank)[np.arange(max_rank), below].min())
 
 
-def _gamma(rank_values: np.ndarray, max_rank: int) -> np.ndarray:
-    n = rank_values.shape[1]
-    counts = np.apply_along_axis(np.bincount, 1, rank_values, minlength=max_rank + 1)
-    below = np.cumsum(counts, axis=1)[:, :-1]  # R_i for i = 1..L
-    z = np.arange(1, max_rank + 1) / (max_rank + 1)
-    lower = stats.binom.cdf(below, n, z)
-    upper = stats.binom.sf(below - 1, n, z)
-    return 2 * np.minimum(lower, upper).min(axis=1)
+@lru_cache(maxsize=8)
+def _pointwise(n: int, max_rank: int) -> np.ndarray:
+    """Two-sided binomial p-value of R_i = k, for i = 1..L (rows) and k = 0..n (columns)."""
+    z = np.arange(1, max_rank + 1)[:, None] / (max_rank + 1)
+    k = np.arange(n + 1)[None, :]
+    return 2 * np.minimum(stats.binom.cdf(k, n, z), stats.binom.sf(k - 1, n, z))
 
 
-GAMMA_NULL_SIMULATIONS = 4000
+# Below this, gamma's p-value is reported as its Bonferroni bound L * gamma (>= the exact value, so
+# still a valid p-value): the exact recursion would need states far out in the binomial tails, and
+# no decision changes between 1e-10 and the exact, smaller value.
+EXACT_P_FLOOR = 1e-10
 
 
-@lru_cache(maxsize=64)
-def _gamma_null(n: int, max_rank: int) -> np.ndarray:
-    """Sorted gamma values of simulated uniform-rank campaigns (fixed seed, cached)."""
-    rng = np.random.default_rng(20180413)
-    draws = rng.integers(0, max_rank + 1, size=(GAMMA_NULL_SIMULATIONS, n))
-    return np.sort(_gamma(draws, max_rank))
+def gamma_null_cdf(g: float, n: int, max_rank: int) -> float:
+    """P(gamma <= g) for ``n`` uniform ranks on 0..L, computed exactly (no simulation).
 
-
-def gamma_critical(n: int, max_rank: int, alpha: float = ALPHA) -> float:
-    """The ``alpha`` quantile of gamma under uniform ranks, by simulation."""
-    return float(np.quantile(_gamma_null(n, max_rank), alpha))
+    gamma > g exactly when every R_i stays inside the interval of counts whose pointwise p-value
+    exceeds g. Under uniform ranks, R_i given R_{i-1} = a is a + Binomial(n - a, 1 / (L + 2 - i)),
+    so the probability of staying inside follows by a recursion over i on the inside counts only.
+    The mass that leaves at each step is summed directly, which keeps small p-values accurate.
+    Written by hand: SBC (R) runs the same kind of recursion (``adjust_gamma_optimize``) only to set
+    its plot band's level, and ArviZ sets its band by simulation; neither gives the p-value of an
+    observed gamma, and a simulated one cannot go below one over the number of simulations.
+    """
+    inside = _pointwise(n, max_rank) > g
+    if not inside.any(axis=1).all():
+        return 1.0
+    lows = inside.argmax(axis=1)
+    highs = n - inside[:, ::-1].argmax(axis=1)
+    mass, states, left = np.ones(1), np.zeros(1, dtype=int), 0.0
+    for i, (low, high) in enumerate(zip(lows, highs, strict=True), start=1):
+        q, remaining = 1 / (max_rank + 2 - i), n - states
+        left += mass @ (stats.binom.cdf(low - 1 - states, remaining, q) + stats.binom.sf(high - states, remaining, q))
+        nxt = np.arange(low, high + 1)
+        mass = mass @ stats.binom.pmf(nxt[None, :] - states[:, None], remaining[:, None], q)
+        states = nxt
+    return float(min(1.0, left))
 
 
 def gamma_p_value(rank_values: np.ndarray, max_rank: int) -> float:
-    """P(gamma_null <= gamma) from the simulated null: a uniformity test whose level is exact.
+    """P(gamma_null <= gamma) under uniform ranks, exact (``gamma_null_cdf``).
 
     (ArviZ's pot_c test rejects uniform ranks about 6.5% of the time at nominal 5% for 100
     replicates, measured in tests/test_calibrate.py, so the verdict does not rest on it.)
     """
-    null = _gamma_null(len(rank_values), max_rank)
-    below = np.searchsorted(null, gamma_statistic(rank_values, max_rank), side="right")
-    return float((1 + below) / (len(null) + 1))
+    gamma = gamma_statistic(rank_values, max_rank)
+    if max_rank * gamma < EXACT_P_FLOOR:
+        return max_rank * gamma
+    return gamma_null_cdf(gamma, len(rank_values), max_rank)
+
+
+@lru_cache(maxsize=64)
+def gamma_critical(n: int, max_rank: int, alpha: float = ALPHA) -> float:
+    """The smallest value gamma can take with P(gamma_null <= it) >= ``alpha``: gamma below it
+    is exactly a gamma p-value below ``alpha``."""
+    support = np.unique(_pointwise(n, max_rank))
+    # P(gamma <= g) <= L * g (Bonferroni), so the answer is at least alpha / L; smaller values,
+    # whose recursion spans nearly every count, need not be tried
+    support = support[support >= alpha / max_rank]
+    lo, hi = 0, len(support) - 1  # bisection over gamma's possible values; the cdf grows with them
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if gamma_null_cdf(support[mid], n, max_rank) >= alpha:
+            hi = mid
+        else:
+            lo = mid + 1
+    return float(support[lo])
+
+
+def undetected_coverage(n: int, max_rank: int, n_quantities: int, alpha: float = ALPHA) -> tuple[float, float, float]:
+    """What a verdict of "calibrated" can still hide: a quantity whose central 50% intervals (on
+    the rank grid) cover less than ``low`` or more than ``high`` of true values is sure to be
+    flagged; between the two, a miscalibration may pass.
+
+    Holm flags a lone miscalibrated quantity among ``n_quantities`` when its gamma p-value is below
+    alpha / n_quantities, that is when some R_i leaves the counts whose pointwise p-value reaches
+    ``gamma_critical`` at that level. The interval runs from rank i1 = round((L + 1) / 4) to
+    L + 1 - i1, so its coverage is (R_(L+1-i1) - R_i1) / n, and the extremes come from the bounds
+    on those two counts. Returns (nominal coverage, low, high).
+    """
+    i1 = max(1, round((max_rank + 1) / 4))
+    i2 = max_rank + 1 - i1
+    if i2 <= i1:
+        raise ValueError(f"L = {max_rank} is too small for a central interval on the rank grid")
+    critical = gamma_critical(n, max_rank, alpha / n_quantities)
+    passing = _pointwise(n, max_rank)[[i1 - 1, i2 - 1]] >= critical
+    lows, highs = passing.argmax(axis=1), n - passing[:, ::-1].argmax(axis=1)
+    low = max(0, lows[1] - highs[0]) / n
+    high = min(n, highs[1] - lows[0]) / n
+    return (i2 - i1) / (max_rank + 1), float(low), float(high)
 
 
 def holm(p_values: pd.Series) -> pd.Series:

@@ -5,8 +5,9 @@ import html
 import numpy as np
 import pandas as pd
 
-from sbc_helpers.calibrate import calibration_table
+from sbc_helpers.calibrate import calibration_table, undetected_coverage
 
+RESOLUTION_UP_TO = 10_000  # above this many replicates the "4x as many" figure takes too long
 RENDER_ALL_UP_TO = 500  # larger campaigns render only flagged, failed and worst replicates to HTML
 DIAGNOSTIC_COLUMNS = ["replicate", "status", "flags", "divergences", "treedepth_hits", "max_rhat",
                       "min_ess_bulk", "min_ess_tail", "min_bfmi", "seconds", "wall_seconds"]
@@ -22,6 +23,24 @@ def verdict(calibration: pd.DataFrame) -> str:
     worst = ", ".join(bad["quantity"].head(4))
     more = f" and {len(bad) - 4} more" if len(bad) > 4 else ""
     return f"miscalibrated: {worst}{more}"
+
+
+def resolution(calibration: pd.DataFrame, max_rank: int) -> str:
+    """One line: how large a miscalibration this many replicates are sure to flag, and with 4x as many.
+
+    A "no evidence" verdict at a few hundred replicates can hide a sizeable error; this says how
+    sizeable, in the coverage of central 50% intervals (``calibrate.undetected_coverage``)."""
+    n, m = int(calibration["n_replicates"].min()) if len(calibration) else 0, len(calibration)
+    if n < 2 or max_rank < 3:
+        return ""
+    nominal, low, high = undetected_coverage(n, max_rank, m)
+    line = (f"With {n} replicates and {m} quantities, a quantity is sure to be flagged once its central "
+            f"{nominal:.0%} intervals cover under {low:.0%} or over {high:.0%} of true values; a milder "
+            f"miscalibration may pass.")
+    if 4 * n <= RESOLUTION_UP_TO:
+        _, low4, high4 = undetected_coverage(4 * n, max_rank, m)
+        line += f" With {4 * n} replicates: under {low4:.0%} or over {high4:.0%}."
+    return line
 
 
 def flag_replicates(replicates: pd.DataFrame, thresholds: dict) -> pd.Series:

@@ -25,7 +25,7 @@ import pandas as pd
 from IPython.display import HTML, Markdown, display
 
 from sbc_helpers import calibrate, plots
-from sbc_helpers.summary import calibration_table_html, replicate_table_html, sensitivity, verdict
+from sbc_helpers.summary import calibration_table_html, replicate_table_html, resolution, sensitivity, verdict
 
 plt.rcParams["figure.dpi"] = 80
 folder = Path(model_dir)
@@ -42,7 +42,8 @@ display(Markdown(f"# {title}"))
 
 # %% tags=["verdict"]
 display(Markdown(f"**Verdict:** {verdict(calibration)}  \n"
-                 f"{n_ok} replicates completed, {len(replicates) - n_ok} failed."))
+                 f"{n_ok} replicates completed, {len(replicates) - n_ok} failed.  \n"
+                 + (resolution(calibration, int(ranks["max_rank"].max())) if not ranks.empty else "")))
 
 # %% [markdown]
 # ## Calibration per quantity
@@ -50,7 +51,7 @@ display(Markdown(f"**Verdict:** {verdict(calibration)}  \n"
 # Least calibrated first. `reading` puts the rank shape in words (biased, too narrow, too wide);
 # `worst_replicate` links to the replicate whose true value lies furthest out in its posterior.
 # `gamma_p_value` tests the whole rank ECDF against its simultaneous band (Säilynoja et al.'s gamma,
-# null distribution simulated); `p_adjusted` is its Holm adjustment across this model's quantities and
+# exact null distribution); `p_adjusted` is its Holm adjustment across this model's quantities and
 # decides `calibrated` at the 5% level. `p_value` is ArviZ's pot_c test, `chi2_p_value` bins the
 # ranks, `log_gamma_ratio` below 0 means the ECDF leaves its 95% band. `log_lik` is the
 # log-likelihood of the simulated data: it fails when the posterior ignores or misreads the data even

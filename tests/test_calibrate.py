@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -155,6 +157,108 @@ def test_gamma_critical_is_cached_and_deterministic():
     assert 0 < cal.gamma_critical(100, 50) < 2 * ALPHA
 
 
+@pytest.mark.parametrize("n, max_rank", [(4, 3), (5, 2), (3, 5), (6, 1)])
+def test_gamma_null_cdf_is_exact_against_enumerating_every_rank_sample(n, max_rank):
+    # every one of the (L + 1)^n equally likely rank samples, and P(gamma <= g) counted from them
+    samples = itertools.product(range(max_rank + 1), repeat=n)
+    gammas = np.array([cal.gamma_statistic(np.array(r), max_rank) for r in samples])
+    for g in np.unique(gammas):
+        assert cal.gamma_null_cdf(g, n, max_rank) == pytest.approx((gammas <= g).mean(), abs=1e-12)
+
+
+def test_gamma_null_cdf_agrees_with_simulated_uniform_ranks():
+    n, max_rank, k = 100, 20, 20_000
+    rng = np.random.default_rng(3)
+    gammas = np.array([cal.gamma_statistic(rng.integers(0, max_rank + 1, n), max_rank) for _ in range(k)])
+    for q in (0.01, 0.05, 0.2, 0.5):
+        g = np.quantile(gammas, q)
+        simulated = (gammas <= g).mean()
+        assert abs(cal.gamma_null_cdf(g, n, max_rank) - simulated) < 3 * binomial_sd(simulated, k)
+
+
+def test_gamma_critical_is_where_the_p_value_crosses_alpha():
+    n, max_rank = 100, 50
+    critical = cal.gamma_critical(n, max_rank)
+    assert cal.gamma_null_cdf(critical, n, max_rank) >= ALPHA
+    below = np.nextafter(critical, 0)
+    assert cal.gamma_null_cdf(below, n, max_rank) < ALPHA
+
+
+def test_small_gamma_p_values_stay_below_their_bonferroni_bound():
+    # far tails: the recursion sums the mass that leaves, so tiny p-values keep their digits
+    n, max_rank = 200, 100
+    rng = np.random.default_rng(5)
+    for zeros in (20, 40, 60, 120):
+        r = rng.integers(0, max_rank + 1, n)
+        r[:zeros] = 0
+        gamma = cal.gamma_statistic(r, max_rank)
+        p = cal.gamma_p_value(r, max_rank)
+        assert 0 < p <= max_rank * gamma
+    # past the floor the bound itself is reported
+    r = np.zeros(n, dtype=int)
+    assert cal.gamma_p_value(r, max_rank) == max_rank * cal.gamma_statistic(r, max_rank) < cal.EXACT_P_FLOOR
+
+
+def test_one_miscalibrated_quantity_among_hundreds_is_flagged():
+    # A simulated null of 4000 campaigns cannot give a p-value below 1/4001, so with more than
+    # 200 quantities Holm could never flag one: ranks that are always 0 passed as calibrated.
+    n, max_rank, m = 200, 100, 250
+    rank_values = np.random.default_rng(1).integers(0, max_rank + 1, size=(m, n))
+    rank_values[0] = 0
+    table = cal.calibration_table(ranks_frame(rank_values, max_rank)).set_index("quantity")
+    assert not table.loc["q00000", "calibrated"]
+    assert table["p_adjusted"].idxmin() == "q00000"
+
+
+def ranks_from_counts_below(below: np.ndarray, n: int, rng) -> np.ndarray:
+    """Ranks 0..L whose counts below each i = 1..L are ``below`` (nondecreasing, at most n)."""
+    counts = np.diff(np.concatenate([[0], below, [n]]))
+    return rng.permutation(np.repeat(np.arange(len(counts)), counts))
+
+
+def extreme_passing_ranks(n: int, max_rank: int, n_quantities: int, narrow: bool) -> tuple[np.ndarray, int, int]:
+    """Ranks whose central-interval coverage is the lowest (``narrow``) or highest that still passes."""
+    i1 = round((max_rank + 1) / 4)
+    i2 = max_rank + 1 - i1
+    passing = cal._pointwise(n, max_rank) >= cal.gamma_critical(n, max_rank, ALPHA / n_quantities)
+    lows, highs = passing.argmax(axis=1), n - passing[:, ::-1].argmax(axis=1)
+    below = np.clip(np.round(n * np.arange(1, max_rank + 1) / (max_rank + 1)).astype(int), lows, highs)
+    # pin the interval's ends where its coverage is most extreme; every count stays in its band
+    start, end = (highs[i1 - 1], lows[i2 - 1]) if narrow else (lows[i1 - 1], highs[i2 - 1])
+    below[:i1] = np.minimum(below[:i1], start)
+    below[i1:i2 - 1] = np.clip(below[i1:i2 - 1], start, end)
+    below[i2 - 1:] = np.maximum(below[i2 - 1:], end)
+    below[i1 - 1], below[i2 - 1] = start, end
+    return ranks_from_counts_below(below, n, np.random.default_rng(0)), i1, i2
+
+
+@pytest.mark.parametrize("narrow", [True, False])
+@pytest.mark.parametrize("n, max_rank, n_quantities", [(200, 99, 1), (200, 100, 16), (500, 49, 4)])
+def test_undetected_coverage_is_the_edge_between_passing_and_sure_to_be_flagged(n, max_rank, n_quantities, narrow):
+    nominal, low, high = cal.undetected_coverage(n, max_rank, n_quantities)
+    assert low < nominal < high
+    ranks, i1, i2 = extreme_passing_ranks(n, max_rank, n_quantities, narrow)
+    inside = ((ranks >= i1) & (ranks < i2)).mean()
+    assert inside == pytest.approx(low if narrow else high)
+    # at the edge the quantity passes, even alone among n_quantities
+    assert cal.gamma_p_value(ranks, max_rank) * n_quantities >= ALPHA
+    # one rank more outside (narrow) or inside (wide) the interval, and it is flagged
+    moved = ranks.copy()
+    if narrow:
+        moved[np.flatnonzero((ranks >= i1) & (ranks < i2))[0]] = 0
+    else:
+        moved[np.flatnonzero(ranks < i1)[0]] = i1
+    assert cal.gamma_p_value(moved, max_rank) * n_quantities < ALPHA
+
+
+def test_undetected_coverage_narrows_with_more_replicates_and_widens_with_more_quantities():
+    _, low, high = cal.undetected_coverage(200, 100, 16)
+    _, low4, high4 = cal.undetected_coverage(800, 100, 16)
+    _, low_m, high_m = cal.undetected_coverage(200, 100, 160)
+    assert low < low4 and high4 < high
+    assert low_m <= low and high <= high_m
+
+
 # --- Holm ---------------------------------------------------------------------------------------
 
 
@@ -241,10 +345,15 @@ def test_chi2_false_alarm_rate_is_alpha_under_uniform_ranks(null_table):
 def test_gamma_false_alarm_rate_is_alpha_under_uniform_ranks(null_table):
     k = len(null_table)
     rate = (null_table["log_gamma_ratio"] < 0).mean()
-    # Two binomial errors add up: the campaigns' (k=2000) and gamma_critical's own estimate of the
-    # 5% null quantile from n_sim=2000 simulations; 3 SDs of their sum is the tolerance (~0.021).
-    sd = np.hypot(binomial_sd(ALPHA, k), binomial_sd(ALPHA, 2000))
-    assert abs(rate - ALPHA) < 3 * sd
+    # gamma is discrete, so its exact 5% test is slightly conservative: 3 binomial SDs (~0.015)
+    # above, and that plus 0.01 below
+    sd = binomial_sd(ALPHA, k)
+    assert ALPHA - 3 * sd - 0.01 <= rate <= ALPHA + 3 * sd
+
+
+def test_log_gamma_ratio_below_zero_is_exactly_a_gamma_p_value_below_alpha(null_table):
+    pd.testing.assert_series_equal(null_table["log_gamma_ratio"] < 0, null_table["gamma_p_value"] < ALPHA,
+                                   check_names=False)
 
 
 def test_uniformity_p_value_rejects_uniform_ranks_rarely(null_table):
@@ -269,10 +378,10 @@ def test_arviz_pot_c_over_rejects_uniform_ranks_so_the_verdict_does_not_use_it()
 def test_verdict_false_alarm_rate_is_alpha_under_uniform_ranks(null_table):
     # A one-quantity campaign is flagged when its gamma p-value is below alpha (Holm changes
     # nothing for one quantity; null_table packs campaigns as rows, so read the raw p-value).
-    # Tolerance: 3 SDs of the campaigns' binomial error plus the null simulation's own error.
+    # Tolerance: 3 SDs of the campaigns' binomial error (the p-value itself is exact).
     k = len(null_table)
     rate = (null_table["gamma_p_value"] < ALPHA).mean()
-    sd = np.hypot(binomial_sd(ALPHA, k), binomial_sd(ALPHA, cal.GAMMA_NULL_SIMULATIONS))
+    sd = binomial_sd(ALPHA, k)
     assert rate <= ALPHA + 3 * sd
     assert rate >= ALPHA - 3 * sd - 0.01  # gamma is discrete, so its p-value is slightly conservative
 
@@ -503,3 +612,14 @@ def test_verdict_names_the_worst_quantities():
     assert summary.verdict(cal.calibration_table(mixed_frame())) == "miscalibrated: ushape00000"
     flat = ranks_frame(np.stack([flat_ranks(50, 2, seed=s) for s in range(3)]), 50)
     assert summary.verdict(cal.calibration_table(flat)) == "no evidence of miscalibration in 3 quantities"
+
+
+def test_resolution_line_quotes_the_coverage_this_campaign_is_sure_to_flag():
+    flat = cal.calibration_table(ranks_frame(np.stack([flat_ranks(50, 2, seed=s) for s in range(3)]), 50))
+    nominal, low, high = cal.undetected_coverage(102, 50, 3)
+    _, low4, high4 = cal.undetected_coverage(408, 50, 3)
+    line = summary.resolution(flat, 50)
+    assert line.startswith("With 102 replicates and 3 quantities")
+    assert f"central {nominal:.0%} intervals cover under {low:.0%} or over {high:.0%}" in line
+    assert line.endswith(f"With 408 replicates: under {low4:.0%} or over {high4:.0%}.")
+    assert summary.resolution(flat.iloc[0:0], 50) == ""
