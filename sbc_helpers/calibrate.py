@@ -91,6 +91,11 @@ def _pointwise(n: int, max_rank: int) -> np.ndarray:
     return 2 * np.minimum(stats.binom.cdf(k, n, z), stats.binom.sf(k - 1, n, z))
 
 
+def _interval_ends(inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last True column of each row (each row's Trues are one interval of counts)."""
+    return inside.argmax(axis=1), inside.shape[1] - 1 - inside[:, ::-1].argmax(axis=1)
+
+
 # Below this, gamma's p-value is reported as its Bonferroni bound L * gamma (>= the exact value, so
 # still a valid p-value): the exact recursion would need states far out in the binomial tails, and
 # no decision changes between 1e-10 and the exact, smaller value.
@@ -111,8 +116,7 @@ def gamma_null_cdf(g: float, n: int, max_rank: int) -> float:
     inside = _pointwise(n, max_rank) > g
     if not inside.any(axis=1).all():
         return 1.0
-    lows = inside.argmax(axis=1)
-    highs = n - inside[:, ::-1].argmax(axis=1)
+    lows, highs = _interval_ends(inside)
     mass, states, left = np.ones(1), np.zeros(1, dtype=int), 0.0
     for i, (low, high) in enumerate(zip(lows, highs, strict=True), start=1):
         q, remaining = 1 / (max_rank + 2 - i), n - states
@@ -169,8 +173,7 @@ def undetected_coverage(n: int, max_rank: int, n_quantities: int, alpha: float =
     if i2 <= i1:
         raise ValueError(f"L = {max_rank} is too small for a central interval on the rank grid")
     critical = gamma_critical(n, max_rank, alpha / n_quantities)
-    passing = _pointwise(n, max_rank)[[i1 - 1, i2 - 1]] >= critical
-    lows, highs = passing.argmax(axis=1), n - passing[:, ::-1].argmax(axis=1)
+    lows, highs = _interval_ends(_pointwise(n, max_rank)[[i1 - 1, i2 - 1]] >= critical)
     low = max(0, lows[1] - highs[0]) / n
     high = min(n, highs[1] - lows[0]) / n
     return (i2 - i1) / (max_rank + 1), float(low), float(high)

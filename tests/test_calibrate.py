@@ -220,8 +220,8 @@ def extreme_passing_ranks(n: int, max_rank: int, n_quantities: int, narrow: bool
     """Ranks whose central-interval coverage is the lowest (``narrow``) or highest that still passes."""
     i1 = round((max_rank + 1) / 4)
     i2 = max_rank + 1 - i1
-    passing = cal._pointwise(n, max_rank) >= cal.gamma_critical(n, max_rank, ALPHA / n_quantities)
-    lows, highs = passing.argmax(axis=1), n - passing[:, ::-1].argmax(axis=1)
+    critical = cal.gamma_critical(n, max_rank, ALPHA / n_quantities)
+    lows, highs = cal._interval_ends(cal._pointwise(n, max_rank) >= critical)
     below = np.clip(np.round(n * np.arange(1, max_rank + 1) / (max_rank + 1)).astype(int), lows, highs)
     # pin the interval's ends where its coverage is most extreme; every count stays in its band
     start, end = (highs[i1 - 1], lows[i2 - 1]) if narrow else (lows[i1 - 1], highs[i2 - 1])
