@@ -7,6 +7,12 @@ diagnostics), then ``write_sidecars`` (ranks.parquet, draws.nc, record JSON), wh
 campaign replicate computes and keeps apart from its notebook and figures. Replicate seeds are the
 campaign's (``replicate_seed(seed, model_name, r)``), so the loop fits the same data as the
 campaign rows. Writes one JSON object to ``--out`` and the concatenated ranks next to it.
+
+With ``--figures`` the loop does a campaign replicate's whole work except the notebook: the same
+verbs the template calls (``simulate``, ``fit``, ``summarize``), with the template's figures drawn by
+the same ``plots`` functions at the template's 72 dpi and rendered to PNG as Jupyter's inline
+backend renders them, and its ``posterior_vs_truth`` table rendered to HTML. The figures' time is
+recorded apart.
 """
 
 import argparse
@@ -35,6 +41,8 @@ def main() -> int:
     parser.add_argument("--n-points", type=int, default=10)
     parser.add_argument("--scratch", type=Path, required=True, help="folder for the side-car files")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--figures", action="store_true",
+                        help="also draw and render the template's figures and summary table")
     args = parser.parse_args()
 
     import logging
@@ -58,12 +66,15 @@ def main() -> int:
     for r in range(args.simulations):
         seed = replicate_seed(args.seed, args.model_name, r)
         start = time.perf_counter()
-        result = run_replicate(model, r, seed, inference, rank_draws=args.rank_draws, quantities=None,
-                               keep_draws=0, expressions={}, log_lik=True)
+        options = {"rank_draws": args.rank_draws, "keep_draws": 0, "expressions": {}, "log_lik": True}
+        if args.figures:
+            result, figure_seconds = replicate_with_figures(model, design, r, seed, inference, options)
+        else:
+            result, figure_seconds = run_replicate(model, r, seed, inference, quantities=None, **options), 0.0
         write_sidecars(result, args.scratch / f"{r:04d}")
         wall = time.perf_counter() - start
         replicates.append({"replicate": r, "seed": seed, "wall_seconds": wall,
-                           "seconds": float(result.record["seconds"]),
+                           "seconds": float(result.record["seconds"]), "figure_seconds": figure_seconds,
                            "divergences": result.record.get("divergences")})
         ranks.append(result.ranks)
     done = time.perf_counter()
@@ -81,10 +92,53 @@ def main() -> int:
         "replicates": replicates,
         "ranks_file": str(ranks_path),
         "inference": inference,
+        "figures": args.figures,
         "self_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
     args.out.write_text(json.dumps(result, indent=1, default=str))
     return 0
+
+
+def replicate_with_figures(model, design, replicate: int, seed: int, inference: dict, options: dict):
+    """``run_replicate`` unrolled as the template runs it, with its figures and summary table rendered
+    as a notebook renders them. Returns the result and the seconds spent on figures."""
+    import matplotlib.pyplot as plt
+    from IPython.core.pylabtools import print_figure
+
+    from sbc_helpers import plots
+    from sbc_helpers.fit import fit
+    from sbc_helpers.replicate import default_quantities, posterior_vs_truth, summarize
+    from sbc_helpers.seeds import stream_seeds
+    from sbc_helpers.simulate import simulate
+
+    plt.rcParams["figure.dpi"] = 72  # as the template sets it
+
+    def render() -> None:  # what the inline backend does with each open figure at a cell's end
+        for number in plt.get_fignums():
+            print_figure(plt.figure(number), "png", bbox_inches="tight")
+        plt.close("all")
+
+    figures = 0.0
+    seeds = stream_seeds(seed)
+    t = time.perf_counter()
+    plots.design_scatter_png(design, title="Design: y against x")._repr_png_()
+    plots.design_scatter_png(design, hue="group", title="Design, coloured by group")._repr_png_()
+    plots.model_graph(model)
+    figures += time.perf_counter() - t
+    simulation = simulate(model, seeds["simulate"])
+    ranked = default_quantities(model, simulation)
+    t = time.perf_counter()
+    plots.design_scatter(design, y=next(iter(simulation.data.values())), hue="group",
+                         title="Mock data from parameters drawn from the prior")
+    render()
+    figures += time.perf_counter() - t
+    fitted = fit(model, simulation.data, seed=seeds["fit"], **inference)
+    t = time.perf_counter()
+    plots.trace(fitted.idata, var_names=ranked[:2])
+    render()
+    figures += time.perf_counter() - t
+    posterior_vs_truth(fitted, simulation, ranked)._repr_html_()
+    return summarize(replicate, seed, model, simulation, fitted, ranked, **options), figures
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ the same simulations, draws, tune, chains and target_accept:
                chains on all cores (benchmarks/simuk_driver.py)
   in-process   a plain loop of ``run_replicate`` + ``write_sidecars`` in one process, chains on all
                cores, log-likelihood ranked, no notebook, no figures (benchmarks/inprocess_loop.py)
+  inprocess-figures  the same loop with the template's figures and summary table rendered as a
+               notebook renders them: a replicate's whole work but the notebook (not a baseline of the
+               issue; the "equal work" line sets the 2-worker campaign against it)
   sbc1w        ``sbc run`` (the real CLI, a subprocess) on its local cluster of 1 worker, whose
                replicates sample their chains on both cores
   sbc2w        ``sbc run`` with 2 workers (one per core: the default on a 2-core machine)
@@ -54,6 +57,8 @@ SIMUK_VENV = HERE / ".venv-simuk"
 SIMUK_PYTHON = SIMUK_VENV / "bin" / "python"
 SIMUK_REQUIREMENT = "simuk==0.3.*"
 GIB = 1024**3
+CPU_KINDS = {"kernel": "kernels", "worker": "Dask workers (papermill driving the kernel)",
+             "root": "client + scheduler + nannies", "other": "other"}
 
 FULL = {"draws": 1000, "tune": 2000, "chains": 3, "target_accept": 0.95, "simulations": 16}
 QUICK = {"draws": 100, "tune": 100, "chains": 3, "target_accept": 0.95, "simulations": 4}
@@ -61,6 +66,7 @@ DESIGN = {"maker": "seed_design", "n_groups": 5, "n_points": 10, "seed": 1234}
 MODEL_NAME, MODEL = "centered", "hierarchical_centered"
 CAMPAIGN_SEED = 1234
 RANK_DRAWS = 100
+BASELINE_ROWS = ("simuk", "inprocess", "inprocess-figures")
 CAMPAIGN_ROWS = ("sbc1w", "sbc2w", "sbc2w-noplots", "cluster1w", "cluster2w")
 STAGES = ("imports", "design", "model", "prior", "fit", "plots", "summary", "ranks", "write")
 
@@ -92,6 +98,8 @@ class Monitor:
         self.peak_worker_pss: dict[int, int] = {}  # worker pid -> peak PSS of the worker and its children (~1 s)
         self.arrivals: dict[str, float] = {}  # record file name -> first time seen
         self.root_cpu: list[tuple[float, float]] = []  # (time, user+system seconds of the root process)
+        self.cpu_kind: dict[int, str] = {}  # pid -> "root", "worker", "kernel" or "other"
+        self.cpu_samples: dict[int, list[tuple[float, float]]] = {}  # pid -> [(time, user+system seconds)]
         self.first_worker_seen: float | None = None
         self.first_kernel_seen: float | None = None
         self.samples = 0
@@ -137,6 +145,27 @@ class Monitor:
     def _tree_rss(self, proc: psutil.Process) -> int:
         return self._tree(proc, self._rss)
 
+    def _count_cpu(self, proc: psutil.Process, kind: str, now: float) -> None:
+        try:
+            cpu = proc.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return
+        if kind == "kernel" or proc.pid not in self.cpu_kind:  # a kernel may be seen before its exec
+            self.cpu_kind[proc.pid] = kind
+        self.cpu_samples.setdefault(proc.pid, []).append((now, cpu.user + cpu.system))
+
+    def cpu_by_kind(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds each kind of process used between two perf_counter times (a process's last
+        sample at or before each end; one born inside the window counts from its start)."""
+        totals: dict[str, float] = {}
+        for pid, samples in self.cpu_samples.items():
+            at_end = [c for t, c in samples if t <= end]
+            at_start = [c for t, c in samples if t <= start]
+            if at_end:
+                kind = self.cpu_kind[pid]
+                totals[kind] = totals.get(kind, 0.0) + at_end[-1] - (at_start[-1] if at_start else 0.0)
+        return totals
+
     def poll(self) -> None:
         now = time.perf_counter()
         try:
@@ -145,18 +174,23 @@ class Monitor:
             self.root_cpu.append((now, cpu.user + cpu.system))
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             return
+        self._count_cpu(self.root, "root", now)
         root_rss = self._rss(self.root)
         self.peak_root = max(self.peak_root, root_rss)
         self.peak_tree = max(self.peak_tree, root_rss + sum(self._rss(c) for c in children))
         for child in children:
             cmd = self._cmdline(child)
-            if "spawn_main" in cmd and "resource_tracker" not in cmd:  # a Dask worker process
+            kind = ("kernel" if "ipykernel_launcher" in cmd else
+                    "worker" if "spawn_main" in cmd and "resource_tracker" not in cmd else "other")
+            if cmd:
+                self._count_cpu(child, kind, now)
+            if kind == "worker":  # a Dask worker process
                 self.peak_worker[child.pid] = max(self.peak_worker.get(child.pid, 0), self._tree_rss(child))
                 if self.samples % 10 == 0:  # PSS (shared pages split between processes) is dearer to read
                     pss = self._tree(child, self._pss)
                     self.peak_worker_pss[child.pid] = max(self.peak_worker_pss.get(child.pid, 0), pss)
                 self.first_worker_seen = self.first_worker_seen or now
-            elif "ipykernel_launcher" in cmd:
+            elif kind == "kernel":
                 self.first_kernel_seen = self.first_kernel_seen or now
                 self.peak_kernel[child.pid] = max(self.peak_kernel.get(child.pid, 0), self._tree_rss(child))
         if self.records_dir is not None and self.records_dir.is_dir():
@@ -278,28 +312,72 @@ def row_simuk(s: dict, cores: int, work: Path, logs: Path) -> dict:
     }
 
 
-def row_inprocess(s: dict, cores: int, work: Path, logs: Path) -> dict:
-    out = work / "inprocess.json"
+def row_inprocess(s: dict, cores: int, work: Path, logs: Path, figures: bool = False) -> dict:
+    """The in-process loop; ``figures``: with the template's figures and table (a replicate's whole
+    work but the notebook)."""
+    key = "inprocess-figures" if figures else "inprocess"
+    tool = (f"in-process loop + the template's figures (cores={cores})" if figures
+            else f"in-process loop (run_replicate, cores={cores})")
+    out = work / f"{key}.json"
     ran = run_watched([sys.executable, str(HERE / "inprocess_loop.py"), *settings_args(s, cores),
                        "--rank-draws", str(RANK_DRAWS), "--seed", str(CAMPAIGN_SEED), "--model-name", MODEL_NAME,
-                       "--scratch", str(work / "inprocess-sidecars"), "--out", str(out)], logs / "inprocess")
+                       "--scratch", str(work / f"{key}-sidecars"), "--out", str(out), *(["--figures"] if figures else [])],
+                      logs / key)
     if not out.is_file():
-        return {"tool": "in-process loop (run_replicate, cores=2)", "error": f"exit {ran['rc']}: {ran['stderr_tail'][-500:]}"}
+        return {"tool": tool, "error": f"exit {ran['rc']}: {ran['stderr_tail'][-500:]}"}
     d = json.loads(out.read_text())
     walls = [r["wall_seconds"] for r in d["replicates"]]
     sampler = sum(r["seconds"] for r in d["replicates"])
+    figure_seconds = sum(r.get("figure_seconds", 0.0) for r in d["replicates"])
     return {
-        "tool": f"in-process loop (run_replicate, cores={cores})", "key": "inprocess", "replicates": d["completed"],
+        "tool": tool, "key": key, "replicates": d["completed"],
         "failed": d["requested"] - d["completed"], "exit_code": ran["rc"],
         "wall_e2e": ran["wall"], "wall_steady": d["loop_seconds"],
         "steady_means": "the replicate loop (the first replicate's compile included); e2e adds Python "
                         "start-up, imports and model build",
-        "sampler_seconds": sampler, "figures_seconds": 0.0,
-        "overhead_pct": 100 * (sum(walls) - sampler) / sum(walls),
+        "sampler_seconds": sampler, "figures_seconds": figure_seconds,
+        "figures_s_per_replicate": figure_seconds / max(d["completed"], 1),
+        "overhead_pct": 100 * (sum(walls) - sampler - figure_seconds) / sum(walls),
         "replicate_wall_mean": statistics.mean(walls), "replicate_wall_first": walls[0],
+        "replicate_wall_warm_mean": statistics.mean(walls[1:]) if len(walls) > 1 else None,
         "memory": memory_summary(ran["monitor"]), "import_seconds": d["import_seconds"],
         "ranks_file": d["ranks_file"], "inference": d["inference"],
     }
+
+
+def hardware_scaling(s: dict, work: Path, logs: Path) -> dict:
+    """Two in-process loops with the figures, one core each, side by side, against one alone: how
+    much a second core gives with no orchestration at all, the ceiling for the scaling rows."""
+    def loop(tag: str) -> list:
+        out = work / f"hardware-{tag}.json"
+        cmd = [sys.executable, str(HERE / "inprocess_loop.py"), *settings_args(s, 1), "--figures",
+               "--rank-draws", str(RANK_DRAWS), "--seed", str(CAMPAIGN_SEED), "--model-name", MODEL_NAME,
+               "--scratch", str(work / f"hardware-{tag}-sidecars"), "--out", str(out)]
+        return [cmd, out, logs / f"hardware-{tag}"]
+
+    def rate(out: Path) -> tuple[float, float]:
+        d = json.loads(out.read_text())
+        walls = [r["wall_seconds"] for r in d["replicates"]]
+        return d["completed"] / d["loop_seconds"], statistics.mean(walls[1:])
+
+    cmd, out, log = loop("alone")
+    run_watched(cmd, log)
+    if not out.is_file():
+        return {"error": "the lone loop failed"}
+    alone_rate, alone_warm = rate(out)
+    pair = [loop("pair-a"), loop("pair-b")]
+    threads = [threading.Thread(target=run_watched, args=(c, lg)) for c, _, lg in pair]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if not all(o.is_file() for _, o, _ in pair):
+        return {"error": "a loop of the pair failed"}
+    rates = [rate(o) for _, o, _ in pair]
+    return {"alone_rate_per_s": alone_rate, "alone_warm_wall": alone_warm,
+            "pair_rates_per_s": [r for r, _ in rates], "pair_warm_walls": [w for _, w in rates],
+            "scaling": sum(r for r, _ in rates) / alone_rate,
+            "scaling_warm": sum(1 / w for _, w in rates) / (1 / alone_warm)}
 
 
 def campaign_params(name: str, s: dict, plots: bool = True) -> dict:
@@ -316,6 +394,10 @@ def campaign_params(name: str, s: dict, plots: bool = True) -> dict:
         # left at the product's defaults: kernel_reuse 1000, make_plots true, log_likelihood true,
         # keep_draws 0 (= rank_draws), no derived quantities
     }
+
+
+# as the README's recipe starts workers: Dask's statistical profiler off (see runner.dask_client)
+WORKER_ENV = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
 
 
 @contextmanager
@@ -338,7 +420,7 @@ def dask_cluster(workers: int, work: Path, logs: Path) -> Iterator[str]:
         for i, cmd in enumerate(commands):
             with open(logs / f"cluster-{workers}w-{i}.log", "w") as out:
                 procs.append(subprocess.Popen(cmd, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
-                                              start_new_session=True))
+                                              start_new_session=True, env={**os.environ, **WORKER_ENV}))
         with Client(address, timeout="60s") as client:
             client.wait_for_workers(workers, timeout=300)
         yield address
@@ -397,8 +479,9 @@ def row_campaign(key: str, s: dict, work: Path, logs: Path) -> dict:
         startup = phase_start - ran["start"]
         tail = ran["end"] - phase_end
         root_cpu = monitor.cpu_between(phase_start, phase_end)
+        cpu_kinds = {k: v / len(ok) for k, v in monitor.cpu_by_kind(phase_start, phase_end).items()}
     else:
-        steady = startup = tail = root_cpu = None
+        steady = startup = tail = root_cpu = cpu_kinds = None
     # the root process (client, scheduler, nannies) while the workers compile and no task runs:
     # its background CPU rate, which grows with time and workers, not with replicates
     background = None
@@ -427,6 +510,7 @@ def row_campaign(key: str, s: dict, work: Path, logs: Path) -> dict:
         "divergent_replicates": int((ok["divergences"] > 0).sum()) if "divergences" in ok else None,
         "root_cpu_seconds_in_phase": root_cpu,
         "root_background_cpu_per_second": background,
+        "cpu_seconds_per_replicate_by_process": cpu_kinds,
         **breakdown,
         "memory": memory_summary(monitor),
         "campaign_dir": str(output / name),
@@ -660,16 +744,16 @@ def fmt(value, spec: str = ".1f", none: str = "-") -> str:
 
 
 def table(rows: list[dict], simuk_rate: float | None, inproc_rate: float | None) -> str:
-    head = (f"{'tool':<40} {'reps':>4} {'wall s':>8} {'rep/min':>8} {'x simuk':>8} {'x in-proc':>9} "
+    head = (f"{'tool':<50} {'reps':>4} {'wall s':>8} {'rep/min':>8} {'x simuk':>8} {'x in-proc':>9} "
             f"{'overhead':>8} | {'wall s*':>8} {'rep/min*':>8} {'x simuk*':>8} {'x in-proc*':>10}")
     lines = [head, "-" * len(head)]
     for r in rows:
         if "error" in r:
-            lines.append(f"{r['tool']:<40} failed: {r['error'][:90]}")
+            lines.append(f"{r['tool']:<50} failed: {r['error'][:90]}")
             continue
         e2e, steady = r["rate_e2e"], r["rate_steady"]
         lines.append(
-            f"{r['tool']:<40} {r['replicates']:>4} {fmt(r['wall_e2e']):>8} {fmt(e2e, '.2f'):>8} "
+            f"{r['tool']:<50} {r['replicates']:>4} {fmt(r['wall_e2e']):>8} {fmt(e2e, '.2f'):>8} "
             f"{fmt(e2e / simuk_rate if simuk_rate else None, '.2f'):>8} "
             f"{fmt(e2e / inproc_rate if inproc_rate else None, '.2f'):>9} "
             f"{fmt(r['overhead_pct'], '.1f') + '%':>8} | {fmt(r['wall_steady']):>8} {fmt(steady, '.2f'):>8} "
@@ -714,12 +798,25 @@ def verdicts(rows: dict, sizes: dict | None) -> list[dict]:
     return out
 
 
+def compare_equal_work(rows: dict) -> dict | None:
+    """The 2-worker campaign against the loop that draws the same figures: what the notebook itself
+    costs, apart from the work it holds. Not one of the issue's targets."""
+    loop, two = rows.get("inprocess-figures"), rows.get("sbc2w")
+    if not loop or not two or "error" in loop or "error" in two or not two.get("warm"):
+        return None
+    campaign_wall = two["warm"]["wall_mean"] / two["workers"]  # two workers finish a replicate each per wall_mean
+    return {"end_to_end": two["rate_e2e"] / loop["rate_e2e"],
+            "warm_inprocess_wall": loop["replicate_wall_warm_mean"],
+            "warm_campaign_wall_per_replicate": campaign_wall,
+            "warm": loop["replicate_wall_warm_mean"] / campaign_wall}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Throughput of an sbc campaign against simuk and an in-process loop.")
     parser.add_argument("--simulations", type=int, help="simulations per row (default 16; 4 with --quick)")
     parser.add_argument("--quick", action="store_true", help="tiny settings (draws 100, tune 100, 4 simulations)")
-    parser.add_argument("--rows", default=",".join(("simuk", "inprocess", *CAMPAIGN_ROWS)),
-                        help="comma-separated subset of the rows")
+    parser.add_argument("--rows", default=",".join(BASELINE_ROWS + CAMPAIGN_ROWS + ("hardware",)),
+                        help="comma-separated subset of the rows (hardware: the two-loop scaling check)")
     parser.add_argument("--json", type=Path, help="result file (default benchmarks/results/throughput[-quick].json)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary campaign outputs")
     args = parser.parse_args()
@@ -748,25 +845,34 @@ def main() -> int:
     log(f"priming the PyTensor compile cache (untimed): {prime_compile_cache():.1f} s")
 
     rows: dict[str, dict] = {}
+    hardware = None
     try:
+        if "hardware" in wanted:
+            wanted.remove("hardware")
+            log("hardware scaling check: one in-process loop on one core, then two side by side")
+            hardware = hardware_scaling(settings, work, logs)
         for key in wanted:
             load_before = os.getloadavg()
+            # what else uses the cores just before the row (the 1-minute load average still counts
+            # the previous row's own processes for minutes after they end)
+            busy_before = psutil.cpu_percent(interval=2.0)
             log(f"row {key}: running")
             if key == "simuk":
                 row = row_simuk(settings, cores, work, logs)
-            elif key == "inprocess":
-                row = row_inprocess(settings, cores, work, logs)
+            elif key in ("inprocess", "inprocess-figures"):
+                row = row_inprocess(settings, cores, work, logs, figures=key == "inprocess-figures")
             elif key in CAMPAIGN_ROWS:
                 row = row_campaign(key, settings, work, logs)
             else:
                 raise SystemExit(f"unknown row {key!r}")
             row["load_average_before"], row["load_average_after"] = load_before, os.getloadavg()
+            row["cpu_busy_pct_before"] = busy_before
             if "error" not in row:
                 row["rate_e2e"] = per_minute(row["replicates"], row["wall_e2e"])
                 row["rate_steady"] = per_minute(row["replicates"], row["wall_steady"])
                 log(f"row {key}: {row['replicates']} replicates, {row['wall_e2e']:.1f} s end to end, "
                     f"{fmt(row['wall_steady'])} s replicate phase, overhead {row['overhead_pct']:.1f}%, "
-                    f"load average {load_before[0]:.1f} before, {row['load_average_after'][0]:.1f} after")
+                    f"CPU {busy_before:.0f}% busy before, load average {load_before[0]:.1f} before, {row['load_average_after'][0]:.1f} after")
             else:
                 log(f"row {key}: FAILED {row['error'][:300]}")
             rows[key] = row
@@ -790,8 +896,9 @@ def main() -> int:
 
     simuk_rate = rows["simuk"]["rate_steady"] if "simuk" in rows and "error" not in rows["simuk"] else None
     inproc_rate = rows["inprocess"]["rate_steady"] if "inprocess" in rows and "error" not in rows["inprocess"] else None
-    ordered = [rows[k] for k in ("simuk", "inprocess", *CAMPAIGN_ROWS) if k in rows]
+    ordered = [rows[k] for k in (*BASELINE_ROWS, *CAMPAIGN_ROWS) if k in rows]
     checks = verdicts(rows, sizes)
+    equal_work = compare_equal_work(rows)
     scaling = {}
     for label, (k1, k2) in {"sbc run --workers": ("sbc1w", "sbc2w"),
                             "--scheduler, one core per worker": ("cluster1w", "cluster2w")}.items():
@@ -849,12 +956,30 @@ def main() -> int:
                       f"wall {warm['wall_mean']:.2f} s, sampler {warm['sampler_mean']:.2f}, figures "
                       f"{warm['figures_mean']:.2f}, overhead {warm['overhead_pct']:.1f}%; a cold kernel's first "
                       f"replicate costs {fmt(r.get('cold_kernel_extra_seconds'))} s more")
-    for key in ("simuk", "inprocess"):
+            kinds = r.get("cpu_seconds_per_replicate_by_process")
+            if kinds and kinds.get("worker"):  # the hand-started clusters' workers are outside the tree
+                print("  CPU s/replicate in the replicate phase, by process: "
+                      + ", ".join(f"{CPU_KINDS.get(k, k)} {v:.3f}" for k, v in kinds.items()))
+    for key in BASELINE_ROWS:
         r = rows.get(key)
         if r and "error" not in r:
             print(f"{r['tool']}: peak RSS {r['memory']['peak_tree_gib']:.2f} GiB, sampler "
                   f"{r['sampler_seconds'] / max(r['replicates'], 1):.2f} s/replicate"
+                  + (f", figures {r['figures_s_per_replicate']:.2f} s/replicate" if r.get("figures_seconds") else "")
+                  + (f", warm replicate wall {r['replicate_wall_warm_mean']:.2f} s" if r.get("replicate_wall_warm_mean") else "")
                   + (f", versions {r['versions']}" if key == "simuk" else ""))
+    if hardware and "error" not in hardware:
+        print(f"hardware scaling check: two in-process loops with the figures, one core each, side by side: "
+              f"{hardware['scaling']:.2f}x one alone ({hardware['scaling_warm']:.2f}x on warm replicates: "
+              f"{hardware['alone_warm_wall']:.2f} s alone, "
+              + " and ".join(f"{w:.2f}" for w in hardware["pair_warm_walls"]) + " s side by side)")
+    elif hardware:
+        print(f"hardware scaling check failed: {hardware['error']}")
+    if equal_work:
+        print(f"equal work (not a target): sbc run, 2 workers / in-process loop with the same figures: "
+              f"{equal_work['end_to_end']:.2f} end to end; warm, per replicate: {equal_work['warm_inprocess_wall']:.2f} s "
+              f"in the loop, {equal_work['warm_campaign_wall_per_replicate']:.2f} s of campaign wall (2 workers), "
+              f"{equal_work['warm']:.2f}x")
     for label, ratio in scaling.items():
         print(f"scaling 2 workers / 1 worker ({label}): {ratio['end_to_end']:.2f} end to end, "
               f"{fmt(ratio['replicate_phase'], '.2f')} replicate phase, {fmt(ratio['warm_kernels'], '.2f')} on warm "
@@ -885,11 +1010,11 @@ def main() -> int:
     for c in checks:
         mark = "n/a" if c["met"] is None else ("met" if c["met"] else "MISSED")
         print(f"  {mark:>6}  {c['target']}: {fmt(c['value'], '.2f')} (target {c['threshold']})")
-    busy = {k: r["load_average_before"][0] for k, r in rows.items() if r.get("load_average_before")}
-    if any(v > cores / 2 for v in busy.values()):
-        notes.append("the machine was busy (1-minute load average before each row: "
-                     + ", ".join(f"{k} {v:.1f}" for k, v in busy.items())
-                     + f" on {cores} cores): rows compete with other work, compare them with care")
+    busy = {k: r["cpu_busy_pct_before"] for k, r in rows.items() if r.get("cpu_busy_pct_before") is not None}
+    if any(v > 20 for v in busy.values()):
+        notes.append("the machine was busy (CPU use over the 2 s before each row: "
+                     + ", ".join(f"{k} {v:.0f}%" for k, v in busy.items())
+                     + f" of {cores} cores): rows compete with other work, compare them with care")
     for note in notes:
         print(f"  note: {note}")
 
@@ -914,6 +1039,8 @@ def main() -> int:
         "client_costs": costs,
         "hundred_workers": calc,
         "same_work": same_work,
+        "equal_work": equal_work,
+        "hardware_scaling": hardware,
         "targets": checks,
         "notes": notes,
     }

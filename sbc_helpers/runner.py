@@ -211,8 +211,11 @@ def dask_client(workers: int | None, scheduler: str | None):
     # worker-saturation 1.0: the scheduler hands each single-threaded worker one replicate at a time
     # and queues the rest itself, so a worker that dies takes down only the replicate it was running
     # (Dask charges a lost worker to every task assigned to it). No dashboard; the scheduler's HTTP
-    # endpoints on any free port (not 8787, which may be taken).
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+    # endpoints on any free port (not 8787, which may be taken). The workers' statistical profiler
+    # is off: it samples every thread every 10 ms, which cost a quarter of a worker's CPU in a
+    # campaign (measured), and a worker's only thread here waits on its kernel.
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0,
+                          "distributed.worker.profile.enabled": False}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
                                silence_logs=logging.ERROR)

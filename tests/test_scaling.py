@@ -218,3 +218,23 @@ def test_what_a_worker_imports_leaves_out_the_modelling_stack():
             f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_local_workers_run_without_the_profiler(tmp_path):
+    """`sbc run`'s local cluster: one-threaded workers fed one replicate at a time, without Dask's
+    statistical profiler (it sampled the waiting worker thread every 10 ms: a quarter of the
+    worker processes' CPU in a campaign)."""
+    code = """if __name__ == "__main__":
+    import dask
+    from sbc_helpers.runner import dask_client
+    with dask_client(1, None) as client:
+        print(client.run(lambda: (dask.config.get("distributed.worker.profile.enabled"),
+                                  dask.config.get("distributed.scheduler.worker-saturation"))))
+        print(client.nthreads())
+"""
+    script = tmp_path / "probe.py"
+    script.write_text(code)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120)
+    settings, threads = done.stdout.strip().splitlines()[-2:]
+    assert settings.count("(False, 1.0)") == 1 and "True" not in settings
+    assert list(eval(threads).values()) == [1]  # noqa: S307 - our own probe's printed dict
