@@ -62,11 +62,11 @@ def main() -> int:
                  "chains": args.chains, "target_accept": args.target_accept, "cores": args.cores}
     built = time.perf_counter()
 
+    options = {"rank_draws": args.rank_draws, "keep_draws": 0, "expressions": {}, "log_lik": True}
     replicates, ranks = [], []
     for r in range(args.simulations):
         seed = replicate_seed(args.seed, args.model_name, r)
         start = time.perf_counter()
-        options = {"rank_draws": args.rank_draws, "keep_draws": 0, "expressions": {}, "log_lik": True}
         if args.figures:
             result, figure_seconds = replicate_with_figures(model, design, r, seed, inference, options)
         else:
