@@ -97,7 +97,6 @@ class Monitor:
         self.peak_kernel: dict[int, int] = {}  # kernel pid -> peak RSS of the kernel (and its children)
         self.peak_worker_pss: dict[int, int] = {}  # worker pid -> peak PSS of the worker and its children (~1 s)
         self.arrivals: dict[str, float] = {}  # record file name -> first time seen
-        self.root_cpu: list[tuple[float, float]] = []  # (time, user+system seconds of the root process)
         self.cpu_kind: dict[int, str] = {}  # pid -> "root", "worker", "kernel" or "other"
         self.cpu_samples: dict[int, list[tuple[float, float]]] = {}  # pid -> [(time, user+system seconds)]
         self.first_worker_seen: float | None = None
@@ -170,8 +169,6 @@ class Monitor:
         now = time.perf_counter()
         try:
             children = self.root.children(recursive=True)
-            cpu = self.root.cpu_times()
-            self.root_cpu.append((now, cpu.user + cpu.system))
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             return
         self._count_cpu(self.root, "root", now)
@@ -205,7 +202,7 @@ class Monitor:
 
     def cpu_between(self, start: float, end: float) -> float | None:
         """CPU seconds the root process used between two perf_counter times (nearest samples)."""
-        inside = [(t, c) for t, c in self.root_cpu if start <= t <= end]
+        inside = [(t, c) for t, c in self.cpu_samples.get(self.root.pid, []) if start <= t <= end]
         if len(inside) < 2:
             return None
         return inside[-1][1] - inside[0][1]
@@ -312,6 +309,13 @@ def row_simuk(s: dict, cores: int, work: Path, logs: Path) -> dict:
     }
 
 
+def loop_command(s: dict, cores: int, figures: bool, scratch: Path, out: Path) -> list[str]:
+    """The in-process loop on the campaign's seeds (``figures``: with the template's figures and table)."""
+    return [sys.executable, str(HERE / "inprocess_loop.py"), *settings_args(s, cores),
+            "--rank-draws", str(RANK_DRAWS), "--seed", str(CAMPAIGN_SEED), "--model-name", MODEL_NAME,
+            "--scratch", str(scratch), "--out", str(out), *(["--figures"] if figures else [])]
+
+
 def row_inprocess(s: dict, cores: int, work: Path, logs: Path, figures: bool = False) -> dict:
     """The in-process loop; ``figures``: with the template's figures and table (a replicate's whole
     work but the notebook)."""
@@ -319,10 +323,7 @@ def row_inprocess(s: dict, cores: int, work: Path, logs: Path, figures: bool = F
     tool = (f"in-process loop + the template's figures (cores={cores})" if figures
             else f"in-process loop (run_replicate, cores={cores})")
     out = work / f"{key}.json"
-    ran = run_watched([sys.executable, str(HERE / "inprocess_loop.py"), *settings_args(s, cores),
-                       "--rank-draws", str(RANK_DRAWS), "--seed", str(CAMPAIGN_SEED), "--model-name", MODEL_NAME,
-                       "--scratch", str(work / f"{key}-sidecars"), "--out", str(out), *(["--figures"] if figures else [])],
-                      logs / key)
+    ran = run_watched(loop_command(s, cores, figures, work / f"{key}-sidecars", out), logs / key)
     if not out.is_file():
         return {"tool": tool, "error": f"exit {ran['rc']}: {ran['stderr_tail'][-500:]}"}
     d = json.loads(out.read_text())
@@ -350,10 +351,7 @@ def hardware_scaling(s: dict, work: Path, logs: Path) -> dict:
     much a second core gives with no orchestration at all, the ceiling for the scaling rows."""
     def loop(tag: str) -> list:
         out = work / f"hardware-{tag}.json"
-        cmd = [sys.executable, str(HERE / "inprocess_loop.py"), *settings_args(s, 1), "--figures",
-               "--rank-draws", str(RANK_DRAWS), "--seed", str(CAMPAIGN_SEED), "--model-name", MODEL_NAME,
-               "--scratch", str(work / f"hardware-{tag}-sidecars"), "--out", str(out)]
-        return [cmd, out, logs / f"hardware-{tag}"]
+        return [loop_command(s, 1, True, work / f"hardware-{tag}-sidecars", out), out, logs / f"hardware-{tag}"]
 
     def rate(out: Path) -> tuple[float, float]:
         d = json.loads(out.read_text())
