@@ -39,7 +39,7 @@ test: setup
 
 # Re-resolve the pinned versions (needs network); commit the result.
 lock:
-	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.12 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra kubernetes --python-version 3.12 -o requirements.lock
 
 clean-outputs:
 	rm -rf outputs/*/

@@ -3,16 +3,15 @@
 One process, no Dask, no notebooks, no figures: for each replicate ``run_replicate`` (simulate from
 the prior, fit with the chains on ``--cores`` cores, archive the thinned draws, rank the free
 parameters, the parameter-sized Deterministics and the data log-likelihood, record the fit's
-diagnostics), then ``write_sidecars`` (ranks.parquet, draws.nc, record JSON), which is what a
+diagnostics), then ``ReplicateResult.write`` (ranks.parquet, draws.nc, record JSON), which is what a
 campaign replicate computes and keeps apart from its notebook and figures. Replicate seeds are the
 campaign's (``replicate_seed(seed, model_name, r)``), so the loop fits the same data as the
 campaign rows. Writes one JSON object to ``--out`` and the concatenated ranks next to it.
 
-With ``--figures`` the loop does a campaign replicate's whole work except the notebook: the same
-verbs the template calls (``simulate``, ``fit``, ``summarize``), with the template's figures drawn by
-the same ``plots`` functions at the template's 72 dpi and rendered to PNG as Jupyter's inline
-backend renders them, and its ``posterior_vs_truth`` table rendered to HTML. The figures' time is
-recorded apart.
+With ``--figures`` the loop does a campaign replicate's whole work except the notebook: the
+template's steps (``sbc_helpers.run.steps``), cell by cell, with the template's figures rendered to
+PNG by the same ``figures`` functions and its ``posterior_vs_truth`` table rendered to HTML. The
+figures' time is recorded apart.
 """
 
 import argparse
@@ -49,15 +48,14 @@ def main() -> int:
 
     import pandas as pd
 
-    from sbc_helpers.registry import make_design, resolve_model
-    from sbc_helpers.replicate import run_replicate, write_sidecars
-    from sbc_helpers.seeds import replicate_seed
+    from sbc_helpers.run import steps
+    from sbc_helpers.run.seeds import replicate_seed
 
     logging.getLogger("pymc").setLevel(logging.ERROR)
     imported = time.perf_counter()
-    design = make_design({"maker": "seed_design", "n_groups": args.n_groups, "n_points": args.n_points,
-                          "seed": 1234})
-    model = resolve_model("hierarchical_centered")(design)
+    design = steps.load_design({"maker": "seed_design", "n_groups": args.n_groups, "n_points": args.n_points,
+                                "seed": 1234})
+    built_model = steps.build(design, "hierarchical_centered")
     inference = {"method": "nuts", "sampler": args.sampler, "draws": args.draws, "tune": args.tune,
                  "chains": args.chains, "target_accept": args.target_accept, "cores": args.cores}
     built = time.perf_counter()
@@ -68,14 +66,14 @@ def main() -> int:
         seed = replicate_seed(args.seed, args.model_name, r)
         start = time.perf_counter()
         if args.figures:
-            result, figure_seconds = replicate_with_figures(model, design, r, seed, inference, options)
+            result, figure_seconds = replicate_with_figures(built_model, r, seed, inference, options)
         else:
-            result, figure_seconds = run_replicate(model, r, seed, inference, quantities=None, **options), 0.0
-        write_sidecars(result, args.scratch / f"{r:04d}")
+            result, figure_seconds = steps.run_replicate(built_model, r, seed, inference, **options), 0.0
+        result.write(args.scratch / f"{r:04d}")
         wall = time.perf_counter() - start
         replicates.append({"replicate": r, "seed": seed, "wall_seconds": wall,
-                           "seconds": float(result.record["seconds"]), "figure_seconds": figure_seconds,
-                           "divergences": result.record.get("divergences")})
+                           "seconds": float(result.record.seconds), "figure_seconds": figure_seconds,
+                           "divergences": result.record.divergences})
         ranks.append(result.ranks)
     done = time.perf_counter()
 
@@ -99,46 +97,31 @@ def main() -> int:
     return 0
 
 
-def replicate_with_figures(model, design, replicate: int, seed: int, inference: dict, options: dict):
-    """``run_replicate`` unrolled as the template runs it, with its figures and summary table rendered
-    as a notebook renders them. Returns the result and the seconds spent on figures."""
-    import matplotlib.pyplot as plt
-    from IPython.core.pylabtools import print_figure
+def replicate_with_figures(built, replicate: int, seed: int, inference: dict, options: dict):
+    """The template's cells in order, without a notebook: the same steps, the same figures rendered
+    to PNG, the summary table rendered to HTML. Returns the result and the seconds spent on figures."""
+    from sbc_helpers.report import figures
+    from sbc_helpers.run import steps
 
-    from sbc_helpers import plots
-    from sbc_helpers.fit import fit
-    from sbc_helpers.replicate import default_quantities, posterior_vs_truth, summarize
-    from sbc_helpers.seeds import stream_seeds
-    from sbc_helpers.simulate import simulate
+    spent = 0.0
 
-    plt.rcParams["figure.dpi"] = 72  # as the template sets it
+    def draw(function, *args, **kwargs) -> None:
+        nonlocal spent
+        t = time.perf_counter()
+        function(*args, **kwargs)
+        spent += time.perf_counter() - t
 
-    def render() -> None:  # what the inline backend does with each open figure at a cell's end
-        for number in plt.get_fignums():
-            print_figure(plt.figure(number), "png", bbox_inches="tight")
-        plt.close("all")
-
-    figures = 0.0
-    seeds = stream_seeds(seed)
-    t = time.perf_counter()
-    plots.design_scatter_png(design, title="Design: y against x")._repr_png_()
-    plots.design_scatter_png(design, hue="group", title="Design, coloured by group")._repr_png_()
-    plots.model_graph(model)
-    figures += time.perf_counter() - t
-    simulation = simulate(model, seeds["simulate"])
-    ranked = default_quantities(model, simulation)
-    t = time.perf_counter()
-    plots.design_scatter(design, y=next(iter(simulation.data.values())), hue="group",
-                         title="Mock data from parameters drawn from the prior")
-    render()
-    figures += time.perf_counter() - t
-    fitted = fit(model, simulation.data, seed=seeds["fit"], **inference)
-    t = time.perf_counter()
-    plots.trace(fitted.idata, var_names=ranked[:2])
-    render()
-    figures += time.perf_counter() - t
-    posterior_vs_truth(fitted, simulation, ranked)._repr_html_()
-    return summarize(replicate, seed, model, simulation, fitted, ranked, **options), figures
+    draw(figures.render, figures.design_figure, built.design, cache_key=figures.design_key(built.design))
+    draw(figures.model_graph, built.model)
+    simulation = steps.draw_truth(built, seed)
+    ranked = steps.ranked_quantities(built, simulation)
+    draw(figures.render, figures.data_figure, built.design, simulation.data)
+    fitted = steps.fit(built, simulation, seed, inference)
+    draw(figures.render, figures.trace_figure, fitted.idata, simulation.truth, ranked)
+    steps.posterior_vs_truth(fitted, simulation, ranked)._repr_html_()
+    result = steps.rank(replicate, seed, built.model, simulation, fitted, ranked, options["rank_draws"],
+                        options["keep_draws"], options["expressions"], options["log_lik"])
+    return result, spent
 
 
 if __name__ == "__main__":

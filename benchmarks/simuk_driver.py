@@ -4,7 +4,7 @@ Runs under ``benchmarks/.venv-simuk/bin/python`` (simuk is not a dependency of t
 model is the project's own ``hierarchical_centered`` on ``seed_design`` (imported from the
 repository's source, which needs only NumPy, pandas and PyMC), so both tools fit the same model.
 Sampler time is measured by wrapping ``pymc.sample`` (simuk calls it once per simulation), the same
-span that ``sbc_helpers.fit`` records as ``seconds``. Writes one JSON object to ``--out``.
+span that ``sbc_helpers.inference`` records as ``seconds``. Writes one JSON object to ``--out``.
 """
 
 import argparse
@@ -40,8 +40,8 @@ def main() -> int:
     import simuk
 
     sys.path.insert(0, str(REPO))
-    from sbc_helpers.designs import seed_design
-    from sbc_helpers.models import hierarchical_centered
+    from sbc_helpers.models.designs import seed_design
+    from sbc_helpers.models.library import hierarchical_centered
 
     logging.getLogger("pymc").setLevel(logging.ERROR)
     sample_seconds: list[float] = []

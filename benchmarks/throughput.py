@@ -256,8 +256,8 @@ def prime_compile_cache() -> float:
     The compile cache (~/.pytensor) is keyed by platform and Python version, not by venv, so the
     simuk venv (same PyTensor, same Python) shares it: every row starts from the same warm cache.
     """
-    code = ("from sbc_helpers.registry import make_design, resolve_model; "
-            "from sbc_helpers.replicate import run_replicate; "
+    code = ("from sbc_helpers.models.references import make_design, resolve_model; "
+            "from sbc_helpers.run.steps import run_replicate; "
             f"model = resolve_model({MODEL!r})(make_design({DESIGN!r})); "
             "run_replicate(model, 0, 0, {'method': 'nuts', 'sampler': 'nutpie', 'draws': 5, 'tune': 5, 'chains': 1}, "
             "rank_draws=5)")
@@ -618,8 +618,8 @@ def client_costs(campaign_dir: Path, params_path: Path, work: Path) -> dict:
     """Task size sent to a worker, and the client's time to save one replicate (4 fsync'd files)."""
     import pandas as pd
 
-    from sbc_helpers import runner, store
-    from sbc_helpers.params import load_campaign
+    from sbc_helpers.run import runner, store
+    from sbc_helpers.run.params import load_campaign
 
     campaign = load_campaign(params_path)
     tasks, _ = runner.plan(campaign, work / "plan-empty", cores=1)
@@ -644,7 +644,7 @@ def client_costs(campaign_dir: Path, params_path: Path, work: Path) -> dict:
 FIXED_COSTS = r"""
 import json, shutil, statistics, tempfile, time
 import nbformat, papermill as pm
-from sbc_helpers.kernels import WarmKernel
+from sbc_helpers.run.kernels import WarmKernel
 kernel = WarmKernel("python3", 1000)
 scratch = tempfile.mkdtemp(prefix="sbc-bench-kernel-")
 start = time.perf_counter(); kernel.acquire(scratch); kernel.uses = 0; first = time.perf_counter() - start

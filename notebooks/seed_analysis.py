@@ -37,7 +37,7 @@
 #   `sbc_helpers.models.hierarchical_centered(design)` takes the design as its only argument and
 #   works out the groups itself.
 # - **True data noise.** The original added `|N(0, sigma)|` noise to its "true" data, which is not the
-#   model's likelihood. `sbc_helpers.designs.seed_design` draws `y` from `N(mu, sigma)`. This only
+#   model's likelihood. `sbc_helpers.models.seed_design` draws `y` from `N(mu, sigma)`. This only
 #   changes the plots: SBC simulates `y` from the model in every replicate.
 # - **PyMC 6 and ArviZ 1.** `pymc3` and `az.from_pymc3` no longer exist. `pm.sample` now returns an
 #   `xarray.DataTree`, `az.plot_trace` is now `arviz_plots.plot_trace_dist` and `az.summary` is now
@@ -51,14 +51,14 @@
 import matplotlib.pyplot as plt
 import pymc as pm
 
-from sbc_helpers import plots
-from sbc_helpers.designs import seed_design
-from sbc_helpers.diagnostics import fit_diagnostics
-from sbc_helpers.fit import fit
-from sbc_helpers.models import hierarchical_centered
-from sbc_helpers.ranks import rank_table
-from sbc_helpers.replicate import default_quantities, posterior_vs_truth
-from sbc_helpers.simulate import simulate
+import arviz_plots as azp
+
+from sbc_helpers.inference import fit
+from sbc_helpers.models import hierarchical_centered, seed_design
+from sbc_helpers.models.simulate import simulate
+from sbc_helpers.run.steps import default_quantities, posterior_vs_truth
+from sbc_helpers.stats.diagnostics import fit_diagnostics
+from sbc_helpers.stats.ranks import rank_table
 
 plt.rcParams["figure.dpi"] = 72
 
@@ -75,10 +75,16 @@ data = seed_design(n_groups=5, n_points=10, seed=1234)
 data.head()
 
 # %%
-plots.design_scatter(data, title="Design: y against x");
+fig, ax = plt.subplots(figsize=(7, 4))
+ax.scatter(data["x"], data["y"], s=15)
+ax.set(xlabel="x", ylabel="y", title="Design: y against x");
 
 # %%
-plots.design_scatter(data, hue="group", title="Design, coloured by group");
+fig, ax = plt.subplots(figsize=(7, 4))
+for group, rows in data.groupby("group", observed=True):
+    ax.scatter(rows["x"], rows["y"], s=15, label=group)
+ax.legend(title="group")
+ax.set(xlabel="x", ylabel="y", title="Design, coloured by group");
 
 # %% [markdown]
 # ## Model
@@ -115,7 +121,11 @@ mock_y = simulation.data["y"]
 mock_y
 
 # %%
-plots.design_scatter(data, y=mock_y, hue="group", title="Mock data from parameters drawn from the prior");
+fig, ax = plt.subplots(figsize=(7, 4))
+for group, rows in data.assign(mock_y=mock_y).groupby("group", observed=True):
+    ax.scatter(rows["x"], rows["mock_y"], s=15, label=group)
+ax.legend(title="group")
+ax.set(xlabel="x", ylabel="mock y", title="Mock data from parameters drawn from the prior");
 
 # %% [markdown]
 # ## Fit the model to the mock data
@@ -147,7 +157,7 @@ diagnostics
 # original's 94% HDI.
 
 # %%
-plots.trace(fitted.idata, var_names=["alpha"]);
+azp.plot_trace_dist(fitted.idata, var_names=["alpha"], backend="matplotlib", compact=False);
 
 # %%
 posterior_vs_truth(fitted, simulation, ["alpha"])

@@ -57,14 +57,14 @@ model_file.write_text(textwrap.dedent("""
 
 
     def build_model(design, slope_sd=1.0):
-        \"\"\"A straight line with normal noise: y ~ N(intercept + slope * x, sigma).\"\"\"
-        x = design["x"].to_numpy(dtype=float)
+        \"\"\"A dose-response line with normal noise: response ~ N(intercept + slope * dose, sigma).\"\"\"
+        dose = design["dose"].to_numpy(dtype=float)
         with pm.Model(coords={"obs": np.arange(len(design))}) as model:
             intercept = pm.Normal("intercept", 0, 1)
             slope = pm.Normal("slope", 0, slope_sd)
             sigma = pm.HalfNormal("sigma", 1)
-            pm.Deterministic("mean_at_x1", intercept + slope)  # a derived quantity, ranked too
-            pm.Normal("y", intercept + slope * x, sigma, observed=np.zeros(len(x)), dims="obs")
+            pm.Deterministic("mean_at_dose_1", intercept + slope)  # a derived quantity, ranked too
+            pm.Normal("response", intercept + slope * dose, sigma, observed=np.zeros(len(dose)), dims="obs")
         return model
 """))
 print(model_file.read_text())
@@ -72,11 +72,12 @@ print(model_file.read_text())
 # %% [markdown]
 # ## 2. The design: a CSV file
 #
-# The design fixes what the model is conditioned on: here just the covariate `x`, 12 points. (A
+# The design fixes what the model is conditioned on: here just the covariate `dose`, 12 points, in
+# the design's own names (nothing in the workflow expects particular column names). (A
 # design can also come from a Parquet file, or from a maker function with keyword arguments.)
 
 # %%
-design = pd.DataFrame({"x": np.linspace(-2, 2, 12).round(3)})
+design = pd.DataFrame({"dose": np.linspace(-2, 2, 12).round(3)})
 design.to_csv(workdir / "design.csv", index=False)
 design.head()
 
@@ -86,7 +87,7 @@ design.head()
 # relative to the params file.
 
 # %%
-from sbc_helpers.registry import make_design, resolve_model
+from sbc_helpers.models.references import make_design, resolve_model
 
 model = resolve_model("my_model.py:build_model", base_dir=workdir)(make_design("design.csv", workdir), slope_sd=1.0)
 model
@@ -94,9 +95,9 @@ model
 # %% [markdown]
 # ## 3. The params file
 #
-# Paths are relative to the params file's folder. The inference settings are deliberately tiny;
-# `make_plots: false` skips the per-replicate figures (the template's design plots expect the seed's
-# columns `x`, `y` and `group`), which also makes each replicate faster.
+# Paths are relative to the params file's folder. The inference settings are deliberately tiny. Each
+# replicate notebook draws its figures from this model's own design and data: the design's columns,
+# the simulated outcome against them, and the chains of the first parameters with their true values.
 
 # %%
 params = workdir / "campaign.yaml"
@@ -106,7 +107,6 @@ params.write_text(textwrap.dedent("""
     replicates: 10
     rank_draws: 20
     design: design.csv
-    make_plots: false
     inference: {sampler: pymc, draws: 100, tune: 200, chains: 1}
     models:
       - name: line
@@ -153,7 +153,7 @@ sorted(p.name for p in (campaign_dir / "line").iterdir())
 
 # %% [markdown]
 # `calibration.csv` has one row per ranked quantity: the free parameters, the Deterministic
-# `mean_at_x1` and the log-likelihood of the simulated data. With only 10 replicates the tests have
+# `mean_at_dose_1` and the log-likelihood of the simulated data. With only 10 replicates the tests have
 # little power: this is a demonstration of the plumbing, not a verdict.
 
 # %%
@@ -174,7 +174,7 @@ if thumbnail.is_file():
 # away; here the rank histograms, with the band uniform ranks stay in 99% of the time.
 
 # %%
-from sbc_helpers import plots
+from sbc_helpers.report import plots
 
 ranks = pd.read_parquet(campaign_dir / "line" / "ranks.parquet")
 plots.rank_histograms(ranks);

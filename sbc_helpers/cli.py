@@ -7,24 +7,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sbc_helpers.contract import CAMPAIGN_FILES
+
 log = logging.getLogger("sbc")
-LOG_FILE = "sbc.log"  # in the campaign's output folder: every run, report and error, appended
 
 
 @contextmanager
 def campaign_log(folder: Path, argv: list[str] | None, create: bool = False) -> Iterator[None]:
-    """Copy the ``sbc`` logger, at debug level, to ``folder/sbc.log`` while the block runs
+    """Copy the ``sbc`` logger, at debug level, to the campaign's log file while the block runs
     (if ``folder`` exists, or ``create``)."""
     if create:
         folder.mkdir(parents=True, exist_ok=True)
     if not folder.is_dir():
         yield
         return
-    handler = logging.FileHandler(folder / LOG_FILE, encoding="utf-8")
+    handler = logging.FileHandler(folder / CAMPAIGN_FILES["log"], encoding="utf-8")
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.debug("sbc %s", " ".join(sys.argv[1:] if argv is None else argv))
+
     def to_file(message: str) -> None:  # the terminal gets its own one-line message from main()
         handler.handle(logging.LogRecord("sbc", logging.ERROR, __file__, 0, message, None, None))
 
@@ -66,60 +68,62 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args) -> int:
-    from sbc_helpers import runner
-    from sbc_helpers.params import load_campaign
+    from sbc_helpers import api
+    from sbc_helpers.run.params import load_campaign
+    from sbc_helpers.run.runner import campaign_dir
 
     campaign = load_campaign(args.params, replicates=args.replicates)
-    runner.preflight(campaign)  # bad input: a one-line error, and nothing written
-    with campaign_log(runner.campaign_dir(campaign, args.output_dir), args.argv, create=True):
-        result = runner.run(campaign, args.output_dir, workers=args.workers, scheduler=args.scheduler,
-                            progress=not args.quiet)
+    checked = api.check_campaign(campaign)  # bad input: a one-line error, and nothing written
+    with campaign_log(campaign_dir(campaign, args.output_dir), args.argv, create=True):
+        done = api.run_campaign(campaign, args.output_dir, workers=args.workers, scheduler=args.scheduler,
+                                progress=not args.quiet, report=not args.no_report, checked=checked)
+        result = done.result
         log.info("%s: ran %d, skipped %d (already done), failed %d", campaign.name, result.ran,
                  result.skipped, len(result.failed))
-        if not args.no_report:
-            from sbc_helpers import report  # plotting libraries: imported only when a report is built
-
-            index = report.build(result.campaign_dir)
-            log.info("report: %s", index)
+        if done.index is not None:
+            log.info("report: %s", done.index)
             if not args.quiet:
-                print(f"report: {index}")
-    return 1 if result.failed else 0
+                print(f"report: {done.index}")
+    return 1 if result.failed or result.stopped else 0
 
 
 def _report(args) -> int:
-    from sbc_helpers import report, store
-    from sbc_helpers.params import Campaign, ParamsError, load_campaign
+    from sbc_helpers import api
+    from sbc_helpers.errors import ParamsError
+    from sbc_helpers.run import store
+    from sbc_helpers.run.params import campaign_from, load_campaign
 
-    campaign = None
     if args.params and not args.recompute:
         raise ParamsError("--params goes with --recompute")
+    manifest = store.read_manifest(args.campaign_dir)
+    campaign = None
     if args.recompute:
-        campaign = load_campaign(args.params) if args.params else Campaign(**store.read_manifest(args.campaign_dir))
-        if campaign.name != store.read_manifest(args.campaign_dir)["name"]:
+        campaign = load_campaign(args.params) if args.params else campaign_from(manifest, str(args.campaign_dir))
+        if campaign.name != manifest["name"]:
             raise ParamsError(f"{args.params}: campaign {campaign.name!r} is not the one in {args.campaign_dir}")
+        if args.params:
+            api.check_campaign(campaign)
     with campaign_log(args.campaign_dir, args.argv):
-        index = report.build(args.campaign_dir, recompute_with=campaign)
+        index = api.build_report(args.campaign_dir, recompute_with=campaign)
         log.debug("report: %s", index)
     print(f"report: {index}")
     return 0
 
 
 def _status(args) -> int:
-    from sbc_helpers import store
+    from sbc_helpers import api
 
-    wanted = store.read_manifest(args.campaign_dir)["replicates"]
-    print(f"{'model':<30} {'done':>6} {'failed':>6} {'missing':>7}")
-    for model in store.campaign_models(args.campaign_dir):
-        recs = {r["replicate"]: r for r in store.records(args.campaign_dir, model)}
-        done = sum(store.is_complete(args.campaign_dir, model, r) for r in range(wanted))
-        failed = sum(1 for r in range(wanted) if recs.get(r, {}).get("status") == "failed")
-        print(f"{model:<30} {done:>6} {failed:>6} {wanted - done - failed:>7}")
+    table = api.campaign_status(args.campaign_dir)
+    print(f"{'model':<30} {'done':>6} {'failed':>6} {'not run':>7} {'missing':>7}")
+    for row in table.itertuples():
+        print(f"{row.unit:<30} {row.done:>6} {row.failed:>6} {row.not_run:>7} {row.missing:>7}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sbc_helpers.params import ParamsError
-    from sbc_helpers.runner import CampaignLocked, SchedulerUnavailable
+    import distributed  # noqa: F401 - it sets its loggers' levels on import: import it before setting ours
+
+    from sbc_helpers.errors import SBCError
 
     args = _parser().parse_args(argv)
     args.argv = argv
@@ -134,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"run": _run, "report": _report, "status": _status}
     try:
         return commands[args.command](args)
-    except (ParamsError, CampaignLocked, SchedulerUnavailable, FileNotFoundError) as err:  # incl. QuantityError
-        print(f"sbc: error: {err}", file=sys.stderr)
+    except SBCError as err:
+        print(f"sbc: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sbc: interrupted; finished replicates are kept, run the same command to resume", file=sys.stderr)

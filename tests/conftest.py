@@ -7,11 +7,11 @@ dict, the keyword arguments of ``fit`` (and the ``inference`` argument of ``run_
 
 import pytest
 
-from sbc_helpers.designs import seed_design
-from sbc_helpers.fit import fit
-from sbc_helpers.models import hierarchical_centered, hierarchical_noncentered
-from sbc_helpers.replicate import run_replicate
-from sbc_helpers.simulate import simulate
+from sbc_helpers.models.designs import seed_design
+from sbc_helpers.inference import fit
+from sbc_helpers.models.library import hierarchical_centered, hierarchical_noncentered
+from sbc_helpers.run.steps import run_replicate
+from sbc_helpers.models.simulate import simulate
 
 TINY = {"method": "nuts", "sampler": "nutpie", "draws": 100, "tune": 100, "chains": 2, "cores": 1,
         "target_accept": 0.8}

@@ -18,7 +18,7 @@ import signal
 import time
 from pathlib import Path
 
-from sbc_helpers.models import hierarchical_noncentered
+from sbc_helpers.models.library import hierarchical_noncentered
 
 
 def _replicate() -> int | None:

@@ -1,6 +1,7 @@
 """The ``sbc`` command end to end on a tiny campaign: outputs, resume, status, errors, lock, recompute."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -9,9 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sbc_helpers import cli, report, store
-from sbc_helpers.params import Campaign
-from sbc_helpers.runner import lock
+from sbc_helpers import cli
+from sbc_helpers.run import store
+from sbc_helpers.run.params import campaign_from
+from sbc_helpers.run.recompute import recompute
+from sbc_helpers.run.runner import lock
 
 ROOT = Path(__file__).resolve().parent.parent
 SBC = [sys.executable, "-m", "sbc_helpers.cli"]
@@ -31,6 +34,9 @@ models:
 
 def sbc(*args, cwd=None):
     return subprocess.run([*SBC, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=1200)
+
+
+pytestmark = pytest.mark.slow  # a real campaign, resumed, reported and recomputed
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +94,7 @@ def test_status_counts_replicates(campaign):
     status = sbc("status", out)
     assert status.returncode == 0
     rows = {line.split()[0]: line.split()[1:] for line in status.stdout.splitlines()[1:]}
-    assert rows == {"centered": ["3", "0", "0"], "noncentered": ["3", "0", "0"]}
+    assert rows == {"centered": ["3", "0", "0", "0"], "noncentered": ["3", "0", "0", "0"]}
 
 
 def test_report_rebuilds_from_disk(campaign):
@@ -176,7 +182,7 @@ def test_recompute_keeps_each_replicates_ranks_file_as_written(campaign_copy):
     out = campaign_copy
     files = sorted(out.glob("*/replicates/*.ranks.parquet"))
     before = {f: pd.read_parquet(f) for f in files}
-    assert report.recompute(out, Campaign(**store.read_manifest(out))) == 6
+    assert recompute(out, campaign_from(store.read_manifest(out))) == 6
     for f, ranks in before.items():
         pd.testing.assert_frame_equal(pd.read_parquet(f), ranks)
 
@@ -213,8 +219,10 @@ def test_recompute_with_a_derived_quantity_adds_its_rows_without_refitting(campa
         (TINY.replace("name: tiny", "name: other"), True, "is not the one in"),
         (TINY + 'derived: {broken: "alpha[:, 0] - nope"}\n', True, "derived quantity 'broken'"),
         (TINY.replace("rank_draws: 20", "rank_draws: 40"), True, "rank_draws=40 needs that many kept draws"),
+        (TINY.replace("model: hierarchical_centered}", "model: no_such_model}"), True, "unknown model 'no_such_model'"),
     ],
-    ids=["params-without-recompute", "other-campaign", "bad-expression", "more-rank-draws-than-kept"],
+    ids=["params-without-recompute", "other-campaign", "bad-expression", "more-rank-draws-than-kept",
+         "bad-model-reference"],
 )
 def test_recompute_errors_exit_2_with_one_line(campaign_copy, tmp_path, capsys, text, recompute, expected):
     out = campaign_copy
@@ -229,3 +237,30 @@ def test_recompute_errors_exit_2_with_one_line(campaign_copy, tmp_path, capsys, 
     for model, ranks in before.items():  # a failed recompute leaves the ranks as they were
         pd.testing.assert_frame_equal(_ranks(out, model), ranks)
     assert not list(out.glob("*/replicates/*.tmp"))
+
+
+def _readme_columns() -> dict[str, list[str]]:
+    """The columns the README's output contract names, per table."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("The tables' columns", 1)[1].split("\n\n", 2)[1]
+    columns = {}
+    for item in section.split("\n- "):
+        name, _, rest = item.lstrip("- ").partition(":")
+        # the first backticked word of each comma-separated entry is a column; others are values
+        columns[name.strip("` ")] = [re.match(r"\s*`(\w+)`", entry).group(1) for entry in rest.split(",")
+                                     if re.match(r"\s*`(\w+)`", entry)]
+    return columns
+
+
+def test_the_output_contract_has_every_column_the_readme_names(campaign):
+    from sbc_helpers.contract import CALIBRATION_COLUMNS, RANKS_COLUMNS, REPLICATE_COLUMNS
+
+    _, out = campaign
+    named = _readme_columns()
+    assert named == {"ranks.parquet": RANKS_COLUMNS, "replicates.parquet": REPLICATE_COLUMNS,
+                     "calibration.csv": CALIBRATION_COLUMNS}
+    for model in ("centered", "noncentered"):
+        folder = out / model
+        assert list(pd.read_parquet(folder / "ranks.parquet").columns) == RANKS_COLUMNS
+        assert list(pd.read_parquet(folder / "replicates.parquet").columns) == REPLICATE_COLUMNS
+        assert list(pd.read_csv(folder / "calibration.csv").columns) == CALIBRATION_COLUMNS

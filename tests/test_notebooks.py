@@ -6,6 +6,8 @@ import nbformat
 import papermill
 import pytest
 
+pytestmark = pytest.mark.slow  # whole campaigns on real processes
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sbc_helpers.calibrate import calibration_table
+from sbc_helpers.stats.calibrate import calibration_table
 
 HERE = Path(__file__).resolve().parent
 STEPS = (25, 50, 100, 150, 200, 250, 300)

@@ -2,8 +2,8 @@
 
 Each campaign simulates N replicates of a conjugate model whose posterior is known exactly
 (normal-normal with known variance; beta-binomial), draws L independent posterior draws per
-replicate, ranks the truth with ``sbc_helpers.ranks.rank`` and tests the ranks with
-``sbc_helpers.calibrate.calibration_table``. Over many campaigns each test must reject at its
+replicate, ranks the truth with ``sbc_helpers.stats.ranks.rank`` and tests the ranks with
+``sbc_helpers.stats.calibrate.calibration_table``. Over many campaigns each test must reject at its
 nominal 5% within binomial error. NumPy simulates here because the posteriors are closed-form:
 the pipeline itself is checked on an exact posterior in tests/.
 
@@ -16,8 +16,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from sbc_helpers.calibrate import ALPHA, calibration_table
-from sbc_helpers.ranks import rank
+from sbc_helpers.stats.calibrate import ALPHA, calibration_table
+from sbc_helpers.stats.ranks import rank
 
 
 def normal_normal(rng, L, n=10):

@@ -1,0 +1,249 @@
+"""The replicate contract: what one replicate hands on, under which names, in which format.
+
+Every stage meets here: the replicate notebook writes a ``Record`` and its side-car files, the
+worker collects them into an ``Outcome``, the client stores it under the names below, and the
+report reads the tables whose columns are listed here. Nothing else defines a file name or a
+record field.
+
+A replicate's *archive* (``draws.nc``) holds its kept posterior draws, the true values and the
+simulated data; ranks are always computed from it, at run time and by ``sbc report --recompute``.
+
+Heavy libraries (pandas, xarray) are imported inside the functions that need them: Dask workers
+import this module to collect a notebook's files and never need PyMC or xarray.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+
+# --- names --------------------------------------------------------------------------------------
+
+SIDE_CARS = {"ranks": "ranks.parquet", "draws": "draws.nc", "record": "replicate.json"}
+"""Files a replicate notebook writes into its ``output_dir``."""
+
+REPLICATES_DIR = "replicates"
+REPLICATE_SUFFIXES = {"notebook": ".ipynb", "page": ".html", "ranks": ".ranks.parquet",
+                      "draws": ".draws.nc", "record": ".json"}
+"""A stored replicate's files: ``<unit>/replicates/<stem><suffix>``; the record is written last."""
+
+UNIT_FILES = {"ranks": "ranks.parquet", "replicates": "replicates.parquet", "calibration": "calibration.csv",
+              "failures": "failures.csv", "verdict": "verdict.json", "summary": "summary.ipynb",
+              "summary_page": "summary.html", "thumbnail": "ecdf.png", "model": "model.txt",
+              "notebook_css": f"{REPLICATES_DIR}/notebook.css"}
+"""A unit's (model x method) gathered tables and pages, in ``<campaign>/<unit>/``."""
+
+CAMPAIGN_FILES = {"manifest": "campaign.json", "index": "index.html", "log": "sbc.log",
+                  "compare": "compare.png", "lock": ".lock"}
+
+STEM_WIDTH = 4
+STAGES = ("imports", "design", "model", "prior", "fit", "plots", "summary", "ranks", "write")
+"""Tagged stages of the replicate template; seconds per stage are recorded as ``t_<stage>``."""
+
+
+def replicate_stem(replicate: int) -> str:
+    """``0007``: replicate file names sort in replicate order."""
+    return f"{int(replicate):0{STEM_WIDTH}d}"
+
+
+def replicate_path(unit_dir: Path | str, replicate: int, kind: str) -> Path:
+    """The path of one of a stored replicate's files (``kind``: a key of ``REPLICATE_SUFFIXES``)."""
+    return Path(unit_dir) / REPLICATES_DIR / f"{replicate_stem(replicate)}{REPLICATE_SUFFIXES[kind]}"
+
+
+def replicate_href(replicate: int, kind: str = "page", prefix: str = REPLICATES_DIR) -> str:
+    """A link to a replicate's notebook or page, relative to its unit's folder (or ``prefix``)."""
+    return f"{prefix}/{replicate_stem(replicate)}{REPLICATE_SUFFIXES[kind]}"
+
+
+def stem_replicate(name: str) -> int | None:
+    """The replicate index a stored file's name starts with, or None."""
+    stem = name.split(".", 1)[0]
+    return int(stem) if stem.isdigit() else None
+
+
+# --- the record ---------------------------------------------------------------------------------
+
+
+class Record(BaseModel):
+    """One replicate's outcome: its status, the fit's diagnostics and what each stage cost.
+
+    ``status`` is ``ok`` (ranks and archive exist), ``failed`` (after its retries; ``error`` and
+    ``message`` say why) or ``not_run`` (its unit was stopped before it ran; a rerun runs it).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    replicate: int = Field(ge=0)
+    seed: int = Field(ge=0)
+    status: Literal["ok", "failed", "not_run"]
+    error: str | None = None
+    message: str | None = None
+    traceback: str | None = None
+    divergences: int | None = None
+    treedepth_hits: int | None = None
+    max_rhat: float | None = None
+    min_ess: float | None = None
+    min_ess_bulk: float | None = None
+    min_ess_tail: float | None = None
+    min_bfmi: float | None = None
+    seconds: float | None = None  # the fit alone
+    rank_draws: int | None = None
+    kept_draws: int | None = None
+    wall_seconds: float | None = None  # the whole notebook, on the worker
+    stage_seconds: dict[str, float] = {}
+    attempts: int = Field(1, ge=1)
+    earlier_errors: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Record:
+        if self.status == "ok" and self.error is not None:
+            raise ValueError("an ok record has no error")
+        if self.status != "ok" and not self.message:
+            raise ValueError(f"a {self.status} record says why")
+        return self
+
+    @classmethod
+    def ok(cls, replicate: int, seed: int, diagnostics: dict, **fields) -> Record:
+        """A successful replicate; ``min_ess`` is the smaller of bulk and tail ESS."""
+        ess = [diagnostics.get(k) for k in ("min_ess_bulk", "min_ess_tail")]
+        ess = [float(e) for e in ess if e is not None and not math.isnan(float(e))]
+        return cls(replicate=replicate, seed=seed, status="ok", **diagnostics,
+                   min_ess=min(ess) if ess else None, **fields)
+
+    @classmethod
+    def failed(cls, replicate: int, seed: int, error: str, message: str, **fields) -> Record:
+        return cls(replicate=replicate, seed=seed, status="failed", error=error, message=message[:500], **fields)
+
+    @classmethod
+    def not_run(cls, replicate: int, seed: int, reason: str) -> Record:
+        return cls(replicate=replicate, seed=seed, status="not_run", message=reason)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=1)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Record:
+        return cls.model_validate_json(text)
+
+    def row(self) -> dict:
+        """The record as one row of ``replicates.parquet`` (stage seconds as ``t_<stage>``)."""
+        row = self.model_dump(exclude={"stage_seconds"})
+        row.update({f"t_{s}": self.stage_seconds.get(s) for s in STAGES})
+        return row
+
+
+RANKS_COLUMNS = ["replicate", "quantity", "variable", "rank", "max_rank", "true_value", "post_mean", "post_sd"]
+"""``ranks.parquet``: one row per replicate x test quantity."""
+
+REPLICATE_COLUMNS = [*(f for f in Record.model_fields if f != "stage_seconds"), *(f"t_{s}" for s in STAGES), "flags"]
+"""``replicates.parquet``: one row per replicate of the campaign (``flags``: why its fit is suspect)."""
+
+CALIBRATION_COLUMNS = ["quantity", "variable", "n_replicates", "p_value", "chi2_p_value", "log_gamma_ratio",
+                       "gamma_p_value", "p_adjusted", "calibrated", "reading", "worst_replicate"]
+"""``calibration.csv``: one row per quantity."""
+
+FAILURE_COLUMNS = ["error", "message", "count", "first_replicate", "replicates"]
+"""Failures grouped by message (``verdict.json``'s ``failures``)."""
+
+
+# --- the archive --------------------------------------------------------------------------------
+
+TRUE, DATA = "true__", "data__"
+
+
+def make_archive(kept: xr.Dataset, truth: xr.Dataset, data: dict, quantities: list[str]) -> xr.Dataset:
+    """One Dataset of the kept draws (``draw`` dim), the true values and the simulated data."""
+    import numpy as np
+    import xarray as xr
+
+    names = [str(n) for n in kept.data_vars]
+    truth = truth[names].rename({n: TRUE + n for n in names})
+    arrays = xr.Dataset({DATA + k: (tuple(f"{DATA}{k}_dim_{i}" for i in range(np.ndim(v))), np.asarray(v, dtype=float))
+                         for k, v in data.items()})
+    archived = xr.merge([kept, truth, arrays], compat="override").drop_attrs()
+    # netCDF does not keep variable order; recompute needs the run-time order (ties share one stream)
+    archived.attrs["quantities"] = json.dumps(list(quantities))
+    return archived
+
+
+def archived_quantities(archived: xr.Dataset) -> list[str]:
+    """The quantities ranked at run time, in their run-time order."""
+    return json.loads(archived.attrs["quantities"])
+
+
+def unpack(archived: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset, dict]:
+    """Split an archive into kept draws, true values and simulated data."""
+    names = [str(n) for n in archived.data_vars]
+    draws = archived[[n for n in names if not n.startswith((TRUE, DATA))]]
+    true_names = [n for n in names if n.startswith(TRUE)]
+    truth = archived[true_names].rename({n: n[len(TRUE):] for n in true_names})
+    data = {n[len(DATA):]: archived[n].to_numpy() for n in names if n.startswith(DATA)}
+    return draws, truth, data
+
+
+def archive_bytes(archived: xr.Dataset) -> bytes:
+    """The archive as netCDF-3 bytes (SciPy's writer: no HDF5 library needed)."""
+    return bytes(archived.to_netcdf(engine="scipy"))
+
+
+def read_archive(source: Path | str | bytes) -> xr.Dataset:
+    import xarray as xr
+
+    raw = source if isinstance(source, bytes) else Path(source).read_bytes()
+    return xr.open_dataset(io.BytesIO(raw), engine="scipy").load()
+
+
+# --- what a replicate hands on ------------------------------------------------------------------
+
+
+@dataclass
+class ReplicateResult:
+    """What the replicate steps produce in the kernel: ranks, archive and record."""
+
+    ranks: pd.DataFrame
+    archive: xr.Dataset
+    record: Record
+
+    def write(self, output_dir: Path | str) -> None:
+        """Write the side-car files next to the notebook (the worker collects them)."""
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.ranks.to_parquet(out / SIDE_CARS["ranks"], index=False)
+        (out / SIDE_CARS["draws"]).write_bytes(archive_bytes(self.archive))
+        (out / SIDE_CARS["record"]).write_text(self.record.to_json())
+
+    @classmethod
+    def read(cls, output_dir: Path | str) -> ReplicateResult:
+        made = collect(output_dir)
+        return cls(ranks=made.ranks, archive=read_archive(made.draws), record=made.record)
+
+
+@dataclass
+class Outcome:
+    """What a worker sends back for one replicate: its record, and, when it ran, its notebook, ranks
+    and archive (the netCDF bytes, unparsed)."""
+
+    record: Record
+    notebook: str | None = None
+    ranks: pd.DataFrame | None = None
+    draws: bytes | None = None
+
+
+def collect(output_dir: Path | str) -> Outcome:
+    """A notebook's side-car files as an ``Outcome`` (without the notebook)."""
+    import pandas as pd
+
+    out = Path(output_dir)
+    return Outcome(record=Record.from_json((out / SIDE_CARS["record"]).read_text()),
+                   ranks=pd.read_parquet(out / SIDE_CARS["ranks"]), draws=(out / SIDE_CARS["draws"]).read_bytes())

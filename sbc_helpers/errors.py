@@ -1,0 +1,47 @@
+"""Errors a user can act on. Each carries a one-line message naming what is wrong; the ``sbc``
+command prints it and exits 2 (``cli.main``). Anything else is a bug and keeps its traceback."""
+
+
+class SBCError(Exception):
+    """The base of every user-facing error."""
+
+
+class ParamsError(SBCError, ValueError):
+    """A campaign that cannot run as written: a bad key or value, or a model, design, simulator,
+    method or quantity that fails the preflight."""
+
+
+class ModelBuildError(ParamsError):
+    """A model builder that raised on its design."""
+
+
+class BadReference(SBCError, ValueError):
+    """A model, design or function reference that cannot be resolved."""
+
+
+class FileImportError(BadReference, ImportError):
+    """A referenced Python file that exists but raised while being imported."""
+
+
+class QuantityError(ParamsError):
+    """A derived quantity whose expression cannot be evaluated."""
+
+
+class MethodUnavailable(SBCError, RuntimeError):
+    """An inference method that cannot run here: a package it needs is not installed."""
+
+
+class NonFiniteError(SBCError, ValueError):
+    """A replicate produced a NaN or infinite value; it fails rather than rank silently."""
+
+
+class CampaignLocked(SBCError, RuntimeError):
+    """Another ``sbc run`` is writing to the same output folder."""
+
+
+class ClusterUnavailable(SBCError, RuntimeError):
+    """The Dask cluster cannot be reached or its workers never start."""
+
+
+class StoreError(SBCError, OSError):
+    """A campaign file exists but cannot be read now (permissions, I/O): not a sign to redo work."""

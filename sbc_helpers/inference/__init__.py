@@ -1,0 +1,73 @@
+"""Inference methods under test, as backends in one registry.
+
+Every module in this package that defines ``BACKENDS`` adds its methods: adding a method is one
+file. Params validation (``settings_types``), the preflight (``check``), ``fit`` and the docs all
+read this registry.
+"""
+
+import importlib
+import pkgutil
+
+from pydantic import ValidationError
+
+from sbc_helpers.errors import ParamsError
+from sbc_helpers.inference.base import Backend, Fit, MethodSettings, condition, posterior_from_draws, timed_fit
+
+
+def _discover() -> dict[str, Backend]:
+    found: dict[str, Backend] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name == "base":
+            continue
+        for backend in getattr(importlib.import_module(f"{__name__}.{info.name}"), "BACKENDS", []):
+            found[backend.name] = backend
+    return dict(sorted(found.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+BACKENDS: dict[str, Backend] = _discover()
+METHODS = tuple(BACKENDS)
+
+
+def backend(method: str) -> Backend:
+    if method not in BACKENDS:
+        raise ParamsError(f"unknown inference method {method!r}; choose one of {', '.join(BACKENDS)}")
+    return BACKENDS[method]
+
+
+def settings_types() -> tuple[type[MethodSettings], ...]:
+    return tuple(b.Settings for b in BACKENDS.values())
+
+
+def parse_settings(raw: dict, where: str = "inference") -> MethodSettings:
+    """Validate ``{method: ..., **settings}`` against its method's schema; errors name the key
+    under ``where``."""
+    method = raw.get("method", "nuts")
+    if method not in BACKENDS:
+        raise ParamsError(f"{where}.method: unknown inference method {method!r}; choose one of {', '.join(BACKENDS)}")
+    try:
+        return backend(method).Settings(**{**raw, "method": method})
+    except ValidationError as err:
+        e = err.errors()[0]
+        key = ".".join(str(p) for p in (where, *e["loc"]))
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
+        raise ParamsError(f"{key}: {msg}") from None
+
+
+def check(settings: MethodSettings, base_dir=None) -> None:
+    """Raise a one-line error if the method cannot run in this environment."""
+    backend(settings.method).check(settings, base_dir)
+
+
+def fit(model, data, *, seed: int, method: str = "nuts", cores: int = 1, base_dir=None, **settings) -> Fit:
+    """Approximate the posterior of ``model`` given ``data`` with ``method`` and its settings.
+
+    Whatever the method, the posterior holds every free variable and every Deterministic of the
+    model, with the model's dims, on (chain, draw).
+    """
+    parsed = parse_settings({"method": method, **settings})
+    backend(method).check(parsed, base_dir)
+    return timed_fit(backend(method), model, data, seed=seed, settings=parsed, cores=cores, base_dir=base_dir)
+
+
+__all__ = ["BACKENDS", "METHODS", "Backend", "Fit", "MethodSettings", "backend", "check", "condition", "fit",
+           "parse_settings", "posterior_from_draws", "settings_types"]

@@ -1,0 +1,262 @@
+"""Compiled: compile a model's functions once and reuse them for every replicate's data.
+
+SBC fits one model to many simulated data sets. ``pm.observe`` with arrays makes the data constants
+of the compiled log-density, so every replicate compiles anew, which on a small model is most of a
+fit. Here the observed data are shared variables instead, and a function compiled for one replicate
+serves every later one in the same process with only its data swapped. Graphs are matched with PyTensor's ``equal_computations`` (structure, ops and
+constants such as the design's covariates), not by names, so a different model or design compiles
+its own function. The functions live as long as the process: in a campaign, as long as the warm
+kernel (see ``kernels.py``).
+
+A replicate always runs a function compiled from the shared-data graph, whether compiled now or
+reused, so its draws do not depend on which replicates ran before it in the same kernel.
+"""
+
+import hashlib
+from collections import Counter
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor
+import xarray as xr
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import equal_computations
+from pytensor.graph.traversal import graph_inputs
+from pytensor.tensor.random.type import RandomType
+
+from sbc_helpers.models.simulate import in_dtype
+
+SHARED_PREFIX = "sbc_observed__"
+# Numba code compiled cold and code loaded from PyTensor's on-disk cache can differ in the last bits
+# of floating point, which HMC amplifies into different draws, so every
+# process that uses sbc_helpers compiles cold: once per model, thanks to the cache below. A replicate
+# then gives the same draws in a campaign's kernel, in JupyterLab and in a plain Python loop.
+pytensor.config.numba__cache = False
+
+
+def shared_condition(model: pm.Model, data: dict[str, np.ndarray]) -> tuple[pm.Model, list]:
+    """``model`` conditioned on ``data`` held in shared variables (one per observed variable)."""
+    observed = {rv.name: rv for rv in model.observed_RVs}
+    unknown = [k for k in data if k not in observed]
+    if unknown:
+        raise ValueError(f"data given for variables that are not observed variables of the model: {', '.join(unknown)}")
+    shared = [pytensor.shared(in_dtype(observed[k], v), name=SHARED_PREFIX + k) for k, v in data.items()]
+    return pm.observe(model, {s.name[len(SHARED_PREFIX):]: s for s in shared}), shared
+
+
+@dataclass
+class _Entry:
+    key: tuple
+    outputs: list
+    inputs: list  # value variables, then the shared data variables the function was compiled with
+    function: object
+
+
+class FunctionCache:
+    """Compiled functions of recently seen graphs, most recent last (a small LRU list)."""
+
+    def __init__(self, size: int = 32):
+        self.size = size
+        self.entries: list[_Entry] = []
+        self.hits: Counter = Counter()  # by kind: "nutpie", "prior", "log_likelihood"
+        self.misses: Counter = Counter()
+
+    def get(self, key: tuple, outputs: list, inputs: list, build: Callable[[], object]) -> tuple[object, list]:
+        """The function compiled for a graph equal to ``outputs`` (of ``inputs``), building it if new.
+
+        Returns the function and the inputs it was compiled with: a reused function reads the data
+        from its own shared variables, which the caller updates.
+        """
+        for entry in self.entries:
+            if entry.key == key and equal_computations(outputs, entry.outputs, inputs, entry.inputs):
+                self.entries.remove(entry)
+                self.entries.append(entry)
+                self.hits[key[0]] += 1
+                return entry.function, entry.inputs
+        function = build()
+        self.entries = [*self.entries[-(self.size - 1):], _Entry(key, outputs, inputs, function)]
+        self.misses[key[0]] += 1
+        return function, inputs
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.hits.clear()
+        self.misses.clear()
+
+
+CACHE = FunctionCache()
+
+
+def _other_shared(outputs: list, data: list) -> list:
+    """Shared variables the graph reads besides the data (dim lengths, ``pm.Data``, random generators),
+    in graph order (the same for equal graphs)."""
+    return [v for v in graph_inputs(outputs) if isinstance(v, SharedVariable) and not any(v is d for d in data)]
+
+
+def _is_rng(variable) -> bool:
+    return isinstance(variable.type, RandomType)
+
+
+def _fingerprint(value) -> tuple:
+    value = np.asarray(value)
+    return (str(value.dtype), value.shape, hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest())
+
+
+def _match(kind: str, model: pm.Model, outputs: list, values: list, data: list) -> tuple[tuple, list]:
+    """The cache key and the graph inputs to match by position.
+
+    The key holds what ``equal_computations`` does not compare: the data's types and shapes, the
+    values of the other shared variables the graph reads, coords and dims."""
+    other = _other_shared(outputs, data)
+    key = (
+        kind,
+        tuple(v.name for v in outputs),
+        tuple(v.name for v in values),
+        tuple((s.name, s.type.dtype, np.shape(s.get_value(borrow=True))) for s in data),
+        tuple((s.name, _fingerprint(s.get_value(borrow=True))) for s in other if not _is_rng(s)),
+        tuple((k, tuple(v) if v is not None else None) for k, v in model.coords.items()),
+        tuple(sorted((k, tuple(v)) for k, v in model.named_vars_to_dims.items())),
+    )
+    return key, [*values, *data, *other]
+
+
+def _data(shared: list) -> dict[str, np.ndarray]:
+    return {s.name: s.get_value(borrow=True) for s in shared}
+
+
+def _load_data(compiled_inputs: list, n_values: int, shared: list) -> None:
+    """Put this replicate's data into the shared variables a reused function was compiled with
+    (``compiled_inputs``: its value variables, then its data, as ``_match`` orders them)."""
+    for old, new in zip(compiled_inputs[n_values:n_values + len(shared)], shared, strict=True):
+        old.set_value(new.get_value(borrow=True), borrow=True)
+
+
+def sample_nutpie(model: pm.Model, data: dict[str, np.ndarray], *, seed: int, draws: int, tune: int, chains: int,
+                  cores: int, target_accept: float, **nuts_kwargs) -> xr.DataTree:
+    """NUTS with nutpie on ``model`` given ``data``, reusing the compiled model across data sets.
+
+    Mirrors ``pm.sample(nuts_sampler="nutpie")`` (same seed per chain, same posterior layout)."""
+    import nutpie
+    from pymc.backends.arviz import patch_nutpie_idata
+    from pymc.sampling.mcmc import _get_seeds_per_chain
+
+    conditioned, shared = shared_condition(model, data)
+    outputs = [conditioned.logp(), *conditioned.unobserved_value_vars]
+    key, inputs = _match("nutpie", conditioned, outputs, conditioned.value_vars, shared)
+    compiled, _ = CACHE.get(key, outputs, inputs, lambda: nutpie.compile_pymc_model(conditioned, backend="numba"))
+    compiled = compiled.with_data(**_data(shared))
+    if "max_treedepth" in nuts_kwargs:
+        nuts_kwargs["maxdepth"] = nuts_kwargs.pop("max_treedepth")
+    start = time.time()
+    idata = nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores,
+                          seed=int(_get_seeds_per_chain(seed, chains)[0]), target_accept=target_accept,
+                          progress_bar=False, **nuts_kwargs)
+    patch_nutpie_idata(idata, conditioned, sampling_time=time.time() - start)
+    return idata
+
+
+@dataclass
+class _Variational:
+    inference: object  # pm.ADVI or pm.FullRankADVI on the first replicate's conditioned model
+    step: object  # its compiled optimisation step
+    rngs: list  # the step's random generators, in the order ``pm.compile`` seeds them
+    initial: list  # (shared variable, value before the first step): parameters, optimiser state
+    initial_point: Callable  # seed -> the model's initial point, as the approximation's start
+
+
+def fit_variational(model: pm.Model, data: dict[str, np.ndarray], *, kind: str, seed: int, iterations: int,
+                    draws: int) -> xr.DataTree:
+    """``pm.fit(n=iterations, method=kind, random_seed=seed)`` then ``approx.sample(draws, random_seed=seed)``
+    on ``model`` given ``data``, reusing the compiled step and sampling functions across data sets.
+
+    Compiling the step is most of an ADVI fit.
+    Before each fit the reused objects are put back where a new ``pm.fit`` starts: the optimiser's
+    state and the variational parameters at their initial values, the mean at the model's initial
+    point, the random generators seeded as ``pm.fit`` seeds them (the same draws, tested)."""
+    from pymc.blocking import DictToArrayBijection
+    from pymc.initial_point import make_initial_point_fn
+    from pymc.pytensorf import compile, reseed_rngs
+
+    conditioned, shared = shared_condition(model, data)
+    outputs = [conditioned.logp(), *conditioned.unobserved_value_vars]
+    key, inputs = _match(kind, conditioned, outputs, conditioned.value_vars, shared)
+
+    def build():
+        inference = {"advi": pm.ADVI, "fullrank_advi": pm.FullRankADVI}[kind](model=conditioned, random_seed=seed)
+        # ObjectiveFunction.step_function(score=True) with its defaults, keeping the generators in the
+        # order pm.compile seeds them
+        updates = inference.objective.updates()
+        step, rng_updates = compile([], updates.loss, updates=updates, random_seed=False, return_updates=True)
+        initial = [(v, v.get_value(borrow=False)) for v in updates if isinstance(v, SharedVariable) and not _is_rng(v)]
+        initial_point = make_initial_point_fn(model=conditioned, jitter_rvs={}, return_transformed=True)
+        return _Variational(inference, step, list(rng_updates), initial, initial_point)
+
+    cached, compiled_inputs = CACHE.get(key, outputs, inputs, build)
+    _load_data(compiled_inputs, len(conditioned.value_vars), shared)
+    inference = cached.inference
+    for variable, value in cached.initial:
+        variable.set_value(value.copy(), borrow=True)
+    # what pm.fit(random_seed=seed) does next (Group._prepare_start, then step_function): the group's
+    # generator seeds the initial point, which becomes the mean, then the step's generators
+    group = inference.approx.groups[0]
+    group.rng = np.random.RandomState(seed)
+    point = cached.initial_point(group.rng.randint(2**30, dtype=np.int64))
+    names = {group.model.rvs_to_values[v].name for v in group.group}
+    mu = group.params_dict["mu"]
+    mu.set_value(np.asarray(DictToArrayBijection.map({k: v for k, v in point.items() if k in names}).data,
+                            dtype=mu.dtype))
+    reseed_rngs(cached.rngs, group.rng.randint(2**30, dtype=np.int64))
+    inference.hist = np.asarray(())
+    inference.objective.step_function = lambda **kwargs: cached.step  # fit() asks for its step: ours
+    try:
+        approx = inference.fit(iterations, progressbar=False)
+    finally:
+        del inference.objective.step_function
+    return approx.sample(draws, random_seed=seed)
+
+
+def prior_draw(model: pm.Model, seed: int) -> dict[str, np.ndarray]:
+    """One draw of every free, observed and Deterministic variable from the prior predictive.
+
+    The same draw as ``pm.sample_prior_predictive(draws=1, random_seed=seed)``, with the compiled
+    sampling function reused across models of the same graph (only its generators are reseeded)."""
+    from pymc.pytensorf import collect_default_updates, compile, reseed_rngs
+    from pymc.sampling.mcmc import _get_seeds_per_chain
+
+    names = sorted(v.name for v in [*model.basic_RVs, *model.deterministics])
+    outputs = [model[name] for name in names]
+    key, inputs = _match("prior", model, outputs, [], [])
+
+    def build():
+        with model:  # compile reads the model's check_bounds
+            function = compile([], outputs, random_seed=False, allow_input_downcast=True, accept_inplace=True)
+        return function, list(collect_default_updates(inputs=[], outputs=outputs))
+
+    (function, rngs), _ = CACHE.get(key, outputs, inputs, build)
+    (seed,) = _get_seeds_per_chain(seed, 1)
+    reseed_rngs(rngs, seed)
+    return dict(zip(names, (np.asarray(v) for v in function()), strict=True))
+
+
+def log_likelihood_totals(model: pm.Model, data: dict[str, np.ndarray], points: dict[str, np.ndarray]) -> np.ndarray:
+    """Total log-likelihood of ``data`` at each point: ``points`` maps every free variable to its
+    values (constrained scale) with the points on the first axis. One compiled function per graph."""
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    conditioned, shared = shared_condition(model, data)
+    untransformed = remove_value_transforms(conditioned)
+    total = untransformed.logp(vars=untransformed.observed_RVs)
+    # remove_value_transforms clones the graph: find the shared data variables it now uses
+    shared = [v for v in graph_inputs([total]) if (v.name or "").startswith(SHARED_PREFIX)]
+    values = untransformed.value_vars
+    key, inputs = _match("log_likelihood", untransformed, [total], values, shared)
+    function, compiled_inputs = CACHE.get(
+        key, [total], inputs,
+        lambda: untransformed.compile_fn(inputs=values, outs=total, on_unused_input="ignore", point_fn=False))
+    _load_data(compiled_inputs, len(values), shared)
+    names = [untransformed.values_to_rvs[v].name for v in values]
+    arrays = [np.asarray(points[n], dtype=v.type.dtype) for n, v in zip(names, values, strict=True)]
+    return np.array([float(function(*(a[i] for a in arrays))) for i in range(len(arrays[0]))])

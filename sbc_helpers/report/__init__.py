@@ -1,0 +1,2 @@
+"""The report: each unit analysed once (``analysis``), its tables and pages (``tables``, ``pages``),
+campaign plots (``plots``), a replicate notebook's figures (``figures``), and ``build``."""

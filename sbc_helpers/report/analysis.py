@@ -1,0 +1,174 @@
+"""Analysis: everything a unit's report says, computed once and written as tables.
+
+``gather`` turns a unit's replicate files into ``ranks.parquet`` and ``replicates.parquet`` (with
+each fit's flags); ``analyse`` adds ``calibration.csv`` and ``verdict.json`` (the verdict, how
+coarse it is, whether flagged fits change it, failures grouped by message). The summary notebook
+and the index page only render these files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sbc_helpers.contract import CALIBRATION_COLUMNS, FAILURE_COLUMNS, UNIT_FILES
+from sbc_helpers.run import store
+from sbc_helpers.run.params import Campaign, Unit
+from sbc_helpers.stats.calibrate import calibration_table, shape_reading, undetected_coverage, worst_replicates
+from sbc_helpers.stats.flags import flag_replicates
+
+RESOLUTION_UP_TO = 10_000  # above this many replicates the "4x as many" figure takes too long
+
+
+@dataclass
+class Tables:
+    """A unit's gathered tables."""
+
+    ranks: pd.DataFrame
+    replicates: pd.DataFrame
+
+
+def gather(campaign_dir: Path, unit: str, campaign: Campaign) -> Tables:
+    """Gather a unit's replicates 0..N-1 into its two tables, flag its fits, write both files."""
+    folder = store.unit_dir(campaign_dir, unit)
+    gathered = store.gather(folder, campaign.replicates)
+    store.warn_unused(unit, gathered, campaign.replicates)
+    replicates = gathered.replicates
+    replicates["flags"] = flag_replicates(replicates, campaign.thresholds.model_dump()) if len(replicates) else []
+    store.write_tables(folder, gathered.ranks, replicates)
+    return Tables(ranks=gathered.ranks, replicates=replicates)
+
+
+def calibration_report(ranks: pd.DataFrame) -> pd.DataFrame:
+    """The calibration table with each quantity's shape reading and its worst replicate."""
+    table = calibration_table(ranks)
+    if table.empty:
+        return pd.DataFrame(columns=CALIBRATION_COLUMNS)
+    readings = table["quantity"].map(shape_reading(ranks).set_index("quantity")["reading"])
+    # shapes are read with unadjusted z-tests: describe only what the verdict flags
+    readings = readings.where(~table["calibrated"], "uniform (not flagged)")
+    return table.assign(reading=readings, worst_replicate=table["quantity"].map(worst_replicates(ranks)))
+
+
+def verdict_line(calibration: pd.DataFrame) -> str:
+    """One line: calibrated, or which quantities are not."""
+    if calibration.empty:
+        return "no completed replicates"
+    bad = calibration.loc[~calibration["calibrated"].astype(bool)].sort_values("p_adjusted")
+    if bad.empty:
+        return f"no evidence of miscalibration in {len(calibration)} quantities"
+    worst = ", ".join(bad["quantity"].head(4))
+    more = f" and {len(bad) - 4} more" if len(bad) > 4 else ""
+    return f"miscalibrated: {worst}{more}"
+
+
+def resolution(calibration: pd.DataFrame, max_rank: int) -> str:
+    """One line: how large a miscalibration this many replicates are sure to flag, and with 4x as many.
+
+    A "no evidence" verdict at a few hundred replicates can hide a sizeable error; this says how
+    sizeable, in the coverage of central 50% intervals (``calibrate.undetected_coverage``)."""
+    n, m = int(calibration["n_replicates"].min()) if len(calibration) else 0, len(calibration)
+    if n < 2 or max_rank < 3:
+        return ""
+    nominal, low, high = undetected_coverage(n, max_rank, m)
+    line = (f"With {n} replicates and {m} quantities, a quantity is sure to be flagged once its central "
+            f"{nominal:.0%} intervals cover under {low:.0%} or over {high:.0%} of true values; a milder "
+            f"miscalibration may pass.")
+    if 4 * n <= RESOLUTION_UP_TO:
+        _, low4, high4 = undetected_coverage(4 * n, max_rank, m)
+        line += f" With {4 * n} replicates: under {low4:.0%} or over {high4:.0%}."
+    return line
+
+
+def sensitivity(ranks: pd.DataFrame, replicates: pd.DataFrame, calibration: pd.DataFrame) -> dict:
+    """Does leaving out the flagged replicates change the verdict?"""
+    flagged = set(replicates.loc[(replicates["flags"] != "") & (replicates["status"] == "ok"), "replicate"])
+    kept = ranks.loc[~ranks["replicate"].isin(flagged)]
+    without = calibration_table(kept) if flagged and not kept.empty else calibration
+    failing = set(calibration.loc[~calibration["calibrated"].astype(bool), "quantity"])
+    return {
+        "n_flagged": len(flagged),
+        "verdict_all": verdict_line(calibration),
+        "verdict_unflagged": verdict_line(without) if not kept.empty else "no unflagged replicates",
+        # None: cannot be checked, every replicate is flagged
+        "changed": None if kept.empty else failing != set(without.loc[~without["calibrated"], "quantity"]),
+    }
+
+
+def failures(replicates: pd.DataFrame) -> pd.DataFrame:
+    """Failed replicates grouped by error and message, most frequent first."""
+    failed = replicates.loc[replicates["status"] == "failed"] if len(replicates) else replicates
+    if failed.empty:
+        return pd.DataFrame(columns=FAILURE_COLUMNS)
+    groups = failed.groupby(["error", "message"], sort=False, dropna=False)["replicate"]
+    table = groups.agg(count="size", first_replicate="min", replicates=lambda r: " ".join(map(str, sorted(r))))
+    return table.reset_index().sort_values(["count", "first_replicate"], ascending=[False, True])[FAILURE_COLUMNS]
+
+
+def stopped_reason(replicates: pd.DataFrame) -> str | None:
+    """Why a unit was stopped early, if it was (its not-run records say)."""
+    not_run = replicates.loc[replicates["status"] == "not_run", "message"] if len(replicates) else []
+    return str(not_run.iloc[0]).removeprefix("not run: the unit was ") if len(not_run) else None
+
+
+def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables | None = None) -> dict:
+    """Compute a unit's report once: write ``calibration.csv`` and ``verdict.json``; return the verdict."""
+    tables = tables or gather(campaign_dir, unit.name, campaign)
+    ranks, replicates = tables.ranks, tables.replicates
+    folder = store.unit_dir(campaign_dir, unit.name)
+    calibration = calibration_report(ranks)
+    store.atomic_write(folder / UNIT_FILES["calibration"], calibration.to_csv(index=False).encode())
+    status = replicates["status"] if len(replicates) else pd.Series(dtype=str)
+    failed = failures(replicates)
+    line = verdict_line(calibration)
+    stopped = stopped_reason(replicates)
+    if calibration.empty and stopped:
+        line = f"no completed replicates: {stopped}"
+    elif calibration.empty and len(failed):
+        top = failed.iloc[0]
+        line = f"no completed replicates: {int(status.eq('failed').sum())} failed ({top['error']}: {top['message']})"
+    max_rank = int(ranks["max_rank"].max()) if len(ranks) else 0
+    flags = replicates.get("flags", pd.Series(dtype=str)).fillna("")
+    verdict = {
+        "unit": unit.name,
+        "model": unit.spec.name,
+        "method": unit.inference.method,
+        "verdict": line,
+        "calibrated": bool(len(calibration)) and bool(calibration["calibrated"].astype(bool).all()),
+        "done": int(status.eq("ok").sum()),
+        "failed": int(status.eq("failed").sum()),
+        "not_run": int(status.eq("not_run").sum()),
+        "replicates": campaign.replicates,
+        "flagged": int(((flags != "") & status.eq("ok")).sum()),
+        "worker_seconds": float(pd.to_numeric(replicates.get("wall_seconds"), errors="coerce").sum())
+        if len(replicates) else 0.0,
+        "fit_seconds": _median(replicates.get("seconds")),
+        "resolution": resolution(calibration, max_rank) if len(calibration) else "",
+        "sensitivity": sensitivity(ranks, replicates, calibration) if len(calibration) else None,
+        "failures": failed.to_dict(orient="records"),
+        "stopped": stopped,
+        "worst": calibration.sort_values("p_adjusted")["quantity"].head(4).tolist() if len(calibration) else [],
+    }
+    store.atomic_write(folder / UNIT_FILES["verdict"], json.dumps(verdict, indent=1, default=_plain).encode())
+    return verdict
+
+
+def _median(values) -> float | None:
+    if values is None or not len(values):
+        return None
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return float(values.median()) if len(values) else None
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def read_verdict(folder: Path) -> dict:
+    return json.loads((Path(folder) / UNIT_FILES["verdict"]).read_text())

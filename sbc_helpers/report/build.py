@@ -1,0 +1,110 @@
+"""Build a campaign's report in one pass: gather and analyse each unit once (``analysis``), render
+its summary notebook and the replicate pages it links to, then the index page."""
+
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sbc_helpers.contract import CAMPAIGN_FILES, UNIT_FILES
+from sbc_helpers.report import analysis, pages, plots
+from sbc_helpers.report.tables import rendered_replicates
+from sbc_helpers.run import store
+from sbc_helpers.run.kernels import WarmKernel
+from sbc_helpers.run.params import Campaign, campaign_from
+from sbc_helpers.stats.calibrate import pit_values
+
+log = logging.getLogger("sbc")
+
+
+def _save_png(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=72)
+    plt.close(fig)
+    store.atomic_write(path, buffer.getvalue())
+
+
+def _pit_by_quantity(ranks: pd.DataFrame, quantities: list[str]) -> dict[str, np.ndarray]:
+    frame = ranks.loc[ranks["quantity"].isin(quantities)].sort_values(["quantity", "replicate"])
+    frame = frame.assign(pit=pit_values(frame))
+    return {q: g["pit"].to_numpy() for q, g in frame.groupby("quantity", sort=False)}
+
+
+def thumbnail(folder: Path, ranks: pd.DataFrame, worst: list[str]) -> bool:
+    """ECDF differences of the unit's least calibrated quantities, as a small PNG."""
+    if ranks.empty or not worst:
+        return False
+    pits = _pit_by_quantity(ranks, worst)
+    curves = {q: {"": pits[q]} for q in worst}
+    _save_png(plots.ecdf_panels(curves, len(pits[worst[0]]), size=(2.4, 1.7)), folder / UNIT_FILES["thumbnail"])
+    return True
+
+
+def comparison(campaign_dir: Path, tables: dict[str, analysis.Tables], n: int = 8) -> Path | None:
+    """ECDF differences of two or more units on shared axes, quantity by quantity."""
+    ranks = {u: t.ranks for u, t in tables.items() if not t.ranks.empty}
+    if len(ranks) < 2:
+        return None
+    common = set.intersection(*(set(r["quantity"]) for r in ranks.values()))
+    if not common:
+        return None
+    order = pd.concat([pd.read_csv(store.unit_dir(campaign_dir, u) / UNIT_FILES["calibration"]) for u in ranks])
+    order = order.loc[order["quantity"].isin(common)]
+    chosen = order.groupby("quantity")["p_adjusted"].min().sort_values().index[:n].tolist()
+    pits = {u: _pit_by_quantity(r, chosen) for u, r in ranks.items()}
+    curves = {q: {u: pits[u][q] for u in ranks} for q in chosen}
+    n_replicates = min(len(next(iter(p.values()))) for p in pits.values())
+    path = campaign_dir / CAMPAIGN_FILES["compare"]
+    _save_png(plots.ecdf_panels(curves, n_replicates), path)
+    return path
+
+
+def unit_report(campaign_dir: Path, unit, campaign: Campaign, tables: analysis.Tables, kernel: WarmKernel) -> dict:
+    """Analyse one unit, execute and render its summary notebook and its replicate pages."""
+    import papermill
+
+    from sbc_helpers.run.runner import template_path
+
+    folder = store.unit_dir(campaign_dir, unit.name)
+    verdict = analysis.analyse(campaign_dir, unit, campaign, tables)
+    calibration = pd.read_csv(folder / UNIT_FILES["calibration"])
+    rendered = rendered_replicates(tables.replicates, calibration)
+    summary = folder / UNIT_FILES["summary"]
+    km, reset = kernel.acquire(str(folder.resolve()))
+    papermill.execute_notebook(
+        str(template_path("sbc_summary.ipynb")), str(summary), kernel_name=kernel.kernel_name, progress_bar=False,
+        parameters={"model_dir": str(folder.resolve()), "title": f"SBC summary: {unit.name}"},
+        engine_name="warm", km=km, reset=reset)
+    pages.to_html(summary, folder / UNIT_FILES["summary_page"])
+    pages.render_replicates(folder, rendered)
+    verdict["thumbnail"] = thumbnail(folder, tables.ranks, verdict["worst"])
+    verdict["rendered"] = rendered
+    return verdict
+
+
+def build(campaign_dir: Path | str, campaign: Campaign | None = None,
+          tables: dict[str, analysis.Tables] | None = None) -> Path:
+    """Build every unit's report and the index page from what is on disk (``tables``: the units'
+    tables when the caller has just gathered them)."""
+    campaign_dir = Path(campaign_dir)
+    campaign = campaign or campaign_from(store.read_manifest(campaign_dir), str(campaign_dir))
+    tables = dict(tables or {})
+    verdicts = []
+    kernel = WarmKernel()  # one kernel for every summary notebook: imports paid once
+    try:
+        for unit in campaign.units():
+            log.info("report: %s", unit.name)
+            if unit.name not in tables:
+                tables[unit.name] = analysis.gather(campaign_dir, unit.name, campaign)
+            verdicts.append(unit_report(campaign_dir, unit, campaign, tables[unit.name], kernel))
+    finally:
+        kernel.discard()
+    compare = comparison(campaign_dir, tables)
+    index = campaign_dir / CAMPAIGN_FILES["index"]
+    rendered = {v["unit"]: v["rendered"] for v in verdicts}
+    store.atomic_write(index, pages.index_html(campaign.name, verdicts, compare, campaign_dir, rendered).encode())
+    return index

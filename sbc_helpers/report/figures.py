@@ -1,0 +1,226 @@
+"""A replicate notebook's figures, chosen from the model and its design, never from column names.
+
+- ``design_figure``: the design's numeric columns against each other (or against the row index),
+  coloured by a categorical column with few levels;
+- ``data_figure``: each observed variable's simulated data against a covariate of the design, or
+  its histogram (bar counts when discrete) when no covariate lines up with it;
+- ``trace_figure``: the chains of the first ranked quantities, and of the one whose true value
+  sits furthest out in this replicate, with the true value marked.
+
+Figures are drawn on bare ``matplotlib.figure.Figure`` objects (no pyplot state, nothing for the
+inline backend to render again) and shown as PNG at the size they are displayed. ``show`` draws
+one and, if it cannot be drawn, prints a one-line note instead: a figure never fails a replicate.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+DPI = 72
+MAX_LEVELS = 10  # a categorical column colours the points when it has at most this many levels
+MAX_PANELS = 4
+SAMPLE_DIMS = ("chain", "draw")
+
+_CACHE: dict[tuple, bytes] = {}
+
+
+def text(value) -> str:
+    """A label as matplotlib text: a ``$`` would start mathtext."""
+    return str(value).replace("$", r"\$")
+
+
+def png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def render(draw: Callable[..., Figure], *args, cache_key: tuple | None = None, **kwargs) -> bytes:
+    """A figure as PNG bytes; with ``cache_key``, drawn once per process and reused after that (the
+    design is the same in every replicate a warm kernel runs)."""
+    if cache_key is not None and cache_key in _CACHE:
+        return _CACHE[cache_key]
+    data = png(draw(*args, **kwargs))
+    if cache_key is not None:
+        _CACHE[cache_key] = data
+    return data
+
+
+def show(draw: Callable[..., Figure], *args, cache_key: tuple | None = None, **kwargs) -> None:
+    """Display a figure as a PNG (``render``); print a one-line note if it cannot be drawn."""
+    from IPython.display import Image, display
+
+    try:
+        data = render(draw, *args, cache_key=cache_key, **kwargs)
+    except Exception as err:  # noqa: BLE001 - a figure is never worth a failed replicate
+        message = " ".join(str(err).split())[:200]
+        print(f"figure not drawn ({draw.__name__}): {type(err).__name__}: {message}")
+        return
+    display(Image(data=data, format="png"))
+
+
+def design_key(design: pd.DataFrame) -> tuple:
+    return ("design", int(pd.util.hash_pandas_object(design, index=True).sum()), tuple(map(str, design.columns)))
+
+
+def _columns(design: pd.DataFrame, exclude=()) -> tuple[list[str], str | None]:
+    """Numeric columns to plot, and a categorical column to colour by (or None)."""
+    numeric, hue = [], None
+    for column in design.columns:
+        if column in exclude:
+            continue
+        values = design[column]
+        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+            if hue is None and 1 < values.nunique() <= MAX_LEVELS:
+                hue = column
+        elif values.nunique() > 1:
+            numeric.append(column)
+    return numeric, hue
+
+
+def _scatter(ax, x, y, design: pd.DataFrame, hue: str | None, size: float = 12) -> None:
+    if hue is None:
+        ax.scatter(x, y, s=size, alpha=0.7, lw=0)
+        return
+    levels = pd.Categorical(design[hue])
+    for code, level in enumerate(levels.categories):
+        chosen = levels.codes == code
+        ax.scatter(np.asarray(x)[chosen], np.asarray(y)[chosen], s=size, alpha=0.8, lw=0, color=f"C{code % 10}",
+                   label=text(level))
+    ax.legend(title=text(hue), fontsize=7, title_fontsize=7, loc="best", markerscale=1.2, frameon=False)
+
+
+def _panels(n: int, width: float = 3.4, height: float = 2.7) -> tuple[Figure, list]:
+    fig = Figure(figsize=(width * n, height), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def design_figure(design: pd.DataFrame, exclude: tuple = ()) -> Figure:
+    """The design's numeric columns in pairs (or against the row index when there is one)."""
+    numeric, hue = _columns(design, exclude)
+    if not numeric:
+        if hue is None:
+            raise ValueError("the design has no numeric column and no categorical column with few levels")
+        counts = design[hue].value_counts(sort=False)
+        fig, (ax,) = _panels(1)
+        ax.bar([text(c) for c in counts.index], counts.to_numpy(), color="C0")
+        ax.set(title=f"design: rows per {text(hue)}", ylabel="rows")
+        return fig
+    if len(numeric) == 1:
+        fig, (ax,) = _panels(1, width=5)
+        _scatter(ax, np.arange(len(design)), design[numeric[0]], design, hue)
+        ax.set(xlabel="row", ylabel=text(numeric[0]), title=f"design: {text(numeric[0])} by row")
+        return fig
+    pairs = [(a, b) for i, a in enumerate(numeric) for b in numeric[i + 1:]][:3]
+    fig, axes = _panels(len(pairs))
+    for ax, (a, b) in zip(axes, pairs, strict=True):
+        _scatter(ax, design[a], design[b], design, hue)
+        ax.set(xlabel=text(a), ylabel=text(b))
+    fig.suptitle(f"design: {len(design)} rows", fontsize=10)
+    return fig
+
+
+def data_figure(design: pd.DataFrame, data: dict[str, np.ndarray]) -> Figure:
+    """Each observed variable's simulated data against the design's first numeric covariate when
+    they line up row by row, else its distribution."""
+    names = list(data)[:MAX_PANELS]
+    numeric, hue = _columns(design, exclude=tuple(data))
+    fig, axes = _panels(len(names))
+    for ax, name in zip(axes, names, strict=True):
+        values = np.asarray(data[name])
+        discrete = np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.bool_)
+        if values.ndim == 1 and len(values) == len(design) and numeric:
+            _scatter(ax, design[numeric[0]], values, design, hue)
+            ax.set(xlabel=text(numeric[0]), ylabel=text(name), title=f"{text(name)} against {text(numeric[0])}")
+            continue
+        flat = values.ravel()
+        if discrete and flat.size and flat.min() >= 0 and flat.max() <= 60:
+            counts = np.bincount(flat.astype(int))
+            ax.bar(np.arange(len(counts)), counts, color="C0", width=0.9)
+            ax.set(xlabel=text(name), ylabel="count")
+        else:
+            ax.hist(flat, bins=min(30, max(5, flat.size // 5)), color="C0", histtype="stepfilled", alpha=0.8)
+            ax.set(xlabel=text(name), ylabel="count")
+        shape = "x".join(map(str, values.shape))
+        ax.set_title(f"{text(name)} ({shape} values)", fontsize=10)
+    fig.suptitle("mock data simulated from the prior draw", fontsize=10)
+    return fig
+
+
+def _scalars(posterior, truth, quantities: list[str]) -> list[tuple[str, np.ndarray, float]]:
+    """(label, draws (chain, draw), true value) of every scalar element of ``quantities``."""
+    out = []
+    for name in quantities:
+        if name not in posterior or name not in truth:
+            continue
+        da = posterior[name]
+        dims = [d for d in da.dims if d not in SAMPLE_DIMS]
+        values = da.transpose(*SAMPLE_DIMS, *dims).to_numpy()
+        values = values.reshape(values.shape[0], values.shape[1], -1)
+        true = np.asarray(truth[name].transpose(*dims).to_numpy() if dims else truth[name].to_numpy()).ravel()
+        labels = [name] if not dims else [
+            f"{name}[{', '.join(map(str, key))}]" for key in
+            pd.MultiIndex.from_product([da[d].to_numpy() for d in dims]).tolist()]
+        for i, label in enumerate(labels):
+            out.append((label, values[:, :, i], float(true[i])))
+    return out
+
+
+def trace_figure(idata, truth, quantities: list[str], n: int = 3) -> Figure:
+    """Chains and pooled draws of the first ``n`` scalar quantities and of the one whose true value
+    sits furthest out among its draws, the true value marked in red."""
+    posterior = idata["posterior"].to_dataset() if hasattr(idata, "children") else idata
+    scalars = _scalars(posterior, truth, quantities)
+    if not scalars:
+        raise ValueError("no ranked quantity has posterior draws to show")
+    share = [float(np.mean(draws < value)) for _, draws, value in scalars]
+    chosen = list(range(min(n, len(scalars))))
+    furthest = int(np.argmax([abs(s - 0.5) for s in share]))
+    if furthest not in chosen:
+        chosen.append(furthest)
+    fig = Figure(figsize=(9, 1.6 * len(chosen) + 0.3), layout="constrained")
+    axes = fig.subplots(len(chosen), 2, squeeze=False, width_ratios=[2.2, 1])
+    for row, index in zip(axes, chosen, strict=True):
+        label, draws, value = scalars[index]
+        left, right = row
+        for c, chain in enumerate(draws):
+            left.plot(chain, lw=0.6, alpha=0.8, color=f"C{c % 10}", rasterized=True)
+        left.axhline(value, color="red", lw=1.2)
+        left.set_ylabel(text(label), fontsize=8)
+        left.tick_params(labelsize=7)
+        right.hist(draws.ravel(), bins=30, histtype="stepfilled", color="0.7", orientation="horizontal")
+        right.axhline(value, color="red", lw=1.2)
+        right.set_title(f"true value above {share[index]:.0%} of draws", fontsize=8)
+        right.tick_params(labelsize=7)
+        right.sharey(left)
+    axes[-1][0].set_xlabel("draw (per chain)", fontsize=8)
+    return fig
+
+
+_SVG: dict[str, str] = {}
+
+
+def model_graph(model):
+    """The model's graph (``pm.model_to_graphviz``) as SVG, or a one-line note if it cannot be drawn.
+
+    graphviz's ``dot`` runs once per distinct graph in a process: every replicate of a campaign
+    builds the same graph, and a warm kernel shows the first one's drawing again. Without graphviz
+    the replicate goes on: nothing after this needs the graph."""
+    import pymc as pm
+    from IPython.display import SVG
+
+    try:
+        graph = pm.model_to_graphviz(model)
+        if graph.source not in _SVG:
+            _SVG[graph.source] = graph.pipe(format="svg", encoding="utf-8")
+    except Exception as err:  # noqa: BLE001 - graphviz's `dot` missing, or a graph it cannot lay out
+        return print(f"model graph not drawn: {type(err).__name__}: {' '.join(str(err).split())[:200]}")
+    return SVG(_SVG[graph.source])

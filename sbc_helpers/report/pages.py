@@ -1,0 +1,129 @@
+"""Pages: executed notebooks rendered to static HTML, and the campaign's index page."""
+
+import functools
+import html
+import logging
+import os
+import re
+from pathlib import Path
+
+import nbformat
+
+from sbc_helpers.contract import UNIT_FILES, replicate_path
+from sbc_helpers.report.tables import SORT_SCRIPT, failures_html
+from sbc_helpers.run import store
+
+log = logging.getLogger("sbc")
+esc = html.escape
+
+
+@functools.cache
+def _exporter(exclude_input: bool):
+    """One HTML exporter per kind of page, reused: its templates compile on first use."""
+    from nbconvert import HTMLExporter
+
+    # reports: no code and no In/Out prompts; replicate pages keep both (people read their code)
+    exporter = HTMLExporter(template_name="lab", exclude_input=exclude_input, exclude_input_prompt=exclude_input,
+                            exclude_output_prompt=exclude_input)
+    exporter.log.setLevel(logging.ERROR)  # "alternative text is missing" for every figure
+    return exporter
+
+
+def to_html(notebook_path: Path, html_path: Path, exclude_input: bool = True, css: Path | None = None) -> None:
+    """Render an executed notebook to a static HTML page (code cells hidden by default).
+
+    With ``css``, the stylesheets nbconvert inlines in every page's head are written once to that
+    file and linked instead, so a folder of replicate pages stays small.
+    """
+    body, _ = _exporter(exclude_input).from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    body = strip_remote_resources(body)
+    if css is not None:
+        body = _link_head_styles(body, css, html_path)
+    store.atomic_write(html_path, body.encode())
+
+
+REMOTE = re.compile(r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>\s*|<link[^>]*\shref="https?://[^"]*"[^>]*>\s*')
+
+
+def strip_remote_resources(page: str) -> str:
+    """Drop the scripts and stylesheets nbconvert loads from CDNs (require.js, MathJax): the
+    reports use neither, and a page must open offline from the file system."""
+    return REMOTE.sub("", page)
+
+
+def _link_head_styles(page: str, css: Path, html_path: Path) -> str:
+    head, sep, rest = page.partition("</head>")
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", head, flags=re.S)
+    if not sep or not styles:
+        return page
+    text = "\n".join(styles)
+    if not css.is_file() or css.read_text() != text:
+        store.atomic_write(css, text.encode())
+    link = f'<link rel="stylesheet" href="{os.path.relpath(css, html_path.parent)}">'
+    return re.sub(r"<style[^>]*>.*?</style>\s*", "", head, flags=re.S) + link + sep + rest
+
+
+def render_replicates(folder: Path, wanted: set[int]) -> int:
+    """Render the ``wanted`` replicates' notebooks to HTML pages; pages already up to date are kept.
+    Returns how many were rendered."""
+    count = 0
+    for replicate in sorted(wanted):
+        notebook = replicate_path(folder, replicate, "notebook")
+        page = replicate_path(folder, replicate, "page")
+        if not notebook.is_file() or (page.is_file() and page.stat().st_mtime >= notebook.stat().st_mtime):
+            continue
+        to_html(notebook, page, exclude_input=False, css=folder / UNIT_FILES["notebook_css"])
+        count += 1
+    return count
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5rem auto;max-width:80rem;
+padding:0 1rem;color:#222;line-height:1.4}table{border-collapse:collapse;width:100%}
+th,td{padding:.4rem .6rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:middle}
+th{background:#f4f4f4;cursor:pointer}.ok{color:#11702b;font-weight:600}.bad{color:#b00020;font-weight:600}
+.muted{color:#555}img.thumb{height:90px;display:block}img.wide{max-width:100%}
+"""
+
+
+def index_html(campaign: str, verdicts: list[dict], compare: Path | None, campaign_dir: Path,
+               rendered: dict[str, set[int]]) -> str:
+    """The campaign's index page: one row per unit (model x method) with its verdict, a thumbnail
+    of its ECDF differences and a link to its report; failures grouped by message; then the
+    side-by-side comparison."""
+    body, failing = [], []
+    for v in verdicts:
+        name = esc(v["unit"])
+        css = "ok" if v["calibrated"] else "bad"
+        thumb = (f'<a href="{name}/{UNIT_FILES["summary_page"]}"><img class="thumb" src="{name}/'
+                 f'{UNIT_FILES["thumbnail"]}" alt="ECDF differences of {name}"></a>' if v.get("thumbnail") else "")
+        body.append(
+            f'<tr><td><a href="{name}/{UNIT_FILES["summary_page"]}">{name}</a></td><td>{esc(v["method"])}</td>'
+            f'<td>{v["done"]}</td><td>{v["failed"]}</td><td class="{css}">{esc(v["verdict"])}</td>'
+            f'<td>{v["flagged"]}</td><td>{v["worker_seconds"]:.0f}</td><td>{thumb}</td></tr>')
+        if v["failures"]:
+            failing.append(f"<h3>{name}</h3>" + failures_html(v["failures"], rendered.get(v["unit"], set()),
+                                                              prefix=f"{v['unit']}/replicates"))
+    failures_section = ("<h2>Failures</h2><p class=\"muted\">Failed replicates grouped by their error; follow "
+                        "the link to the first failing replicate's notebook.</p>" + "".join(failing)) if failing else ""
+    side_by_side = (
+        '<h2>Side by side</h2><p class="muted">ECDF differences of the quantities the models share, '
+        "least calibrated first, on shared axes; grey is the 99% simultaneous band.</p>"
+        f'<img class="wide" src="{os.path.relpath(compare, campaign_dir)}" alt="ECDF differences compared">'
+        if compare else "")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>SBC: {esc(campaign)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
+<body><h1>Simulation-based calibration: {esc(campaign)}</h1>
+<p class="muted">Each model's true values were ranked among its posterior draws over many simulated
+data sets; calibrated inference gives uniform ranks. The verdict tests each quantity's ranks
+(Holm-adjusted across the model's quantities, 5% level) and names the worst. Follow a model's name
+for its plots and per-replicate notebooks. Flagged fits crossed a diagnostic threshold
+(divergences, R-hat, ESS, BFMI).</p>
+<table class="sortable"><thead><tr><th>model</th><th>method</th><th>replicates done</th><th>failed</th>
+<th>verdict</th><th>flagged fits</th><th>worker seconds</th><th>ECDF differences (worst quantities)</th></tr></thead>
+<tbody>{"".join(body)}</tbody></table>
+{failures_section}
+{side_by_side}
+{SORT_SCRIPT}</body></html>
+"""

@@ -1,0 +1,136 @@
+"""Plots of a campaign: draw figures of numbers computed in ``stats`` (one panel per quantity)."""
+
+import arviz_plots as azp
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from sbc_helpers.report.figures import text
+from sbc_helpers.stats.calibrate import default_bins, ecdf_band, histogram_band, pit_dataset, rank_histogram
+from sbc_helpers.stats.calibrate import ecdf_difference as ecdf_difference_values
+
+
+def _grid(n: int, ncols: int = 4):
+    nrows = max(1, int(np.ceil(n / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.4 * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def rank_histograms(ranks: pd.DataFrame, level: float = 0.99):
+    """One rank histogram per quantity with the ``level`` binomial band of a uniform bin count."""
+    groups = list(ranks.groupby("quantity", sort=False))
+    fig, axes = _grid(len(groups))
+    for ax, (quantity, group) in zip(axes, groups, strict=False):
+        max_rank = int(group["max_rank"].iloc[0])
+        n_bins = default_bins(len(group), max_rank)
+        counts, edges = rank_histogram(group["rank"].to_numpy(), max_rank, n_bins)
+        low, high = histogram_band(len(group), n_bins, level)
+        ax.axhspan(low, high, color="0.85", zorder=0)
+        ax.axhline(len(group) / n_bins, color="0.5", lw=1, zorder=1)
+        ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="C0", edgecolor="white", zorder=2)
+        ax.set_title(text(quantity), fontsize=9)
+        ax.set_yticks([])
+    fig.suptitle(f"Rank histograms ({level:.0%} band of a uniform bin count)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def ecdf_difference(ranks: pd.DataFrame, band_prob: float = 0.99, seed: int = 0):
+    """ECDF differences of PIT values with a simultaneous band, one panel per quantity.
+
+    ``arviz_plots.plot_ecdf_pit`` draws the curves, its pot_c p-value and suspicious points; the
+    band (``calibrate.ecdf_band``) is shaded behind them (arviz-plots' own envelope method
+    fails with NumPy 2.5).
+    """
+    pit = pit_dataset(ranks, seed)
+    pit = pit.rename({q: text(q) for q in pit.data_vars if text(q) != q})
+    rows = int(np.ceil(len(pit.data_vars) / 4))
+    pc = azp.plot_ecdf_pit(
+        xr.DataTree.from_dict({"prior_sbc": pit}),
+        backend="matplotlib",
+        col_wrap=4,
+        figure_kwargs={"figsize": (13, 2.6 * rows)},
+    )
+    for quantity in pit.data_vars:
+        ax = pc.viz["plot"][quantity].item()
+        x, lower, upper = ecdf_band(pit.sizes["draw"], band_prob)
+        ax.fill_between(x, lower, upper, step="post", color="0.85", zorder=0, lw=0)
+    return pc
+
+
+def true_vs_mean(ranks: pd.DataFrame):
+    """Posterior mean against the true value, one panel per variable; the diagonal is perfect recovery."""
+    groups = list(ranks.groupby("variable", sort=False))
+    fig, axes = _grid(len(groups))
+    for ax, (variable, group) in zip(axes, groups, strict=False):
+        ax.scatter(group["true_value"], group["post_mean"], s=6, alpha=0.5)
+        low = min(group["true_value"].min(), group["post_mean"].min())
+        high = max(group["true_value"].max(), group["post_mean"].max())
+        ax.plot([low, high], [low, high], color="0.5", lw=1)
+        ax.set_title(text(variable), fontsize=9)
+        ax.set_xlabel("true", fontsize=8)
+        ax.set_ylabel("posterior mean", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def zscore_vs_contraction(table: pd.DataFrame):
+    """Posterior z-score against posterior contraction (``calibrate.zscore_contraction``)."""
+    groups = list(table.groupby("variable", sort=False))
+    fig, axes = _grid(len(groups))
+    for ax, (variable, group) in zip(axes, groups, strict=False):
+        ax.scatter(group["contraction"], group["zscore"], s=6, alpha=0.5)
+        ax.axhline(0, color="0.5", lw=1)
+        ax.set_xlim(min(0, group["contraction"].min()), 1)
+        ax.set_title(text(variable), fontsize=9)
+        ax.set_xlabel("contraction", fontsize=8)
+        ax.set_ylabel("z-score", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def coverage(table: pd.DataFrame):
+    """Observed coverage of central intervals against their width (``calibrate.coverage``)."""
+    groups = list(table.groupby("variable", sort=False))
+    fig, axes = _grid(len(groups))
+    for ax, (variable, group) in zip(axes, groups, strict=False):
+        ax.fill_between(group["width"], group["lower"] - group["width"], group["upper"] - group["width"],
+                        color="0.85", lw=0)
+        ax.plot(group["width"], group["coverage"] - group["width"], color="C0")
+        ax.axhline(0, color="0.5", lw=1)
+        ax.set_title(text(variable), fontsize=9)
+        ax.set_xlabel("interval width", fontsize=8)
+        ax.set_ylabel("coverage - width", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def ecdf_panels(curves: dict[str, dict[str, np.ndarray]], n: int, band_prob: float = 0.99,
+                ncols: int = 4, size: tuple[float, float] = (3.2, 2.2)):
+    """ECDF-difference curves on shared axes: ``{quantity: {label: PIT values}}``, one panel each.
+
+    Used for index thumbnails (one label) and for comparing models or methods (several labels);
+    the band is the simultaneous ``band_prob`` band for ``n`` replicates.
+    """
+    grid = np.linspace(0, 1, 201)
+    x, lower, upper = ecdf_band(n, band_prob)
+    ncols = min(ncols, max(1, len(curves)))
+    nrows = max(1, int(np.ceil(len(curves) / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,
+                             sharey=True)
+    for ax in axes.flat[len(curves):]:
+        ax.set_visible(False)
+    for ax, (quantity, by_label) in zip(axes.flat, curves.items(), strict=False):
+        ax.fill_between(x, lower, upper, step="post", color="0.88", lw=0)
+        ax.axhline(0, color="0.5", lw=0.8)
+        for i, (label, pit) in enumerate(by_label.items()):
+            ax.step(grid, ecdf_difference_values(pit, grid), where="post", color=f"C{i}", lw=1.3, label=text(label))
+        ax.set_title(text(quantity), fontsize=9)
+        ax.tick_params(labelsize=7)
+    if any(len(v) > 1 for v in curves.values()):
+        axes.flat[0].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,115 @@
+"""HTML for the report's tables and verdict. Every value a user named (model, quantity,
+coordinate label, error message) is escaped here; nothing reaches a page as Markdown."""
+
+import html
+
+import numpy as np
+import pandas as pd
+
+from sbc_helpers.contract import REPLICATES_DIR, replicate_href, replicate_stem
+
+RENDER_ALL_UP_TO = 500  # larger campaigns render only flagged, failed and worst replicates to HTML
+DIAGNOSTIC_COLUMNS = ["replicate", "status", "flags", "divergences", "treedepth_hits", "max_rhat",
+                      "min_ess", "min_bfmi", "seconds", "wall_seconds"]
+
+SORT_SCRIPT = """<script>
+// Click a column heading to sort its table (numbers numerically); no remote code.
+document.querySelectorAll("table.sortable th").forEach((th, col) => th.addEventListener("click", () => {
+  const body = th.closest("table").tBodies[0], rows = Array.from(body.rows);
+  const dir = th.dataset.dir === "asc" ? -1 : 1; th.dataset.dir = dir === 1 ? "asc" : "desc";
+  const key = r => { const t = r.cells[col].innerText.trim(), n = parseFloat(t); return isNaN(n) ? t : n; };
+  rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * dir).forEach(r => body.appendChild(r));
+}));
+</script>"""
+
+esc = html.escape
+
+
+def rendered_replicates(replicates: pd.DataFrame, calibration: pd.DataFrame) -> set[int]:
+    """Replicates whose notebooks get an HTML page: all of them up to ``RENDER_ALL_UP_TO``, else the
+    flagged, failed and worst ones, so a large campaign's folder stays small."""
+    if replicates.empty:
+        return set()
+    ran = replicates.loc[replicates["status"] != "not_run"]
+    if len(replicates) <= RENDER_ALL_UP_TO:
+        return set(ran["replicate"].astype(int))
+    flagged = ran.loc[ran["flags"].fillna("") != "", "replicate"]
+    worst = calibration["worst_replicate"].dropna() if "worst_replicate" in calibration else []
+    return {int(r) for r in flagged} | {int(r) for r in worst}
+
+
+def link(replicate, rendered: set[int], prefix: str = REPLICATES_DIR) -> str:
+    """A link to a replicate's page when it has one, else to its notebook."""
+    kind = "page" if int(replicate) in rendered else "notebook"
+    return f'<a href="{esc(replicate_href(int(replicate), kind, prefix))}">{replicate_stem(int(replicate))}</a>'
+
+
+def cell(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return f'<td class="{"ok" if value else "bad"}">{"yes" if value else "NO"}</td>'
+    if isinstance(value, (float, np.floating)):
+        return f"<td>{'' if np.isnan(value) else f'{value:.3g}'}</td>"
+    return f"<td>{esc('' if value is None else str(value))}</td>"
+
+
+def _table(columns: list[str], rows: list[str]) -> str:
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def calibration_table_html(calibration: pd.DataFrame, rendered: set[int]) -> str:
+    """The verdict table, least calibrated first: tests, reading in words, link to the worst replicate."""
+    if calibration.empty:
+        return "<p>No completed replicates.</p>"
+    columns = ["quantity", "calibrated", "reading", "p_adjusted", "gamma_p_value", "p_value",
+               "chi2_p_value", "log_gamma_ratio", "n_replicates", "worst_replicate"]
+    columns = [c for c in columns if c in calibration]
+    rows = []
+    for _, row in calibration.sort_values("p_adjusted").iterrows():
+        cells = [(f"<td>{link(row[c], rendered)}</td>" if c == "worst_replicate" else cell(row[c]))
+                 for c in columns]
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return _table(columns, rows) + SORT_SCRIPT
+
+
+def replicate_table_html(replicates: pd.DataFrame, rendered: set[int]) -> str:
+    """The per-replicate diagnostics; replicate cells link to the notebooks."""
+    if replicates.empty:
+        return "<p>No replicates yet.</p>"
+    columns = [c for c in DIAGNOSTIC_COLUMNS if c in replicates] + [
+        c for c in ("error", "message") if c in replicates and replicates[c].notna().any()]
+    rows = []
+    for _, row in replicates.iterrows():
+        cells = [(f"<td>{link(row['replicate'], rendered)}</td>" if c == "replicate" else cell(row[c]))
+                 for c in columns]
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return _table(columns, rows) + SORT_SCRIPT
+
+
+def failures_html(failures: list[dict], rendered: set[int], prefix: str = REPLICATES_DIR) -> str:
+    """Failures grouped by message: count, message, the first failing replicate's notebook."""
+    if not failures:
+        return ""
+    rows = [f"<tr><td>{int(f['count'])}</td><td>{esc(str(f['error']))}</td><td>{esc(str(f['message']))}</td>"
+            f"<td>{link(f['first_replicate'], rendered, prefix)}</td></tr>" for f in failures]
+    return _table(["failed", "error", "message", "first failing replicate"], rows)
+
+
+def verdict_html(verdict: dict) -> str:
+    """The verdict, counts, resolution and the flagged-fit check, as escaped HTML."""
+    css = "ok" if verdict["calibrated"] else "bad"
+    lines = [f'<p><b>Verdict:</b> <span class="{css}">{esc(verdict["verdict"])}</span><br>',
+             f'{verdict["done"]} of {verdict["replicates"]} replicates completed, {verdict["failed"]} failed'
+             + (f', {verdict["not_run"]} not run' if verdict["not_run"] else "") + ".<br>"]
+    if verdict.get("resolution"):
+        lines.append(f'{esc(verdict["resolution"])}<br>')
+    if verdict.get("stopped"):
+        lines.append(f'<span class="bad">This unit was {esc(verdict["stopped"])}</span><br>')
+    check = verdict.get("sensitivity")
+    if check:
+        lines.append(f'{check["n_flagged"]} completed replicates have flagged fits. Without them: '
+                     f'{esc(check["verdict_unflagged"])}. ')
+        lines.append("Leaving them out cannot be checked: every replicate is flagged." if check["changed"] is None
+                     else f'<b>The verdict {"changes" if check["changed"] else "does not change"}</b> '
+                          "when they are left out.")
+    return "".join(lines) + "</p>"

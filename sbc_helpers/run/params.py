@@ -1,0 +1,206 @@
+"""Params: read and validate a campaign's YAML file before any replicate starts.
+
+A params file is code the user trusts: it names Python files to import and NumPy expressions to
+evaluate. Names that reach file paths and pages (campaign, model, label, derived quantity) must
+match ``NAME``; everything else a user names (variables, coordinates) is escaped on every page.
+"""
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sbc_helpers import inference as methods
+from sbc_helpers.errors import ParamsError
+from sbc_helpers.inference.base import MethodSettings
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+Name = Annotated[str, Field(pattern=NAME, max_length=80)]
+QuantityName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", max_length=80)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Thresholds(Strict):
+    """Per-fit diagnostics that flag a replicate (flagged replicates stay in the statistics; the
+    report shows whether leaving them out changes the verdict)."""
+
+    divergences: int = Field(0, ge=0, description="flag fits with more divergences than this")
+    treedepth_hits: int = Field(0, ge=0)
+    max_rhat: float = Field(1.01, gt=1)
+    min_ess: float = Field(100, ge=0, description="bulk and tail")
+    min_bfmi: float = Field(0.2, ge=0)
+
+
+class BambiSpec(Strict):
+    """A Bambi formula model: built once on the design, its priors fixed across replicates."""
+
+    formula: str
+    family: str = "gaussian"
+    link: str | None = None
+    priors: dict[str, Any] = {}  # Bambi's prior specification as YAML: {x1: {dist: Normal, mu: 0, sigma: 1}}
+    noncentered: bool = True
+
+
+class ModelSpec(Strict):
+    """One model under test; unset fields fall back to the campaign's."""
+
+    name: Name
+    model: str | None = None  # a library model, module:function or file.py:function
+    bambi: BambiSpec | None = None  # or a Bambi formula
+    model_kwargs: dict[str, Any] = {}
+    design: dict[str, Any] | str | None = None
+    simulator: str | None = None  # module:function or file.py:function of (rng, design)
+    inference: dict[str, Any] | list[dict[str, Any]] = {}
+    quantities: list[str] = []
+    derived: dict[QuantityName, str] = {}
+
+    @model_validator(mode="after")
+    def _one_model(self) -> "ModelSpec":
+        if (self.model is None) == (self.bambi is None):
+            raise ValueError("give either 'model' (a builder) or 'bambi' (a formula), not both or neither")
+        if self.bambi is not None and self.model_kwargs:
+            raise ValueError("model_kwargs go with 'model'; a bambi model takes its settings under 'bambi'")
+        return self
+
+
+class Unit(BaseModel):
+    """A model under one inference method: what one output folder holds."""
+
+    name: str  # output folder: the model name, or model-label when a model has several methods
+    spec: ModelSpec
+    inference: MethodSettings
+
+
+class Campaign(Strict):
+    """A whole SBC campaign: models, replicates, settings, and where files are looked up."""
+
+    name: Name
+    seed: int = Field(ge=0)
+    replicates: int = Field(ge=1)
+    rank_draws: int = Field(100, ge=1)
+    keep_draws: int = Field(0, ge=0, description="thinned draws kept per replicate for recomputing; 0: rank_draws")
+    log_likelihood: bool = True
+    derived: dict[QuantityName, str] = {}
+    design: dict[str, Any] | str = {"maker": "seed_design"}
+    inference: dict[str, Any] = {}
+    models: list[ModelSpec] = Field(min_length=1)
+    thresholds: Thresholds = Thresholds()
+    timeout: float = Field(1800, gt=0, description="seconds a replicate may run before it is stopped")
+    retries: int = Field(1, ge=0, description="extra attempts for a replicate that fails")
+    stop_after_failures: int = Field(3, ge=0, description="stop a unit whose first k replicates all fail alike; 0: never")
+    make_plots: bool = True
+    kernel_reuse: int = Field(1000, ge=0, description="replicates per warm kernel; 0 starts a fresh kernel each")
+    base_dir: Path = Path(".")
+
+    @field_validator("models")
+    @classmethod
+    def _unique_names(cls, models: list[ModelSpec]) -> list[ModelSpec]:
+        names = [m.name for m in models]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(duplicated)}")
+        return models
+
+    @model_validator(mode="after")
+    def _check_units(self) -> "Campaign":
+        methods.parse_settings(self.inference, "inference")
+        if self.keep_draws and self.keep_draws < self.rank_draws:
+            raise ValueError(f"keep_draws ({self.keep_draws}) must be 0 or at least rank_draws ({self.rank_draws})")
+        units = self.units()
+        folders = [u.name for u in units]
+        if len(set(folders)) != len(folders):
+            raise ValueError("two inference methods of one model share a folder name; give each a distinct 'label'")
+        for unit in units:
+            if self.kept_draws > unit.inference.total_draws:
+                raise ValueError(f"rank_draws/keep_draws ({self.kept_draws}) exceeds the "
+                                 f"{unit.inference.total_draws} posterior draws of {unit.name!r}")
+        return self
+
+    @property
+    def kept_draws(self) -> int:
+        return self.keep_draws or self.rank_draws
+
+    def units(self) -> list[Unit]:
+        """Every (model, inference method) pair, with its output folder name."""
+        out = []
+        for i, spec in enumerate(self.models):
+            overrides = spec.inference if isinstance(spec.inference, list) else [spec.inference]
+            if not overrides:
+                raise ValueError(f"models.{i}.inference: give at least one method")
+            for j, override in enumerate(overrides):
+                where = f"models.{i}.inference" + (f".{j}" if isinstance(spec.inference, list) else "")
+                settings = self._merge(override, where)
+                label = methods.backend(settings.method).label(settings)
+                name = spec.name if len(overrides) == 1 else f"{spec.name}-{label}"
+                out.append(Unit(name=name, spec=spec, inference=settings))
+        return out
+
+    def _merge(self, override: dict[str, Any], where: str) -> MethodSettings:
+        """A model's method: its own settings over the campaign's, of which it inherits the keys its
+        method takes (all of them when the method is the same)."""
+        method = override.get("method", self.inference.get("method", "nuts"))
+        keys = methods.backend(method).Settings.model_fields if method in methods.BACKENDS else {}
+        base = {k: v for k, v in self.inference.items() if k in keys and k != "label"}
+        return methods.parse_settings({**base, **override, "method": method}, where)
+
+    def design_for(self, spec: ModelSpec) -> dict[str, Any] | str:
+        """The model's design, or the campaign's."""
+        return spec.design if spec.design is not None else self.design
+
+    def derived_for(self, spec: ModelSpec) -> dict[str, str]:
+        """Derived test quantities: the campaign's and the model's own."""
+        return {**self.derived, **spec.derived}
+
+    def unit(self, name: str) -> Unit:
+        return next(u for u in self.units() if u.name == name)
+
+
+def _first_error(err: ValidationError) -> str:
+    e = err.errors()[0]
+    where = ".".join(str(p) for p in e["loc"])
+    msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
+    if e["type"] == "string_pattern_mismatch":
+        msg = f"{e['input']!r} is not a valid name (letters, digits, '_', '.', '-')"
+    return f"{where}: {msg}" if where else msg
+
+
+def campaign_from(raw: dict, where: str = "params") -> Campaign:
+    """A validated campaign from its settings (a params file's or a manifest's)."""
+    try:
+        return Campaign(**raw)
+    except ValidationError as err:
+        raise ParamsError(f"{where}: {_first_error(err)}") from None
+    except (TypeError, ParamsError) as err:
+        raise ParamsError(f"{where}: {err}") from None
+
+
+def load_campaign(path: Path | str, replicates: int | None = None) -> Campaign:
+    """Read, validate and return a campaign; ``replicates`` overrides the file's count."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark else ""
+        raise ParamsError(f"{path}: not valid YAML{at}: {getattr(err, 'problem', err)}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of campaign settings at the top level")
+    if replicates is not None:
+        raw["replicates"] = replicates
+    raw.setdefault("base_dir", str(path.resolve().parent))
+    return campaign_from(raw, str(path))
+
+
+def dump(campaign: Campaign) -> dict:
+    """The campaign as JSON-able settings (the manifest)."""
+    return campaign.model_dump(mode="json")
+
+
+__all__ = ["BambiSpec", "Campaign", "ModelSpec", "Thresholds", "Unit", "campaign_from", "dump",
+           "load_campaign"]

@@ -1,0 +1,78 @@
+"""Preflight: find what would fail every replicate before any replicate starts.
+
+For each model: the design loads, the model builds on it (or the Bambi formula does), it observes
+something, a term its prior predictive ignores has a simulator; one prior draw (or one simulator
+draw, with the model's variable names and shapes) succeeds and is finite; every ranked quantity
+exists; every derived expression and the log-likelihood evaluate on that draw. For each method:
+its packages import and its function loads. Each failure is a ``ParamsError`` naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sbc_helpers.errors import BadReference, ParamsError, SBCError
+from sbc_helpers.run.params import Campaign
+from sbc_helpers.run.seeds import replicate_seed
+
+
+@dataclass
+class Checked:
+    """What the preflight learned of each unit: its model as text and its ranked quantities."""
+
+    description: str
+    quantities: list[str]
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if isinstance(err, SBCError) else f"{type(err).__name__}: {text}"
+
+
+def preflight(campaign: Campaign) -> dict[str, Checked]:
+    """Check every model and method of ``campaign``; return what was learned, per unit name."""
+    from sbc_helpers import inference
+    from sbc_helpers.models.references import load_function
+    from sbc_helpers.run import steps
+    from sbc_helpers.stats.quantities import derived, log_likelihood
+
+    units = campaign.units()
+    for unit in units:
+        where = f"models.{campaign.models.index(unit.spec)} ({unit.spec.name}).inference"
+        try:
+            inference.check(unit.inference, campaign.base_dir)
+        except Exception as err:
+            key = ".function" if isinstance(err, BadReference) else ""
+            raise ParamsError(f"{where}{key}: {_one_line(err)}") from None
+    checked: dict[str, Checked] = {}
+    for i, spec in enumerate(campaign.models):
+        where = f"models.{i} ({spec.name})"
+        first = next(u for u in units if u.spec is spec)
+
+        def step(key: str, action, *args):
+            try:
+                return action(*args)
+            except Exception as err:
+                raise ParamsError(f"{where}.{key}: {_one_line(err)}") from None
+
+        design = step("design", steps.load_design, campaign.design_for(spec), campaign.base_dir)
+        key = "bambi" if spec.bambi else "model"
+        bambi = spec.bambi.model_dump() if spec.bambi else None
+        if spec.simulator:
+            step("simulator", load_function, spec.simulator, campaign.base_dir)
+        built = step(key, lambda: steps.build(design, spec.model or "", spec.model_kwargs, bambi,
+                                              spec.simulator or "", campaign.base_dir))
+        simulation = step("simulator" if spec.simulator else key, steps.draw_truth, built,
+                          replicate_seed(campaign.seed, first.name, 0))
+        quantities = step("quantities", steps.ranked_quantities, built, simulation, spec.quantities)
+        truth = simulation.truth
+        as_draws = truth.expand_dims(draw=1)
+        expressions = campaign.derived_for(spec)
+        if expressions:
+            step("derived", derived, as_draws, truth, expressions)
+        if campaign.log_likelihood:
+            step(key, log_likelihood, built.model, simulation.data, as_draws, truth)
+        for unit in units:
+            if unit.spec is spec:
+                checked[unit.name] = Checked(description=built.description, quantities=quantities)
+    return checked

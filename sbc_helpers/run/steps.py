@@ -1,0 +1,205 @@
+"""The replicate steps: build, simulate, fit, rank, record.
+
+One path for every caller: the replicate template calls these functions cell by cell, and
+``run_replicate`` calls the same ones in a loop (tests, benchmarks, a user's own script). Each
+step fails with a one-line error naming what went wrong; a NaN or infinite value anywhere
+(true values, data, draws, derived quantities, log-likelihoods) fails the replicate rather than
+ranking silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from sbc_helpers import inference
+from sbc_helpers.contract import Record, ReplicateResult, make_archive, unpack
+from sbc_helpers.errors import ModelBuildError, NonFiniteError, ParamsError
+from sbc_helpers.inference import Fit
+from sbc_helpers.models.references import load_function, make_design, resolve_model
+from sbc_helpers.models.simulate import Simulation, simulate
+from sbc_helpers.run.seeds import stream_seeds
+from sbc_helpers.stats.diagnostics import fit_diagnostics
+from sbc_helpers.stats.quantities import derived, log_likelihood
+from sbc_helpers.stats.ranks import rank_table, thin
+
+
+@dataclass
+class Built:
+    """A model on its design, ready for replicates."""
+
+    design: pd.DataFrame
+    model: pm.Model
+    description: str  # the model as plain text (with Bambi's priors for a formula model)
+    simulator: Callable | None = None
+
+
+def load_design(spec: dict | str, base_dir=None) -> pd.DataFrame:
+    """The design a model is built on: a maker and its arguments, or a CSV/Parquet file."""
+    return make_design(spec, base_dir)
+
+
+def build(design: pd.DataFrame, model: str = "", model_kwargs: dict | None = None, bambi: dict | None = None,
+          simulator: str = "", base_dir=None) -> Built:
+    """Build the model (a builder reference, or a Bambi formula) on ``design`` and check it can be
+    calibrated: it observes something, and a term its prior predictive ignores needs a simulator."""
+    if bambi:
+        from sbc_helpers.models.formula import build_formula_model
+
+        built, description = build_formula_model(design, **bambi)
+    else:
+        builder = resolve_model(model, base_dir)
+        try:
+            built = builder(design, **(model_kwargs or {}))
+        except Exception as err:
+            message = " ".join(str(err).split())[:300]
+            raise ModelBuildError(f"{model!r} failed to build on its design: {type(err).__name__}: {message}") from err
+        if not isinstance(built, pm.Model):
+            raise ParamsError(f"{model!r} returned {type(built).__name__}, not a pm.Model")
+        description = built.str_repr()
+    simulate_with = load_function(simulator, base_dir) if simulator else None
+    check_model(built, has_simulator=simulate_with is not None)
+    return Built(design=design, model=built, description=description, simulator=simulate_with)
+
+
+def check_model(model: pm.Model, has_simulator: bool) -> None:
+    """Refuse models SBC cannot calibrate as they stand."""
+    if not model.observed_RVs:
+        raise ParamsError("the model has no observed variable: there is nothing to simulate")
+    if model.potentials and not has_simulator:
+        names = ", ".join(p.name or "?" for p in model.potentials)
+        raise ParamsError(f"the model has pm.Potential term(s) {names}, which its prior predictive ignores, so "
+                          "prior draws would not come from the model's prior; give a simulator that draws from "
+                          "the prior you intend")
+
+
+def draw_truth(built: Built, seed: int) -> Simulation:
+    """Steps 1 and 2: true parameters from the prior and data simulated from them (by the model's
+    prior predictive, or by the simulator)."""
+    simulation = simulate(built.model, stream_seeds(seed)["simulate"], built.simulator, built.design)
+    for name in simulation.truth.data_vars:
+        _require_finite(simulation.truth[name].to_numpy(), f"the true value of {name!r}")
+    for name, values in simulation.data.items():
+        _require_finite(values, f"the simulated data of {name!r}")
+    return simulation
+
+
+def default_quantities(model: pm.Model, simulation: Simulation) -> list[str]:
+    """Free RVs plus the Deterministics that are not per-observation.
+
+    A Deterministic is per-observation when it shares a named dim with an observed variable, or,
+    in a model without dims, when it has an observed variable's shape. Shapes come from the prior
+    draw, so nothing is compiled to find them.
+    """
+    dims = model.named_vars_to_dims
+    observed = [rv.name for rv in model.observed_RVs]
+    data_dims = {d for name in observed for d in dims.get(name, ()) if d is not None}
+    data_shapes = {np.shape(simulation.data[name]) for name in observed if not dims.get(name)}
+
+    def per_observation(name: str) -> bool:
+        if data_dims.intersection(dims.get(name, ())):
+            return True
+        return not dims.get(name) and simulation.truth[name].shape in data_shapes
+
+    free = [rv.name for rv in model.free_RVs]
+    return free + [d.name for d in model.deterministics if not per_observation(d.name)]
+
+
+def ranked_quantities(built: Built, simulation: Simulation, quantities: list[str] | None = None) -> list[str]:
+    """The variables to rank: ``quantities``, or the model's parameters (``default_quantities``)."""
+    if not quantities:
+        return default_quantities(built.model, simulation)
+    unknown = [q for q in quantities if q not in simulation.truth]
+    if unknown:
+        raise ParamsError(f"quantities: not free variables or Deterministics of the model: {', '.join(unknown)}")
+    return list(quantities)
+
+
+def fit(built: Built, simulation: Simulation, seed: int, inference_settings: dict, cores: int = 1,
+        base_dir=None) -> Fit:
+    """Step 3: condition the model on the simulated data and approximate its posterior."""
+    settings = {k: v for k, v in inference_settings.items() if k != "label"}
+    cores = settings.pop("cores", cores)
+    return inference.fit(built.model, simulation.data, seed=stream_seeds(seed)["fit"], cores=cores,
+                         base_dir=base_dir, **settings)
+
+
+def rank(replicate: int, seed: int, model: pm.Model, simulation: Simulation, fitted: Fit, quantities: list[str],
+         rank_draws: int, keep_draws: int = 0, expressions: dict[str, str] | None = None,
+         log_lik: bool = True) -> ReplicateResult:
+    """Step 4: archive the kept draws, rank every test quantity and record the fit's diagnostics."""
+    posterior = fitted.idata["posterior"].to_dataset()
+    names = list(dict.fromkeys([*quantities, *(rv.name for rv in model.free_RVs)]))
+    kept = thin(posterior[names], keep_draws or rank_draws)
+    archived = make_archive(kept, simulation.truth, simulation.data, quantities)
+    ranks = ranks_from_archive(archived, quantities, rank_draws, seed, expressions, model if log_lik else None)
+    ranks.insert(0, "replicate", replicate)
+    diagnostics = fit_diagnostics(fitted.idata, [q for q in quantities if q in posterior],
+                                  independent=fitted.independent)
+    record = Record.ok(replicate, seed, diagnostics, seconds=fitted.seconds, rank_draws=rank_draws,
+                       kept_draws=int(archived.sizes["draw"]))
+    return ReplicateResult(ranks=ranks, archive=archived, record=record)
+
+
+def ranks_from_archive(archived: xr.Dataset, quantities: list[str], rank_draws: int, seed: int,
+                       expressions: dict[str, str] | None = None, model: pm.Model | None = None) -> pd.DataFrame:
+    """Rank the quantities, derived expressions and (given the model) the data log-likelihood.
+
+    Used at run time and by ``recompute``, so both give the same ranks from the same archive.
+    """
+    draws, truth, data = unpack(archived)
+    test_draws, test_truth = [draws[quantities]], [truth[quantities]]
+    if expressions:
+        d, t = derived(draws, truth, expressions)
+        test_draws.append(d)
+        test_truth.append(t)
+    if model is not None:
+        d, t = log_likelihood(model, data, draws, truth)
+        test_draws.append(d)
+        test_truth.append(t)
+    draws_all = xr.merge(test_draws, compat="override")
+    truth_all = xr.merge(test_truth, compat="override")
+    for name in draws_all.data_vars:
+        _require_finite(draws_all[name].to_numpy(), f"the posterior draws of {name!r}")
+        _require_finite(truth_all[name].to_numpy(), f"the true value of {name!r}")
+    return rank_table(draws_all, truth_all, rank_draws, stream_seeds(seed)["rank"])
+
+
+def _require_finite(values, what: str) -> None:
+    values = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        count = f"{int(bad.sum())} of {values.size} values" if values.size > 1 else "its value"
+        raise NonFiniteError(f"{what} is non-finite ({count} NaN or infinite)")
+
+
+def posterior_vs_truth(fitted: Fit, simulation: Simulation, var_names: list[str]) -> pd.DataFrame:
+    """ArviZ's posterior summary of ``var_names`` with the true (simulated) values beside it."""
+    import arviz_stats
+
+    table = arviz_stats.summary(fitted.idata, var_names=var_names, kind="stats", round_to="none")
+    truth = {}
+    for name in var_names:
+        values = np.atleast_1d(simulation.truth[name].to_numpy()).ravel()
+        labels = [label for label in table.index if label == name or label.startswith(f"{name}[")]
+        truth.update(dict(zip(labels, values, strict=True)))
+    return table.assign(true=pd.Series(truth))
+
+
+def run_replicate(built: Built | pm.Model, replicate: int, seed: int, inference_settings: dict,
+                  rank_draws: int = 100, quantities: list[str] | None = None, *, keep_draws: int = 0,
+                  expressions: dict[str, str] | None = None, log_lik: bool = True, cores: int = 1,
+                  base_dir=None) -> ReplicateResult:
+    """One replicate in this process, by the template's steps (``built``: a ``Built`` or a bare model)."""
+    if isinstance(built, pm.Model):
+        check_model(built, has_simulator=False)
+        built = Built(design=pd.DataFrame(), model=built, description="")
+    simulation = draw_truth(built, seed)
+    fitted = fit(built, simulation, seed, inference_settings, cores=cores, base_dir=base_dir)
+    ranked = ranked_quantities(built, simulation, quantities)
+    return rank(replicate, seed, built.model, simulation, fitted, ranked, rank_draws, keep_draws, expressions, log_lik)

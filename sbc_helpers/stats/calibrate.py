@@ -1,0 +1,334 @@
+"""Calibrate: turn per-replicate ranks into uniformity tests and a verdict per quantity.
+
+Everything here is a plain function of the tidy ranks table, so the summary notebook, the report
+and the tests compute the same numbers; plots in ``plots.py`` only draw them.
+"""
+
+from functools import lru_cache
+
+import arviz_stats  # noqa: F401  (registers the .azstats accessor)
+import numpy as np
+import pandas as pd
+import xarray as xr
+from arviz_stats.ecdf_utils import ecdf_pit
+from scipy import stats
+
+ALPHA = 0.05
+
+
+def pit_values(ranks: pd.DataFrame, seed: int = 0) -> pd.Series:
+    """Continuous PIT values (r + U) / (L + 1) in (0, 1) from integer ranks on 0..L.
+
+    ``azstats.uniformity_test`` needs values in (0, 1); fed raw ranks its p-values mean nothing.
+    """
+    rng = np.random.default_rng(seed)
+    u = rng.uniform(size=len(ranks))
+    return (ranks["rank"].to_numpy() + u) / (ranks["max_rank"].to_numpy() + 1)
+
+
+def pit_dataset(ranks: pd.DataFrame, seed: int = 0) -> xr.Dataset:
+    """PIT values as a Dataset, one variable per quantity on (chain=1, draw=replicate).
+
+    This is the ``prior_sbc`` layout that ``arviz_plots.plot_ecdf_pit`` and ``azstats`` read.
+    """
+    ranks = ranks.sort_values(["quantity", "replicate"])
+    ranks = ranks.assign(pit=pit_values(ranks, seed))
+    data = {
+        q: (("chain", "draw"), g["pit"].to_numpy()[None, :])
+        for q, g in ranks.groupby("quantity", sort=False)
+    }
+    return xr.Dataset(data)
+
+
+def uniformity_p_values(ranks: pd.DataFrame, seed: int = 0) -> pd.Series:
+    """ArviZ's pointwise uniformity test (pot_c) on each quantity's PIT values."""
+    ds = pit_dataset(ranks, seed)
+    p_values, *_ = ds.azstats.uniformity_test(dim=["chain", "draw"])
+    return pd.Series({q: float(p_values[q]) for q in ds.data_vars}, name="p_value")
+
+
+def chi2_bins(max_rank: int, n: int, max_bins: int = 20) -> np.ndarray:
+    """Bin edges over ranks 0..L for a chi-square test: >= 5 expected in every bin.
+
+    The rule (Stan User's Guide) asks for J bins with L + 1 divisible by J; when L + 1 has no such
+    divisor (L = 100 gives the prime 101) contiguous near-equal bins are used, as many as keep the
+    narrowest bin at 5 expected; their expected counts are exact, which keeps the test valid.
+    """
+    size = max_rank + 1
+    for n_bins in range(min(max_bins, size), 1, -1):
+        if size % n_bins == 0 and n * (size // n_bins) / size >= 5:
+            return np.arange(0, size + 1, size // n_bins)
+    for n_bins in range(min(max_bins, size), 1, -1):
+        if n * (size // n_bins) / size >= 5:
+            return np.round(np.linspace(0, size, n_bins + 1)).astype(int)
+    return np.array([0, size // 2, size])
+
+
+def chi2_p_value(rank_values: np.ndarray, max_rank: int) -> float:
+    """Pearson chi-square test of ranks 0..L against the discrete uniform, binned by ``chi2_bins``."""
+    edges = chi2_bins(max_rank, len(rank_values))
+    observed, _ = np.histogram(rank_values, bins=edges)
+    expected = len(rank_values) * np.diff(edges) / (max_rank + 1)
+    return float(stats.chisquare(observed, expected).pvalue)
+
+
+def gamma_statistic(rank_values: np.ndarray, max_rank: int) -> float:
+    """Säilynoja et al.'s gamma: 2 * min_i min(F(R_i; N, z_i), 1 - F(R_i - 1; N, z_i)).
+
+    R_i counts ranks below i and z_i = i / (L + 1), i = 1..L; small gamma means the rank ECDF
+    leaves its simultaneous band somewhere.
+    """
+    rank_values = np.asarray(rank_values)
+    below = np.cumsum(np.bincount(rank_values, minlength=max_rank + 1))[:-1]
+    return float(_pointwise(len(rank_values), max_rank)[np.arange(max_rank), below].min())
+
+
+@lru_cache(maxsize=8)
+def _pointwise(n: int, max_rank: int) -> np.ndarray:
+    """Two-sided binomial p-value of R_i = k, for i = 1..L (rows) and k = 0..n (columns)."""
+    z = np.arange(1, max_rank + 1)[:, None] / (max_rank + 1)
+    k = np.arange(n + 1)[None, :]
+    return 2 * np.minimum(stats.binom.cdf(k, n, z), stats.binom.sf(k - 1, n, z))
+
+
+def _interval_ends(inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last True column of each row (each row's Trues are one interval of counts)."""
+    return inside.argmax(axis=1), inside.shape[1] - 1 - inside[:, ::-1].argmax(axis=1)
+
+
+# Below this, gamma's p-value is reported as its Bonferroni bound L * gamma (>= the exact value, so
+# still a valid p-value): the exact recursion would need states far out in the binomial tails, and
+# no decision changes between 1e-10 and the exact, smaller value.
+EXACT_P_FLOOR = 1e-10
+
+
+def gamma_null_cdf(g: float, n: int, max_rank: int) -> float:
+    """P(gamma <= g) for ``n`` uniform ranks on 0..L, computed exactly (no simulation).
+
+    gamma > g exactly when every R_i stays inside the interval of counts whose pointwise p-value
+    exceeds g. Under uniform ranks, R_i given R_{i-1} = a is a + Binomial(n - a, 1 / (L + 2 - i)),
+    so the probability of staying inside follows by a recursion over i on the inside counts only.
+    The mass that leaves at each step is summed directly, which keeps small p-values accurate.
+    Written by hand: SBC (R) runs the same kind of recursion (``adjust_gamma_optimize``) only to set
+    its plot band's level, and ArviZ sets its band by simulation; neither gives the p-value of an
+    observed gamma, and a simulated one cannot go below one over the number of simulations.
+    """
+    inside = _pointwise(n, max_rank) > g
+    if not inside.any(axis=1).all():
+        return 1.0
+    lows, highs = _interval_ends(inside)
+    mass, states, left = np.ones(1), np.zeros(1, dtype=int), 0.0
+    for i, (low, high) in enumerate(zip(lows, highs, strict=True), start=1):
+        q, remaining = 1 / (max_rank + 2 - i), n - states
+        left += mass @ (stats.binom.cdf(low - 1 - states, remaining, q) + stats.binom.sf(high - states, remaining, q))
+        nxt = np.arange(low, high + 1)
+        mass = mass @ stats.binom.pmf(nxt[None, :] - states[:, None], remaining[:, None], q)
+        states = nxt
+    return float(min(1.0, left))
+
+
+def gamma_p_value(rank_values: np.ndarray, max_rank: int) -> float:
+    """P(gamma_null <= gamma) under uniform ranks, exact (``gamma_null_cdf``).
+
+    (ArviZ's pot_c test rejects uniform ranks more often than its nominal level, so the verdict
+    does not rest on it; see the README's validation section.)
+    """
+    gamma = gamma_statistic(rank_values, max_rank)
+    if max_rank * gamma < EXACT_P_FLOOR:
+        return max_rank * gamma
+    return gamma_null_cdf(gamma, len(rank_values), max_rank)
+
+
+@lru_cache(maxsize=64)
+def gamma_critical(n: int, max_rank: int, alpha: float = ALPHA) -> float:
+    """The smallest value gamma can take with P(gamma_null <= it) >= ``alpha``: gamma below it
+    is exactly a gamma p-value below ``alpha``."""
+    support = np.unique(_pointwise(n, max_rank))
+    # P(gamma <= g) <= L * g (Bonferroni), so the answer is at least alpha / L; smaller values,
+    # whose recursion spans nearly every count, need not be tried
+    support = support[support >= alpha / max_rank]
+    lo, hi = 0, len(support) - 1  # bisection over gamma's possible values; the cdf grows with them
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if gamma_null_cdf(support[mid], n, max_rank) >= alpha:
+            hi = mid
+        else:
+            lo = mid + 1
+    return float(support[lo])
+
+
+def undetected_coverage(n: int, max_rank: int, n_quantities: int, alpha: float = ALPHA) -> tuple[float, float, float]:
+    """What a verdict of "calibrated" can still hide: a quantity whose central 50% intervals (on
+    the rank grid) cover less than ``low`` or more than ``high`` of true values is sure to be
+    flagged; between the two, a miscalibration may pass.
+
+    Holm flags a lone miscalibrated quantity among ``n_quantities`` when its gamma p-value is below
+    alpha / n_quantities, that is when some R_i leaves the counts whose pointwise p-value reaches
+    ``gamma_critical`` at that level. The interval runs from rank i1 = round((L + 1) / 4) to
+    L + 1 - i1, so its coverage is (R_(L+1-i1) - R_i1) / n, and the extremes come from the bounds
+    on those two counts. Returns (nominal coverage, low, high).
+    """
+    i1 = max(1, round((max_rank + 1) / 4))
+    i2 = max_rank + 1 - i1
+    if i2 <= i1:
+        raise ValueError(f"L = {max_rank} is too small for a central interval on the rank grid")
+    critical = gamma_critical(n, max_rank, alpha / n_quantities)
+    lows, highs = _interval_ends(_pointwise(n, max_rank)[[i1 - 1, i2 - 1]] >= critical)
+    low = max(0, lows[1] - highs[0]) / n
+    high = min(n, highs[1] - lows[0]) / n
+    return (i2 - i1) / (max_rank + 1), float(low), float(high)
+
+
+def holm(p_values: pd.Series) -> pd.Series:
+    """Holm's step-down adjustment: family-wise error control across a model's quantities."""
+    order = p_values.sort_values()
+    m = len(order)
+    adjusted = np.minimum(1, np.maximum.accumulate((m - np.arange(m)) * order.to_numpy()))
+    return pd.Series(adjusted, index=order.index).reindex(p_values.index)
+
+
+def calibration_table(ranks: pd.DataFrame, alpha: float = ALPHA, seed: int = 0) -> pd.DataFrame:
+    """One row per quantity: the uniformity tests and a multiplicity-aware verdict.
+
+    ``p_value`` is ArviZ's pot_c uniformity test, ``chi2_p_value`` the binned chi-square test and
+    ``log_gamma_ratio`` log(gamma / gamma at ``alpha``) (negative: outside the simultaneous band).
+    A quantity is ``calibrated`` unless its gamma p-value, Holm-adjusted across the model's
+    quantities (``p_adjusted``), falls below ``alpha``.
+    """
+    if ranks.empty:
+        return pd.DataFrame(
+            columns=["quantity", "variable", "n_replicates", "p_value", "chi2_p_value",
+                     "log_gamma_ratio", "gamma_p_value", "p_adjusted", "calibrated"]
+        )
+    p_values = uniformity_p_values(ranks, seed)
+    rows = []
+    for quantity, group in ranks.groupby("quantity", sort=False):
+        r = group["rank"].to_numpy()
+        max_rank = int(group["max_rank"].iloc[0])
+        gamma = gamma_statistic(r, max_rank)
+        rows.append(
+            {
+                "quantity": quantity,
+                "variable": group["variable"].iloc[0],
+                "n_replicates": len(r),
+                "p_value": p_values[quantity],
+                "chi2_p_value": chi2_p_value(r, max_rank),
+                "log_gamma_ratio": float(np.log(max(gamma, 1e-300) / gamma_critical(len(r), max_rank, alpha))),
+                "gamma_p_value": gamma_p_value(r, max_rank),
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["p_adjusted"] = holm(table.set_index("quantity")["gamma_p_value"]).to_numpy()
+    table["calibrated"] = table["p_adjusted"] >= alpha
+    return table
+
+
+def histogram_band(n: int, n_bins: int, level: float = 0.99) -> tuple[float, float]:
+    """The central ``level`` interval of a rank-histogram bin count, Binomial(n, 1 / n_bins)."""
+    tail = (1 - level) / 2
+    dist = stats.binom(n, 1 / n_bins)
+    return float(dist.ppf(tail)), float(dist.ppf(1 - tail))
+
+
+def rank_histogram(rank_values: np.ndarray, max_rank: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and edges of ranks 0..L in ``n_bins`` bins of (nearly) equal width."""
+    edges = np.linspace(0, max_rank + 1, n_bins + 1)
+    counts, _ = np.histogram(rank_values, bins=edges)
+    return counts, edges
+
+
+def default_bins(n: int, max_rank: int) -> int:
+    """Histogram bins: about n / 10 but at most 20 and at most L + 1."""
+    return int(max(2, min(20, n // 10 if n >= 20 else 2, max_rank + 1)))
+
+
+@lru_cache(maxsize=64)
+def ecdf_band(n: int, prob: float = 0.99, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Simultaneous ``prob`` band of the ECDF difference for ``n`` uniform PIT values.
+
+    ArviZ's ``ecdf_pit`` adjusts the pointwise level by simulation so the whole curve holds
+    ``prob`` (Säilynoja et al. 2022). Returns evaluation points and the lower/upper differences.
+    """
+    x, _, lower, upper = ecdf_pit(np.linspace(0, 1, n), prob, n_simulations=1000,
+                                  rng=np.random.default_rng(seed))
+    return x, lower - x, upper - x
+
+
+def coverage(ranks: pd.DataFrame, widths: np.ndarray | None = None, seed: int = 0) -> pd.DataFrame:
+    """Coverage of central posterior intervals: the share of true values inside each width.
+
+    A true value lies inside the central interval of width w when |PIT - 0.5| <= w / 2, so coverage
+    follows from the ranks. Returns ``variable, width, coverage, lower, upper`` (a 95% Jeffreys
+    interval of the share, closed at 0 and 1 when none or all are
+    covered), pooled over each variable's elements.
+    """
+    widths = np.linspace(0.05, 0.95, 19) if widths is None else np.asarray(widths)
+    frame = ranks.assign(pit=pit_values(ranks, seed))
+    rows = []
+    for variable, group in frame.groupby("variable", sort=False):
+        inside = np.abs(group["pit"].to_numpy()[:, None] - 0.5) <= widths[None, :] / 2
+        hits, n = inside.sum(axis=0), len(group)
+        lower, upper = stats.beta.ppf([[0.025], [0.975]], hits + 0.5, n - hits + 0.5)
+        lower, upper = np.where(hits == 0, 0.0, lower), np.where(hits == n, 1.0, upper)  # Brown et al. 2001
+        rows += [{"variable": variable, "width": w, "coverage": h / n, "lower": lo, "upper": up}
+                 for w, h, lo, up in zip(widths, hits, lower, upper, strict=True)]
+    return pd.DataFrame(rows)
+
+
+def zscore_contraction(ranks: pd.DataFrame) -> pd.DataFrame:
+    """Per replicate and quantity: z = (true - mean) / sd and contraction = 1 - var_post / var_prior.
+
+    The prior variance of a quantity is estimated from its true values across replicates (they are
+    prior draws). Large |z| at high contraction is overfitting; low contraction, an uninformative fit.
+    """
+    prior_var = ranks.groupby("quantity")["true_value"].transform("var")
+    return ranks.assign(
+        zscore=(ranks["true_value"] - ranks["post_mean"]) / ranks["post_sd"],
+        contraction=1 - ranks["post_sd"] ** 2 / prior_var,
+    )
+
+
+MIN_READING_REPLICATES = 20
+
+
+def shape_reading(ranks: pd.DataFrame, alpha: float = ALPHA, seed: int = 0) -> pd.DataFrame:
+    """Read each quantity's rank shape in words, from the PIT values' mean and spread.
+
+    Under uniformity PIT has mean 1/2 and variance 1/12. A mean above 1/2 means true values sit high
+    in their posteriors (the posterior is biased low), below 1/2 the reverse; a variance above 1/12
+    is a U shape (posterior too narrow, overconfident), below it a hump (too wide). Each departure
+    is read only when its z-test rejects at ``alpha``, and only from ``MIN_READING_REPLICATES``
+    replicates on (the z-tests lean on the central limit theorem).
+    """
+    frame = ranks.assign(pit=pit_values(ranks, seed))
+    rows = []
+    for quantity, group in frame.groupby("quantity", sort=False):
+        pit, n = group["pit"].to_numpy(), len(group)
+        z_mean = (pit.mean() - 0.5) / np.sqrt(1 / 12 / n)
+        z_var = (pit.var(ddof=1) - 1 / 12) / np.sqrt(1 / 180 / n)  # Var of (U - 1/2)^2 is 1/180
+        critical = stats.norm.ppf(1 - alpha / 2)
+        words = []
+        if z_mean > critical:
+            words.append("biased low (true values sit high in the posterior)")
+        elif z_mean < -critical:
+            words.append("biased high (true values sit low in the posterior)")
+        if z_var > critical:
+            words.append("too narrow (U shape: overconfident)")
+        elif z_var < -critical:
+            words.append("too wide (hump: underconfident)")
+        reading = "; ".join(words) or "no clear shape"
+        if n < MIN_READING_REPLICATES:
+            reading = f"too few replicates to read (n < {MIN_READING_REPLICATES})"
+        rows.append({"quantity": quantity, "z_mean": z_mean, "z_spread": z_var, "reading": reading})
+    return pd.DataFrame(rows)
+
+
+def ecdf_difference(pit: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """ECDF of ``pit`` minus the uniform CDF, evaluated on ``grid``."""
+    return np.searchsorted(np.sort(pit), grid, side="right") / len(pit) - grid
+
+
+def worst_replicates(ranks: pd.DataFrame) -> pd.Series:
+    """Per quantity, the replicate whose true value lies furthest out in its posterior (max |z|)."""
+    z = ((ranks["true_value"] - ranks["post_mean"]) / ranks["post_sd"]).abs()
+    return ranks.loc[z.groupby(ranks["quantity"]).idxmax(), ["quantity", "replicate"]].set_index("quantity")["replicate"]

@@ -1,0 +1,139 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python (sbc)
+#     language: python
+#     name: sbc
+# ---
+
+# %% [markdown]
+# # One SBC replicate
+#
+# Simulation-based calibration (SBC) asks whether a model *and its inference* recover the parameters
+# that generated the data. One replicate follows the documented analysis step by step:
+#
+# 1. draw parameters from the prior,
+# 2. simulate data from the sampled parameters,
+# 3. fit the model to the simulated data,
+# 4. compare the posterior to the true values: rank each true value among thinned posterior draws.
+#
+# The runner executes this notebook once per replicate with papermill; over many replicates the ranks
+# must be uniform. Open it in JupyterLab and run it top to bottom to step through one replicate by hand.
+
+# %% tags=["parameters"]
+model: str = "hierarchical_centered"  # model builder: a library model name, "module:function" or "file.py:function"
+model_kwargs: dict = {}  # keyword arguments passed to the model builder after the design
+bambi: dict = {}  # a Bambi formula model instead of `model`: {"formula": "y ~ x + (1|group)", "family": "gaussian", "priors": {}}
+design: dict = {"maker": "seed_design", "n_groups": 5, "n_points": 10, "seed": 1234}  # design maker and its keyword arguments, or {"file": "design.csv"}
+simulator: str = ""  # optional independent simulator "module:function" of (rng, design); empty uses the model's prior predictive
+replicate: int = 0  # replicate index within the campaign
+seed: int = 1234  # this replicate's seed; the runner derives it from the campaign seed, model name and replicate
+inference: dict = {"method": "nuts", "sampler": "nutpie", "draws": 1000, "tune": 2000, "chains": 3, "target_accept": 0.95}  # inference method under test and its settings
+cores: int = 1  # chains sampled in parallel on this many cores (NUTS)
+rank_draws: int = 100  # L: thinned posterior draws each true value is ranked among (ranks run 0..L)
+keep_draws: int = 0  # thinned draws kept in draws.nc for recomputing ranks later; 0 keeps rank_draws
+quantities: list = []  # variables to rank; empty means free parameters plus parameter-sized Deterministics
+derived: dict = {}  # extra test quantities, name -> NumPy expression over variables with draws first, e.g. "alpha[:, 0] - alpha[:, 1]"
+log_likelihood: bool = True  # also rank the log-likelihood of the simulated data (catches what parameter ranks miss)
+make_plots: bool = True  # draw the design, mock-data and trace figures (the ranks do not need them)
+output_dir: str = "."  # folder the side-car result files (ranks, draws, record) are written to
+
+# %% tags=["imports"]
+from sbc_helpers.report import figures
+from sbc_helpers.run import steps
+
+# %% [markdown]
+# ## The design
+#
+# The design is the data structure the model is built on: covariates, group labels and sizes. The
+# model needs it to know, for example, how many varying intercepts there are. An outcome column in
+# it is only shown here; every replicate simulates its own.
+
+# %% tags=["design"]
+data = steps.load_design(design)
+data.head()
+
+# %% tags=["plots"]
+if make_plots:
+    figures.show(figures.design_figure, data, cache_key=figures.design_key(data))
+
+# %% [markdown]
+# ## Model
+#
+# The builder takes the design as its argument (the original read a global `group_idx`).
+
+# %% tags=["model"]
+built = steps.build(data, model, model_kwargs, bambi, simulator)
+print(built.description)
+
+# %% tags=["plots"]
+if make_plots:
+    display(figures.model_graph(built.model))
+
+# %% [markdown]
+# ## One draw from the prior predictive
+#
+# Step 1 and 2: parameters drawn from the prior, and data simulated from them (by the model's prior
+# predictive, or by an independent simulator when one is given). These are the "true" values the
+# fit must recover.
+
+# %% tags=["prior"]
+simulation = steps.draw_truth(built, seed)
+ranked = steps.ranked_quantities(built, simulation, quantities)
+simulation.truth
+
+# %% tags=["plots"]
+if make_plots:
+    figures.show(figures.data_figure, data, simulation.data)
+
+# %% [markdown]
+# ## Fit the model to the mock data
+#
+# Step 3: condition the model on the simulated data and approximate its posterior with the
+# inference method under test.
+
+# %% tags=["fit"]
+fitted = steps.fit(built, simulation, seed, inference, cores)
+print(f"{inference['method']} took {fitted.seconds:.2f} s")
+
+# %% tags=["plots"]
+if make_plots:
+    figures.show(figures.trace_figure, fitted.idata, simulation.truth, ranked)
+
+# %% [markdown]
+# Step 4: the posterior summary beside the true values.
+
+# %% tags=["summary"]
+steps.posterior_vs_truth(fitted, simulation, ranked)
+
+# %% [markdown]
+# ## Ranks and diagnostics of this replicate
+#
+# Each scalar quantity's true value, each derived quantity's and the data log-likelihood's, is
+# ranked among L thinned posterior draws; the fit's own diagnostics (divergences, R-hat, ESS) are
+# recorded beside them. Ranks, kept draws and diagnostics are written as side-car files that the
+# runner gathers into the campaign's tables.
+
+# %% tags=["ranks"]
+result = steps.rank(replicate, seed, built.model, simulation, fitted, ranked, rank_draws, keep_draws, derived,
+                    log_likelihood)
+result.record.model_dump(exclude_none=True)
+
+# %% tags=["ranks"]
+result.ranks
+
+# %% tags=["write"]
+result.write(output_dir)
+
+# %% [markdown]
+# ---
+
+# %% tags=["watermark"]
+# %reload_ext watermark
+# %watermark -n -u -v -iv -p pymc,pytensor,arviz,nutpie

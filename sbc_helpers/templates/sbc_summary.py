@@ -1,0 +1,139 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python (sbc)
+#     language: python
+#     name: sbc
+# ---
+
+# %% tags=["parameters"]
+model_dir: str = "."  # the unit's output folder (ranks.parquet, replicates.parquet, calibration.csv, verdict.json)
+title: str = "SBC summary"  # heading of the report
+
+# %% tags=["setup"]
+# %matplotlib inline
+import html
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import HTML, display
+
+from sbc_helpers.contract import UNIT_FILES
+from sbc_helpers.report import plots, tables
+from sbc_helpers.report.analysis import read_verdict
+from sbc_helpers.stats import calibrate
+
+plt.rcParams["figure.dpi"] = 80
+folder = Path(model_dir)
+ranks = pd.read_parquet(folder / UNIT_FILES["ranks"])
+replicates = pd.read_parquet(folder / UNIT_FILES["replicates"])
+calibration = pd.read_csv(folder / UNIT_FILES["calibration"])
+verdict = read_verdict(folder)
+rendered = tables.rendered_replicates(replicates, calibration)
+display(HTML(f"<h1>{html.escape(title)}</h1>"))
+
+# %% [markdown]
+# Simulation-based calibration: for each replicate a parameter set was drawn from the prior,
+# data simulated from it and the model fitted; each true value was ranked among L thinned posterior
+# draws. If the model and its inference are calibrated, every quantity's ranks are uniform.
+
+# %% tags=["verdict"]
+display(HTML(tables.verdict_html(verdict)))
+
+# %% tags=["failures"]
+if verdict["failures"]:
+    display(HTML("<h2>Failures</h2><p>Failed replicates, grouped by their error; the link opens the first "
+                 "failing replicate's notebook. Failed replicates are left out of the statistics.</p>"
+                 + tables.failures_html(verdict["failures"], rendered)))
+
+# %% [markdown]
+# ## Calibration per quantity
+#
+# Least calibrated first. `reading` puts the rank shape in words (biased, too narrow, too wide);
+# `worst_replicate` links to the replicate whose true value lies furthest out in its posterior.
+# `gamma_p_value` tests the whole rank ECDF against its simultaneous band (Säilynoja et al.'s gamma,
+# exact null distribution); `p_adjusted` is its Holm adjustment across this model's quantities and
+# decides `calibrated` at the 5% level. `p_value` is ArviZ's pot_c test, `chi2_p_value` bins the
+# ranks, `log_gamma_ratio` below 0 means the ECDF leaves its 95% band. `log_lik` is the
+# log-likelihood of the simulated data: it fails when the posterior ignores or misreads the data even
+# if every parameter's ranks look uniform.
+
+# %% tags=["table"]
+HTML(tables.calibration_table_html(calibration, rendered))
+
+# %% [markdown]
+# ## Rank histograms
+#
+# Grey: the 99% band of a bin count under uniformity. A U shape means the posterior is too narrow,
+# an inverted U too wide, a slope a bias.
+
+# %% tags=["plots"]
+if not ranks.empty:
+    plots.rank_histograms(ranks);
+
+# %% [markdown]
+# ## ECDF differences
+#
+# The ECDF of the PIT values minus the uniform CDF, with a 99% simultaneous band (grey); more
+# sensitive than histograms, and it needs no bins. Orange points are where the deviation is largest.
+
+# %% tags=["plots"]
+if not ranks.empty:
+    plots.ecdf_difference(ranks);
+
+# %% [markdown]
+# ## Recovery: true value against posterior mean
+
+# %% tags=["plots"]
+if not ranks.empty:
+    plots.true_vs_mean(ranks);
+
+# %% [markdown]
+# ## z-score against posterior contraction
+#
+# Contraction near 1: the data pin the quantity down; near 0: the posterior is the prior. Large |z|
+# at high contraction means the posterior is confidently wrong.
+
+# %% tags=["plots"]
+if not ranks.empty:
+    plots.zscore_vs_contraction(calibrate.zscore_contraction(ranks));
+
+# %% [markdown]
+# ## Coverage of central intervals
+#
+# Observed coverage minus nominal width, with a 95% interval; below 0 the intervals are too narrow,
+# above 0 too wide.
+
+# %% tags=["plots"]
+if not ranks.empty:
+    plots.coverage(calibrate.coverage(ranks));
+
+# %% [markdown]
+# ## The model
+#
+# As built on its design (a formula model lists the priors Bambi set, which stay fixed across
+# replicates).
+
+# %% tags=["model"]
+model_text = folder / UNIT_FILES["model"]
+if model_text.is_file():
+    display(HTML(f"<pre>{html.escape(model_text.read_text())}</pre>"))
+
+# %% [markdown]
+# ## Replicates
+#
+# Per-fit diagnostics and flags; click a heading to sort, a replicate to open its executed notebook.
+
+# %% tags=["replicates"]
+display(HTML(tables.replicate_table_html(replicates, rendered)))
+
+# %% tags=["watermark"]
+# %reload_ext watermark
+# %watermark -n -u -v -iv

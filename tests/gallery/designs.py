@@ -1,0 +1,31 @@
+"""Designs for the gallery models, in their own column names."""
+
+import numpy as np
+import pandas as pd
+
+
+def clinics():
+    rng = np.random.default_rng(1)
+    return pd.DataFrame({"dose": rng.uniform(0, 2, 12).round(2), "clinic": np.tile(["north", "south", "east"], 4)})
+
+
+def households():
+    return pd.DataFrame({"size": [1, 2, 2, 3, 4, 5, 1, 3]})
+
+
+def trials():
+    return pd.DataFrame({"trials": [5, 8, 10, 6, 9, 7]})
+
+
+def days():
+    return pd.DataFrame({"day": [f"d{i}" for i in range(10)], "temperature": np.linspace(12, 25, 10).round(1)})
+
+
+def sites():
+    return pd.DataFrame({"site": ["alpha", "beta", "gamma", "delta"]})
+
+
+def farms():
+    rng = np.random.default_rng(2)
+    return pd.DataFrame({"yield_t": rng.normal(5, 1, 16).round(2), "rain_mm": rng.uniform(300, 700, 16).round(),
+                         "farm": np.repeat(["f1", "f2", "f3", "f4"], 4)})

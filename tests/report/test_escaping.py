@@ -1,0 +1,59 @@
+"""Names a user chose reach the pages as text, never as markup.
+
+Model, unit and derived-quantity names are checked against a name pattern when the params are
+read (``run/test_params.py``); variable names and coordinate labels come from the user's model and
+are escaped on every page. A campaign whose model names its variable and its coordinates with live
+markup must produce pages where that markup only ever appears escaped.
+"""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SBC = [sys.executable, "-m", "sbc_helpers.cli"]
+EVIL_LABEL = "<img src=x onerror=alert(1)>"
+EVIL_NAME = "<b onmouseover=alert(2)>mu"  # PyMC refuses a "/" in a name
+
+MODEL = textwrap.dedent(f'''
+    import numpy as np
+    import pymc as pm
+
+
+    def build(design):
+        with pm.Model(coords={{"site": [{EVIL_LABEL!r}, "plain"]}}) as model:
+            mu = pm.Normal({EVIL_NAME!r}, 0, 1, dims="site")
+            pm.Normal("y", mu[np.array([0, 1, 0, 1])], 1, observed=np.zeros(4))
+        return model
+
+
+    def posterior(model, rng, draws):
+        return {{{EVIL_NAME!r}: rng.normal(size=(draws, 2))}}
+''')
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("escaping")
+    (folder / "evil.py").write_text(MODEL)
+    (folder / "evil.yaml").write_text(
+        "name: evil\nseed: 1\nreplicates: 3\nrank_draws: 10\ndesign: {maker: normal_normal_design, n_points: 4}\n"
+        "inference: {method: custom, function: evil.py:posterior, draws: 20}\n"
+        "models:\n  - {name: evil, model: evil.py:build}\n")
+    done = subprocess.run([*SBC, "run", folder / "evil.yaml", "--output-dir", folder / "out", "--workers", "1",
+                           "-q"], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    return sorted((folder / "out" / "evil").rglob("*.html"))
+
+
+@pytest.mark.slow
+def test_markup_in_variable_names_and_coordinates_is_escaped_on_every_page(pages):
+    assert len(pages) >= 5  # index, summary, three replicate pages
+    seen = False
+    for page in pages:
+        text = page.read_text()
+        assert EVIL_LABEL not in text and EVIL_NAME not in text, page
+        seen |= "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert seen  # the label is there, as text

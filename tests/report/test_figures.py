@@ -1,0 +1,133 @@
+"""A replicate's figures: chosen from the model and its design, drawn for any shape of data, never
+a reason for a replicate to fail; the design and the model graph drawn once per kernel."""
+
+import graphviz
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from sbc_helpers.models.references import make_design, resolve_model
+from sbc_helpers.report import figures
+
+DESIGN = {"maker": "seed_design", "n_groups": 3, "n_points": 4, "seed": 1}
+
+
+def _axes_text(fig) -> str:
+    texts = [fig._suptitle.get_text() if fig._suptitle else ""]
+    for ax in fig.axes:
+        texts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+    return " | ".join(texts)
+
+
+@pytest.mark.parametrize("design, expected", [
+    (pd.DataFrame({"dose": [0.1, 0.5, 0.9, 1.3], "site": list("abab")}), ["dose", "row"]),
+    (pd.DataFrame({"x1": np.arange(6.0), "x2": np.arange(6.0) ** 2, "w": [1, 2, 1, 2, 1, 3]}), ["x1", "x2", "w"]),
+    (pd.DataFrame({"county": list("abcabc")}), ["rows per county"]),
+])
+def test_the_design_figure_uses_the_designs_own_columns(design, expected):
+    text = _axes_text(figures.design_figure(design))
+    assert all(word in text for word in expected), text
+
+
+def test_a_categorical_column_with_few_levels_colours_the_design():
+    design = pd.DataFrame({"a": np.arange(8.0), "b": np.arange(8.0)[::-1], "site": list("pqrspqrs")})
+    fig = figures.design_figure(design)
+    legend = fig.axes[0].get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == list("pqrs")
+
+
+@pytest.mark.parametrize("data, expected", [
+    ({"counts": np.array([0, 3, 1, 7, 2, 0])}, ["counts against exposure"]),  # one per design row
+    ({"y": np.random.default_rng(0).normal(size=(6, 3))}, ["y (6x3 values)"]),  # multi-dimensional
+    ({"y": np.random.default_rng(0).normal(size=11)}, ["y (11 values)"]),  # longer than the design
+    ({"a": np.arange(6.0), "b": np.array([1, 0, 1, 1, 0, 0])}, ["a against exposure", "b against exposure"]),
+])
+def test_the_data_figure_draws_any_observed_shape(data, expected):
+    design = pd.DataFrame({"exposure": np.linspace(1, 2, 6), "site": list("ababab")})
+    text = _axes_text(figures.data_figure(design, data))
+    assert all(word in text for word in expected), text
+
+
+def test_without_a_covariate_discrete_data_get_a_bar_of_counts():
+    fig = figures.data_figure(pd.DataFrame({"g": list("aabb")}), {"k": np.array([0, 2, 2, 5])})
+    assert len(fig.axes[0].patches) == 6  # counts of 0..5
+
+
+def _posterior(values: dict) -> xr.Dataset:
+    return xr.Dataset({k: (("chain", "draw", *[f"{k}_dim_{i}" for i in range(np.ndim(v) - 2)]), v)
+                       for k, v in values.items()})
+
+
+def test_the_trace_shows_the_first_quantities_and_the_one_whose_truth_is_furthest_out():
+    rng = np.random.default_rng(1)
+    posterior = _posterior({"mu": rng.normal(size=(2, 50)), "tau": rng.normal(size=(2, 50)),
+                            "theta": rng.normal(size=(2, 50, 4))})
+    truth = xr.Dataset({"mu": 0.0, "tau": 0.1, "theta": ("theta_dim_0", [0.0, 0.2, 9.0, -0.1])})
+    fig = figures.trace_figure(posterior, truth, ["mu", "tau", "theta"], n=2)
+    labels = [ax.get_ylabel() for ax in fig.axes[::2]]
+    assert labels == ["mu", "tau", "theta[2]"]  # the first two, then the truth far out
+    assert "above 100% of draws" in fig.axes[5].get_title()
+
+
+def test_a_figure_that_cannot_be_drawn_prints_one_line_and_the_replicate_goes_on(capsys):
+    def broken(design):
+        raise KeyError("y")
+
+    figures.show(broken, pd.DataFrame())
+    out = capsys.readouterr().out
+    assert out == "figure not drawn (broken): KeyError: 'y'\n"
+
+
+def test_dollar_signs_in_names_are_text_not_mathtext():
+    design = pd.DataFrame({"cost $": [1.0, 2.0, 3.0], "gain $": [2.0, 1.0, 0.0]})
+    figures.png(figures.design_figure(design))  # a lone "$" would raise in mathtext
+
+
+@pytest.fixture
+def renders(monkeypatch):
+    """Count the times graphviz's ``dot`` is run, on an empty cache."""
+    monkeypatch.setattr(figures, "_SVG", {})
+    calls = []
+    pipe = graphviz.Digraph.pipe
+
+    def counted(self, *args, **kwargs):
+        calls.append(self.source)
+        return pipe(self, *args, **kwargs)
+
+    monkeypatch.setattr(graphviz.Digraph, "pipe", counted)
+    return calls
+
+
+def test_the_model_graph_is_drawn_once_per_graph(renders):
+    design = make_design(DESIGN)
+    first = figures.model_graph(resolve_model("hierarchical_centered")(design))
+    again = figures.model_graph(resolve_model("hierarchical_centered")(design))  # the next replicate's model
+    other = figures.model_graph(resolve_model("hierarchical_noncentered")(design))
+    assert len(renders) == 2
+    assert first.data == again.data != other.data
+    assert first.data.startswith("<svg") and "sigma_alpha" in first.data
+
+
+def test_a_graph_that_cannot_be_drawn_gives_a_note_not_an_error(renders, monkeypatch, capsys):
+    def missing(self, *args, **kwargs):
+        raise graphviz.ExecutableNotFound(["dot"])
+
+    monkeypatch.setattr(graphviz.Digraph, "pipe", missing)
+    assert figures.model_graph(resolve_model("hierarchical_centered")(make_design(DESIGN))) is None
+    assert capsys.readouterr().out.startswith("model graph not drawn: ExecutableNotFound")
+
+
+def test_the_design_figure_is_drawn_once_per_design(monkeypatch):
+    monkeypatch.setattr(figures, "_CACHE", {})
+    drawn = []
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: None)
+
+    def design_figure(design):
+        drawn.append(1)
+        return figures.design_figure(design)
+
+    for spec in (DESIGN, DESIGN, {**DESIGN, "seed": 2}):
+        design = make_design(spec)
+        figures.show(design_figure, design, cache_key=figures.design_key(design))
+    assert len(drawn) == 2

@@ -1,0 +1,46 @@
+"""Flags: a fit's own diagnostics against the campaign's thresholds."""
+
+import numpy as np
+import pandas as pd
+
+from sbc_helpers.stats.flags import flag_replicates
+
+THRESHOLDS = {"divergences": 0, "treedepth_hits": 0, "max_rhat": 1.01, "min_ess": 100, "min_bfmi": 0.2}
+
+
+def replicates_table() -> pd.DataFrame:
+    good = {"status": "ok", "divergences": 0, "treedepth_hits": 0, "max_rhat": 1.0, "min_ess_bulk": 400.0,
+            "min_ess_tail": 300.0, "min_bfmi": 0.9}
+    rows = [
+        good,
+        {**good, "divergences": 3},
+        {**good, "treedepth_hits": 1},
+        {**good, "max_rhat": 1.05},
+        {**good, "min_ess_bulk": 40.0},
+        {**good, "min_ess_tail": 99.0},
+        {**good, "min_bfmi": 0.1},
+        {**good, "divergences": 1, "max_rhat": 1.2, "min_bfmi": 0.05},
+        # one-chain exact draws: no R-hat, no BFMI (NaN), nothing to flag
+        {**good, "max_rhat": np.nan, "min_bfmi": np.nan},
+        {"status": "failed", "divergences": np.nan, "treedepth_hits": np.nan, "max_rhat": np.nan,
+         "min_ess_bulk": np.nan, "min_ess_tail": np.nan, "min_bfmi": np.nan},
+        {**good, "status": "failed"},
+        {"status": "not_run"},
+    ]
+    return pd.DataFrame(rows).assign(replicate=lambda t: np.arange(len(t)))
+
+
+def test_flag_replicates_names_each_reason():
+    flags = flag_replicates(replicates_table(), THRESHOLDS)
+    assert list(flags) == ["", "divergences", "treedepth", "rhat", "ess", "ess", "bfmi",
+                           "divergences, rhat, bfmi", "", "failed", "failed", "not run"]
+
+
+def test_flag_replicates_thresholds_are_exclusive_limits():
+    table = replicates_table().iloc[[1, 3, 4, 6]]
+    lenient = {"divergences": 3, "treedepth_hits": 0, "max_rhat": 1.05, "min_ess": 40, "min_bfmi": 0.1}
+    assert list(flag_replicates(table, lenient)) == ["", "", "", ""]
+
+
+def test_flag_replicates_of_no_replicates_is_empty():
+    assert flag_replicates(pd.DataFrame(), THRESHOLDS).empty

@@ -1,0 +1,90 @@
+"""A gallery of model shapes, each through the real ``sbc run`` with the default settings (figures
+on): the workflow takes every name from the model and its design, and draws every figure.
+
+One campaign holds every shape as a unit (two replicates each, tiny fits), so the cluster and the
+kernels start once.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+GALLERY = Path(__file__).resolve().parent / "gallery"
+SBC = [sys.executable, "-m", "sbc_helpers.cli"]
+
+CASES = {
+    # unit: (model entry, variables that must be ranked)
+    "columns": ("model: {g}/models.py:clinics, design: {{maker: {g}/designs.py:clinics}}",
+                {"base", "slope", "noise", "log_lik"}),
+    "outcomes": ("model: {g}/models.py:two_outcomes, design: {{maker: {g}/designs.py:households}}",
+                 {"log_rate", "level", "spread", "log_lik"}),
+    "discrete": ("model: {g}/models.py:discrete, design: {{maker: {g}/designs.py:trials}}",
+                 {"p", "eta", "low_cut", "gap", "cuts", "log_lik"}),
+    "containers": ("model: {g}/models.py:data_containers, design: {{maker: {g}/designs.py:days}}",
+                   {"effect", "baseline", "sd", "log_lik"}),
+    "scalars": ("model: {g}/models.py:scalars, design: {{maker: {g}/designs.py:sites}}",
+                {"mu", "beta", "log_lik"}),
+    "repeated": ("model: {g}/models.py:repeated, design: {{maker: {g}/designs.py:sites}}",
+                 {"level", "error", "log_lik"}),
+    "formula": ('bambi: {{formula: "yield_t ~ rain_mm + (1|farm)"}}, design: {{maker: {g}/designs.py:farms}}',
+                {"Intercept", "rain_mm", "1|farm", "1|farm_sigma", "sigma", "log_lik"}),
+}
+
+
+def _params() -> str:
+    models = "".join(f"  - {{name: {name}, {entry.format(g=GALLERY)}}}\n" for name, (entry, _) in CASES.items())
+    return ("name: gallery\nseed: 7\nreplicates: 2\nrank_draws: 20\ntimeout: 600\n"
+            "inference: {method: nuts, draws: 60, tune: 60, chains: 2}\nmodels:\n" + models)
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gallery")
+    (folder / "gallery.yaml").write_text(_params())
+    done = subprocess.run([*SBC, "run", folder / "gallery.yaml", "--output-dir", folder / "out", "-q"],
+                          capture_output=True, text=True, timeout=1800)
+    return done, folder / "out" / "gallery"
+
+
+def _outputs(notebook: Path) -> list[dict]:
+    cells = json.loads(notebook.read_text())["cells"]
+    return [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])]
+
+
+@pytest.mark.slow
+def test_every_shape_runs_to_a_verdict_with_the_default_settings(gallery):
+    done, out = gallery
+    assert done.returncode == 0, done.stderr[-3000:]
+    index = (out / "index.html").read_text()
+    for unit, (_, variables) in CASES.items():
+        table = pd.read_parquet(out / unit / "replicates.parquet")
+        assert list(table["status"]) == ["ok", "ok"], (unit, table[["status", "message"]])
+        ranked = set(pd.read_parquet(out / unit / "ranks.parquet")["variable"])
+        assert variables <= ranked, (unit, ranked)
+        assert f'href="{unit}/summary.html"' in index
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unit", list(CASES))
+def test_every_replicate_notebook_shows_its_figures(gallery, unit):
+    _, out = gallery
+    for notebook in sorted((out / unit / "replicates").glob("*.ipynb")):
+        outputs = _outputs(notebook)
+        text = "".join("".join(o.get("text", "")) for o in outputs)
+        assert "figure not drawn" not in text and "graph not drawn" not in text, text
+        pngs = [o for o in outputs if "image/png" in o.get("data", {})]
+        assert len(pngs) == 3, f"{notebook}: design, mock data and trace figures"
+        assert any("image/svg+xml" in o.get("data", {}) for o in outputs)  # the model graph
+
+
+@pytest.mark.slow
+def test_a_formula_model_states_its_priors(gallery):
+    _, out = gallery
+    described = (out / "formula" / "model.txt").read_text()
+    assert "yield_t ~ rain_mm + (1|farm)" in described and "Priors" in described
+    summary = (out / "formula" / "summary.html").read_text()
+    assert "1|farm_sigma" in summary and "HalfNormal" in summary
