@@ -22,6 +22,7 @@ _API = {
     "run_campaign": "sbc_helpers.api",
     "build_report": "sbc_helpers.api",
     "campaign_status": "sbc_helpers.api",
+    "plan_campaign": "sbc_helpers.api",
     "run_replicate": "sbc_helpers.run.steps",
     "SBCError": "sbc_helpers.errors",
     "ParamsError": "sbc_helpers.errors",

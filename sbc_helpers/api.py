@@ -82,6 +82,64 @@ def campaign_status(campaign_dir: str | Path) -> pd.DataFrame:
         if corrupt:
             log.warning("%s: %d corrupt replicate record(s) (replicates %s); 'sbc run' redoes them", unit.name,
                         len(corrupt), ", ".join(map(str, corrupt[:10])))
-        rows.append({"unit": unit.name, "done": states.count("complete"), "failed": states.count("failed"),
-                     "not_run": states.count("not_run"), "missing": states.count("missing")})
+        row = {"unit": unit.name, "done": states.count("complete"), "failed": states.count("failed"),
+               "not_run": states.count("not_run"), "missing": states.count("missing")}
+        if campaign.sequential is not None:
+            from sbc_helpers.run.sequential import decide
+
+            gathered = store.gather(folder, campaign.replicates)
+            row["sequential"] = decide(campaign, gathered.ranks, gathered.replicates).line(campaign.replicates)
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+RESOLUTIONS = (0.2, 0.15, 0.1, 0.05)
+
+
+def plan_campaign(params: str | Path, output_dir: str | Path = "outputs", *, pilot: int | None = None,
+                  workers: int | None = None, progress: bool = True,
+                  resolutions: tuple[float, ...] = RESOLUTIONS) -> pd.DataFrame:
+    """How many replicates each resolution needs, per unit, and how long they would take.
+
+    Measured on the replicates already on disk, or on a pilot run of ``pilot`` replicates per unit
+    (the campaign's first replicates: a later ``sbc run`` keeps them). The projection is the slowest
+    (cold) replicate once, then the median replicate's worker time shared among ``workers``.
+    """
+    import os
+
+    from sbc_helpers.errors import ParamsError
+    from sbc_helpers.run import store
+    from sbc_helpers.run.runner import campaign_dir
+    from sbc_helpers.stats.calibrate import replicates_for_resolution
+
+    campaign = load_campaign(params)
+    if pilot:
+        run_campaign(load_campaign(params, replicates=pilot), output_dir, workers=workers, progress=progress,
+                     report=False)
+    folder = campaign_dir(campaign, output_dir)
+    workers = workers or os.cpu_count() or 1
+    rows = []
+    for unit in campaign.units():
+        gathered = store.gather(store.unit_dir(folder, unit.name), campaign.replicates)
+        if gathered.ranks.empty:
+            raise ParamsError(f"{unit.name}: no finished replicates in {folder} to measure; run a pilot first "
+                              f"(sbc plan {params} --pilot 20)")
+        quantities = int(gathered.ranks["quantity"].nunique())
+        max_rank = int(gathered.ranks["max_rank"].max())
+        seconds = pd.to_numeric(gathered.replicates["wall_seconds"], errors="coerce").dropna()
+        warm, cold = float(seconds.median()), float(seconds.max())
+        for target in resolutions:
+            n = replicates_for_resolution(target, max_rank, quantities, campaign.alpha)
+            projected = None if n is None else cold - warm + n * warm / workers
+            rows.append({"unit": unit.name, "quantities": quantities, "resolution": target,
+                         "replicates": n if n is not None else ">20000",
+                         "projected": _duration(projected), "seconds per replicate": round(warm, 2)})
+    return pd.DataFrame(rows)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"

@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="local Dask workers (default: one per core)")
     run.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
     run.add_argument("--no-report", action="store_true", help="skip building the HTML report")
+    run.add_argument("--sequential", action="store_true",
+                     help="stop each unit as soon as its verdict is sure (replicates becomes the maximum)")
+    plan = sub.add_parser("plan", help="how many replicates each resolution needs, and how long they take")
+    plan.add_argument("params", type=Path, help="campaign YAML file")
+    plan.add_argument("--output-dir", type=Path, default=Path("outputs"), help="default: outputs")
+    plan.add_argument("--pilot", type=int, help="run this many replicates per unit first, to measure")
+    plan.add_argument("--workers", type=int, help="workers to project for (default: one per core)")
     report = sub.add_parser("report", help="rebuild a campaign's reports from what is on disk")
     report.add_argument("campaign_dir", type=Path)
     report.add_argument("--recompute", action="store_true",
@@ -61,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="with --recompute: take rank_draws, quantities, derived, log_likelihood from this file")
     status = sub.add_parser("status", help="print per model how many replicates are done, failed, missing")
     status.add_argument("campaign_dir", type=Path)
-    for p in (run, report, status):
+    for p in (run, plan, report, status):
         p.add_argument("-q", "--quiet", action="store_true", help="only errors")
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
@@ -72,7 +79,7 @@ def _run(args) -> int:
     from sbc_helpers.run.params import load_campaign
     from sbc_helpers.run.runner import campaign_dir
 
-    campaign = load_campaign(args.params, replicates=args.replicates)
+    campaign = load_campaign(args.params, replicates=args.replicates, sequential=args.sequential)
     checked = api.check_campaign(campaign)  # bad input: a one-line error, and nothing written
     with campaign_log(campaign_dir(campaign, args.output_dir), args.argv, create=True):
         done = api.run_campaign(campaign, args.output_dir, workers=args.workers, scheduler=args.scheduler,
@@ -110,13 +117,23 @@ def _report(args) -> int:
     return 0
 
 
+def _plan(args) -> int:
+    from sbc_helpers import api
+
+    table = api.plan_campaign(args.params, args.output_dir, pilot=args.pilot, workers=args.workers,
+                              progress=not args.quiet)
+    print(table.to_string(index=False))
+    return 0
+
+
 def _status(args) -> int:
     from sbc_helpers import api
 
     table = api.campaign_status(args.campaign_dir)
     print(f"{'model':<30} {'done':>6} {'failed':>6} {'not run':>7} {'missing':>7}")
     for row in table.itertuples():
-        print(f"{row.unit:<30} {row.done:>6} {row.failed:>6} {row.not_run:>7} {row.missing:>7}")
+        sequential = f"  {row.sequential}" if "sequential" in table else ""
+        print(f"{row.unit:<30} {row.done:>6} {row.failed:>6} {row.not_run:>7} {row.missing:>7}{sequential}")
     return 0
 
 
@@ -135,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.DEBUG)
     logging.getLogger("distributed").setLevel(logging.ERROR)
     logging.getLogger("papermill").setLevel(logging.WARNING)
-    commands = {"run": _run, "report": _report, "status": _status}
+    commands = {"run": _run, "plan": _plan, "report": _report, "status": _status}
     try:
         return commands[args.command](args)
     except SBCError as err:

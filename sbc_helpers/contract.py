@@ -40,7 +40,7 @@ REPLICATE_SUFFIXES = {"notebook": ".ipynb", "page": ".html", "ranks": ".ranks.pa
 UNIT_FILES = {"ranks": "ranks.parquet", "replicates": "replicates.parquet", "calibration": "calibration.csv",
               "failures": "failures.csv", "verdict": "verdict.json", "summary": "summary.ipynb",
               "summary_page": "summary.html", "thumbnail": "ecdf.png", "model": "model.txt",
-              "notebook_css": f"{REPLICATES_DIR}/notebook.css"}
+              "evidence": "evidence.parquet", "notebook_css": f"{REPLICATES_DIR}/notebook.css"}
 """A unit's (model x method) gathered tables and pages, in ``<campaign>/<unit>/``."""
 
 CAMPAIGN_FILES = {"manifest": "campaign.json", "index": "index.html", "log": "sbc.log",

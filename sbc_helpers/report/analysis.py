@@ -26,29 +26,43 @@ RESOLUTION_UP_TO = 10_000  # above this many replicates the "4x as many" figure 
 
 @dataclass
 class Tables:
-    """A unit's gathered tables."""
+    """A unit's gathered tables, and in a sequential campaign where it stopped."""
 
     ranks: pd.DataFrame
     replicates: pd.DataFrame
+    decision: object = None  # run.sequential.Decision
+    kept_after_stop: int = 0  # replicates that finished after the stop: on disk, not in the tables
 
 
 def gather(campaign_dir: Path, unit: str, campaign: Campaign) -> Tables:
-    """Gather a unit's replicates 0..N-1 into its two tables, flag its fits, write both files."""
+    """Gather a unit's replicates 0..N-1 into its two tables, flag its fits, write both files.
+
+    In a sequential campaign the tables hold the replicates the stopping rule used (those before
+    its stopping point), so they depend on the seeds only, not on which worker finished first."""
     folder = store.unit_dir(campaign_dir, unit)
     gathered = store.gather(folder, campaign.replicates)
     store.warn_unused(unit, gathered, campaign.replicates)
-    replicates = gathered.replicates
+    ranks, replicates = gathered.ranks, gathered.replicates
+    decision, kept = None, 0
+    if campaign.sequential is not None:
+        from sbc_helpers.run.sequential import decide
+
+        decision = decide(campaign, ranks, replicates)
+        if decision.stopped_at is not None:
+            kept = int((replicates["replicate"] >= decision.stopped_at).sum())
+            ranks = ranks.loc[ranks["replicate"] < decision.stopped_at].reset_index(drop=True)
+            replicates = replicates.loc[replicates["replicate"] < decision.stopped_at].reset_index(drop=True)
     replicates["flags"] = flag_replicates(replicates, campaign.thresholds.model_dump()) if len(replicates) else []
-    store.write_tables(folder, gathered.ranks, replicates)
-    return Tables(ranks=gathered.ranks, replicates=replicates)
+    store.write_tables(folder, ranks, replicates)
+    return Tables(ranks=ranks, replicates=replicates, decision=decision, kept_after_stop=kept)
 
 
-def calibration_report(ranks: pd.DataFrame) -> pd.DataFrame:
+def calibration_report(ranks: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """The calibration table with each quantity's shape reading and its worst replicate."""
-    table = calibration_table(ranks)
+    table = calibration_table(ranks, alpha)
     if table.empty:
         return pd.DataFrame(columns=CALIBRATION_COLUMNS)
-    readings = table["quantity"].map(shape_reading(ranks).set_index("quantity")["reading"])
+    readings = table["quantity"].map(shape_reading(ranks, alpha).set_index("quantity")["reading"])
     # shapes are read with unadjusted z-tests: describe only what the verdict flags
     readings = readings.where(~table["calibrated"], "uniform (not flagged)")
     return table.assign(reading=readings, worst_replicate=table["quantity"].map(worst_replicates(ranks)))
@@ -66,7 +80,7 @@ def verdict_line(calibration: pd.DataFrame) -> str:
     return f"miscalibrated: {worst}{more}"
 
 
-def resolution(calibration: pd.DataFrame, max_rank: int) -> str:
+def resolution(calibration: pd.DataFrame, max_rank: int, alpha: float = 0.05) -> str:
     """One line: how large a miscalibration this many replicates are sure to flag, and with 4x as many.
 
     A "no evidence" verdict at a few hundred replicates can hide a sizeable error; this says how
@@ -74,21 +88,22 @@ def resolution(calibration: pd.DataFrame, max_rank: int) -> str:
     n, m = int(calibration["n_replicates"].min()) if len(calibration) else 0, len(calibration)
     if n < 2 or max_rank < 3:
         return ""
-    nominal, low, high = undetected_coverage(n, max_rank, m)
+    nominal, low, high = undetected_coverage(n, max_rank, m, alpha)
     line = (f"With {n} replicates and {m} quantities, a quantity is sure to be flagged once its central "
             f"{nominal:.0%} intervals cover under {low:.0%} or over {high:.0%} of true values; a milder "
             f"miscalibration may pass.")
     if 4 * n <= RESOLUTION_UP_TO:
-        _, low4, high4 = undetected_coverage(4 * n, max_rank, m)
+        _, low4, high4 = undetected_coverage(4 * n, max_rank, m, alpha)
         line += f" With {4 * n} replicates: under {low4:.0%} or over {high4:.0%}."
     return line
 
 
-def sensitivity(ranks: pd.DataFrame, replicates: pd.DataFrame, calibration: pd.DataFrame) -> dict:
+def sensitivity(ranks: pd.DataFrame, replicates: pd.DataFrame, calibration: pd.DataFrame,
+                alpha: float = 0.05) -> dict:
     """Does leaving out the flagged replicates change the verdict?"""
     flagged = set(replicates.loc[(replicates["flags"] != "") & (replicates["status"] == "ok"), "replicate"])
     kept = ranks.loc[~ranks["replicate"].isin(flagged)]
-    without = calibration_table(kept) if flagged and not kept.empty else calibration
+    without = calibration_table(kept, alpha) if flagged and not kept.empty else calibration
     failing = set(calibration.loc[~calibration["calibrated"].astype(bool), "quantity"])
     return {
         "n_flagged": len(flagged),
@@ -120,7 +135,7 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
     tables = tables or gather(campaign_dir, unit.name, campaign)
     ranks, replicates = tables.ranks, tables.replicates
     folder = store.unit_dir(campaign_dir, unit.name)
-    calibration = calibration_report(ranks)
+    calibration = calibration_report(ranks, campaign.alpha)
     store.atomic_write(folder / UNIT_FILES["calibration"], calibration.to_csv(index=False).encode())
     status = replicates["status"] if len(replicates) else pd.Series(dtype=str)
     failed = failures(replicates)
@@ -132,13 +147,27 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
         top = failed.iloc[0]
         line = f"no completed replicates: {int(status.eq('failed').sum())} failed ({top['error']}: {top['message']})"
     max_rank = int(ranks["max_rank"].max()) if len(ranks) else 0
+    decision = tables.decision
+    sequential = None
+    if decision is not None:
+        from sbc_helpers.run.sequential import evidence_paths
+
+        store.atomic_write(folder / UNIT_FILES["evidence"],
+                           evidence_paths(campaign, ranks, decision.stopped_at).to_parquet(index=False))
+        sequential = {"reason": decision.reason, "line": decision.line(campaign.replicates),
+                      "stopped_at": decision.stopped_at, "flagged": decision.flagged, "target": decision.target,
+                      "threshold": decision.threshold, "kept_after_stop": tables.kept_after_stop}
+        if decision.reason == "flagged":
+            more = f" and {len(decision.flagged) - 4} more" if len(decision.flagged) > 4 else ""
+            line = f"miscalibrated: {', '.join(decision.flagged[:4])}{more}"
     flags = replicates.get("flags", pd.Series(dtype=str)).fillna("")
     verdict = {
         "unit": unit.name,
         "model": unit.spec.name,
         "method": unit.inference.method,
         "verdict": line,
-        "calibrated": bool(len(calibration)) and bool(calibration["calibrated"].astype(bool).all()),
+        "calibrated": bool(len(calibration)) and bool(calibration["calibrated"].astype(bool).all())
+        and not (decision is not None and decision.reason == "flagged"),
         "done": int(status.eq("ok").sum()),
         "failed": int(status.eq("failed").sum()),
         "not_run": int(status.eq("not_run").sum()),
@@ -147,8 +176,9 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
         "worker_seconds": float(pd.to_numeric(replicates.get("wall_seconds"), errors="coerce").sum())
         if len(replicates) else 0.0,
         "fit_seconds": _median(replicates.get("seconds")),
-        "resolution": resolution(calibration, max_rank) if len(calibration) else "",
-        "sensitivity": sensitivity(ranks, replicates, calibration) if len(calibration) else None,
+        "resolution": resolution(calibration, max_rank, campaign.alpha) if len(calibration) else "",
+        "sensitivity": sensitivity(ranks, replicates, calibration, campaign.alpha) if len(calibration) else None,
+        "sequential": sequential,
         "failures": failed.to_dict(orient="records"),
         "stopped": stopped,
         "worst": calibration.sort_values("p_adjusted")["quantity"].head(4).tolist() if len(calibration) else [],

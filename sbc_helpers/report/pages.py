@@ -97,9 +97,11 @@ def index_html(campaign: str, verdicts: list[dict], compare: Path | None, campai
         css = "ok" if v["calibrated"] else "bad"
         thumb = (f'<a href="{name}/{UNIT_FILES["summary_page"]}"><img class="thumb" src="{name}/'
                  f'{UNIT_FILES["thumbnail"]}" alt="ECDF differences of {name}"></a>' if v.get("thumbnail") else "")
+        sequential = (f'<br><span class="muted">{esc(v["sequential"]["line"])}</span>'
+                      if v.get("sequential") else "")
         body.append(
             f'<tr><td><a href="{name}/{UNIT_FILES["summary_page"]}">{name}</a></td><td>{esc(v["method"])}</td>'
-            f'<td>{v["done"]}</td><td>{v["failed"]}</td><td class="{css}">{esc(v["verdict"])}</td>'
+            f'<td>{v["done"]}</td><td>{v["failed"]}</td><td class="{css}">{esc(v["verdict"])}{sequential}</td>'
             f'<td>{v["flagged"]}</td><td>{v["worker_seconds"]:.0f}</td><td>{thumb}</td></tr>')
         if v["failures"]:
             failing.append(f"<h3>{name}</h3>" + failures_html(v["failures"], rendered.get(v["unit"], set()),

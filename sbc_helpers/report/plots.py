@@ -134,3 +134,22 @@ def ecdf_panels(curves: dict[str, dict[str, np.ndarray]], n: int, band_prob: flo
         axes.flat[0].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return fig
+
+
+def evidence(paths: pd.DataFrame, alpha: float, stopped_at: int | None = None, n: int = 8):
+    """The sequential test's evidence: each quantity's adjusted e-value after each replicate (log
+    scale), the ``n`` highest, against the stopping threshold 1 / ``alpha``."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    values = paths.drop(columns="replicate") / np.log(10)
+    order = values.max().sort_values(ascending=False).index[:n]
+    count = np.arange(1, len(values) + 1)
+    for i, quantity in enumerate(order):
+        ax.plot(count, values[quantity].to_numpy(), lw=1.2, color=f"C{i % 10}", label=text(quantity))
+    ax.axhline(np.log10(1 / alpha), color="red", lw=1, ls="--", label=f"threshold 1/alpha = {1 / alpha:g}")
+    ax.axhline(0, color="0.5", lw=0.8)
+    if stopped_at is not None:
+        ax.axvline(len(values), color="0.3", lw=0.8, ls=":")
+    ax.set(xlabel="replicates ranked", ylabel="log10 e-value (adjusted)")
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
+    fig.tight_layout()
+    return fig

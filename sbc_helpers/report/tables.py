@@ -101,6 +101,13 @@ def verdict_html(verdict: dict) -> str:
     lines = [f'<p><b>Verdict:</b> <span class="{css}">{esc(verdict["verdict"])}</span><br>',
              f'{verdict["done"]} of {verdict["replicates"]} replicates completed, {verdict["failed"]} failed'
              + (f', {verdict["not_run"]} not run' if verdict["not_run"] else "") + ".<br>"]
+    if verdict.get("sequential"):
+        sequential = verdict["sequential"]
+        lines.append(f'Sequential: {esc(sequential["line"])}.')
+        if sequential["kept_after_stop"]:
+            lines.append(f' {sequential["kept_after_stop"]} replicates that finished after the stop are kept on '
+                         "disk and left out.")
+        lines.append("<br>")
     if verdict.get("resolution"):
         lines.append(f'{esc(verdict["resolution"])}<br>')
     if verdict.get("stopped"):

@@ -35,6 +35,28 @@ class Thresholds(Strict):
     min_bfmi: float = Field(0.2, ge=0)
 
 
+class Sequential(Strict):
+    """Stop each unit as soon as its verdict is sure; ``replicates`` becomes the maximum.
+
+    Half of ``alpha`` goes to an e-process checked after every replicate (flagged: stop), half to the
+    fixed-N test of the replicates a unit ends with (at its maximum, or once ``resolution`` is
+    reached), so the verdict's false-alarm rate stays at most ``alpha`` however often it is looked at.
+    """
+
+    alpha: float = Field(0.05, gt=0, lt=1)
+    resolution: float | None = Field(None, gt=0, lt=0.5, description="stop once a miscalibration this large "
+                                     "(in central-50%-interval coverage) is sure to be flagged")
+    method: Literal["closed-mean", "bonferroni"] = "closed-mean"  # combining quantities' e-values
+
+    @property
+    def alpha_sequential(self) -> float:
+        return self.alpha / 2
+
+    @property
+    def alpha_fixed(self) -> float:
+        return self.alpha / 2
+
+
 class BambiSpec(Strict):
     """A Bambi formula model: built once on the design, its priors fixed across replicates."""
 
@@ -92,6 +114,7 @@ class Campaign(Strict):
     timeout: float = Field(1800, gt=0, description="seconds a replicate may run before it is stopped")
     retries: int = Field(1, ge=0, description="extra attempts for a replicate that fails")
     stop_after_failures: int = Field(3, ge=0, description="stop a unit whose first k replicates all fail alike; 0: never")
+    sequential: Sequential | None = None
     make_plots: bool = True
     kernel_reuse: int = Field(1000, ge=0, description="replicates per warm kernel; 0 starts a fresh kernel each")
     base_dir: Path = Path(".")
@@ -119,6 +142,11 @@ class Campaign(Strict):
                 raise ValueError(f"rank_draws/keep_draws ({self.kept_draws}) exceeds the "
                                  f"{unit.inference.total_draws} posterior draws of {unit.name!r}")
         return self
+
+    @property
+    def alpha(self) -> float:
+        """The level of the fixed-N verdict: half of ``sequential.alpha`` in a sequential campaign."""
+        return self.sequential.alpha_fixed if self.sequential else 0.05
 
     @property
     def kept_draws(self) -> int:
@@ -178,8 +206,9 @@ def campaign_from(raw: dict, where: str = "params") -> Campaign:
         raise ParamsError(f"{where}: {err}") from None
 
 
-def load_campaign(path: Path | str, replicates: int | None = None) -> Campaign:
-    """Read, validate and return a campaign; ``replicates`` overrides the file's count."""
+def load_campaign(path: Path | str, replicates: int | None = None, sequential: bool = False) -> Campaign:
+    """Read, validate and return a campaign; ``replicates`` overrides the file's count, and
+    ``sequential`` turns sequential stopping on (with its defaults, unless the file sets it)."""
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: params file not found")
@@ -193,6 +222,8 @@ def load_campaign(path: Path | str, replicates: int | None = None) -> Campaign:
         raise ParamsError(f"{path}: expected a mapping of campaign settings at the top level")
     if replicates is not None:
         raw["replicates"] = replicates
+    if sequential and not raw.get("sequential"):
+        raw["sequential"] = {}
     raw.setdefault("base_dir", str(path.resolve().parent))
     return campaign_from(raw, str(path))
 
@@ -202,5 +233,5 @@ def dump(campaign: Campaign) -> dict:
     return campaign.model_dump(mode="json")
 
 
-__all__ = ["BambiSpec", "Campaign", "ModelSpec", "Thresholds", "Unit", "campaign_from", "dump",
+__all__ = ["BambiSpec", "Campaign", "Sequential", "ModelSpec", "Thresholds", "Unit", "campaign_from", "dump",
            "load_campaign"]

@@ -8,7 +8,8 @@ start, a lost worker) is recorded and submitted again, up to ``retries`` more ti
 campaign goes on. Each retry runs on a new kernel: a worker discards its kernel after any failure.
 A unit whose first ``stop_after_failures`` replicates all fail with the same error, before any
 succeeds, is stopped: its other replicates are recorded as not run, and a rerun after the fix
-resumes it.
+resumes it. In a sequential campaign a unit also stops once its verdict is sure
+(``run/sequential.py``): its queued replicates are cancelled, those running finish and are kept.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ class RunResult:
     skipped: int = 0
     failed: list[tuple[str, int]] = field(default_factory=list)
     recovered: int = 0
-    stopped: dict[str, str] = field(default_factory=dict)
+    stopped: dict[str, str] = field(default_factory=dict)  # units stopped because they kept failing
+    decided: dict[str, str] = field(default_factory=dict)  # sequential units: why each stopped
 
 
 def campaign_dir(campaign: Campaign, output_dir: Path | str) -> Path:
@@ -141,11 +143,15 @@ def unit_parameters(campaign: Campaign, unit: Unit, cores: int, files: dict[str,
     }
 
 
-def plan(campaign: Campaign, folder: Path, cores: int) -> tuple[list[ReplicateTask], int]:
-    """Tasks for every replicate not yet complete on disk, and how many were skipped."""
+def plan(campaign: Campaign, folder: Path, cores: int, skip_units: set[str] = frozenset()
+         ) -> tuple[list[ReplicateTask], int]:
+    """Tasks for every replicate not yet complete on disk (none for ``skip_units``), and how many
+    were skipped."""
     template = template_path().read_text()
     tasks, skipped = [], 0
     for unit in campaign.units():
+        if unit.name in skip_units:
+            continue
         files: dict[str, bytes] = {}
         parameters = unit_parameters(campaign, unit, cores, files)
         for r in range(campaign.replicates):
@@ -203,13 +209,34 @@ def run(campaign: Campaign, output_dir: Path | str, workers: int | None = None, 
     if store.clean_partial_writes(folder):
         log.info("%s: removed temporary files an interrupted run left", campaign.name)
     cores = 1 if scheduler else max(1, (os.cpu_count() or 1) // workers)
-    tasks, skipped = plan(campaign, folder, cores)
-    result = RunResult(campaign_dir=folder, skipped=skipped)
+    monitors = sequential_monitors(campaign, folder)
+    decided = {unit: m.decision.line(campaign.replicates) for unit, m in monitors.items() if m.decision.reason}
+    tasks, skipped = plan(campaign, folder, cores, set(decided))
+    result = RunResult(campaign_dir=folder, skipped=skipped, decided=decided)
+    for unit, line in decided.items():
+        log.info("%s: already %s", unit, line)
     log.info("%s: %d replicates to run, %d already done", campaign.name, len(tasks), skipped)
     if tasks:
         with dask_client(workers, scheduler) as client:
-            _Run(client, tasks, campaign, folder, result, progress).go()
+            _Run(client, tasks, campaign, folder, result, progress, monitors).go()
     return result
+
+
+def sequential_monitors(campaign: Campaign, folder: Path) -> dict:
+    """For a sequential campaign, each unit's monitor, fed the replicates already on disk."""
+    if campaign.sequential is None:
+        return {}
+    from sbc_helpers.run.sequential import UnitMonitor
+
+    monitors = {}
+    for unit in campaign.units():
+        gathered = store.gather(store.unit_dir(folder, unit.name), campaign.replicates)
+        monitor = monitors[unit.name] = UnitMonitor(campaign)
+        by_replicate = dict(tuple(gathered.ranks.groupby("replicate"))) if len(gathered.ranks) else {}
+        for row in gathered.replicates.itertuples():
+            if row.status in ("ok", "failed") and not monitor.decision.reason:
+                monitor.add(int(row.replicate), by_replicate.get(row.replicate) if row.status == "ok" else None)
+    return monitors
 
 
 class LogProgress:
@@ -252,10 +279,13 @@ def progress_bar(total: int, name: str, show: bool):
 
 
 class _Run:
-    """One pass over the tasks: submit, save each outcome as it arrives, retry, stop failing units."""
+    """One pass over the tasks: submit, save each outcome as it arrives, retry, stop units that keep
+    failing or whose sequential verdict is sure."""
 
-    def __init__(self, client, tasks, campaign: Campaign, folder: Path, result: RunResult, progress: bool):
+    def __init__(self, client, tasks, campaign: Campaign, folder: Path, result: RunResult, progress: bool,
+                 monitors: dict | None = None):
         self.client, self.campaign, self.folder, self.result = client, campaign, folder, result
+        self.monitors = monitors or {}
         self.run_id = uuid.uuid4().hex[:8]  # keys unique to this run: a shared cluster never mixes runs
         self.attempts = {(t.unit, t.replicate): 1 for t in tasks}
         self.errors: dict[tuple[str, int], list[str]] = {}
@@ -305,10 +335,11 @@ class _Run:
             update["earlier_errors"] = "; ".join(self.errors[which])
         record = outcome.record = outcome.record.model_copy(update=update)
         store.save_replicate(store.unit_dir(self.folder, task.unit), outcome)
-        if task.unit not in self.result.stopped:  # a replicate still running when its unit stopped is kept
+        if task.unit not in self.result.stopped and task.unit not in self.result.decided:
+            # (a replicate still running when its unit stopped is kept as it is)
             stop = self.watch[task.unit].see(record)
             if stop:
-                self._stop(task.unit, *stop)
+                self._stop_failing(task.unit, *stop)
                 self._finish(which, record)
                 return None
             if record.status != "ok" and tries <= self.campaign.retries:
@@ -318,11 +349,12 @@ class _Run:
                 self.futures[future] = task
                 log.warning("%s replicate %d failed (%s); retrying", task.unit, task.replicate, record.error)
                 return future
-        self._finish(which, record)
+        self._finish(which, record, outcome.ranks)
         return None
 
-    def _finish(self, which: tuple[str, int], record: Record) -> None:
-        """Count a replicate that is done with: it succeeded, or failed after its retries."""
+    def _finish(self, which: tuple[str, int], record: Record, ranks=None) -> None:
+        """Count a replicate that is done with: it succeeded, or failed after its retries; in a
+        sequential campaign, apply the stopping rule."""
         if record.status == "ok":
             self.result.ran += 1
             self.result.recovered += record.attempts > 1
@@ -334,6 +366,15 @@ class _Run:
             log.log(level, "%s replicate %d failed: %s: %s", *which, record.error, record.message)
         self.bar.set_postfix(failed=len(self.result.failed), refresh=False)
         self.bar.update(1)
+        unit = which[0]
+        monitor = self.monitors.get(unit)
+        if monitor is not None and record.status != "not_run" and unit not in self.result.decided:
+            decision = monitor.add(which[1], ranks if record.status == "ok" else None)
+            if decision.reason:
+                self.result.decided[unit] = decision.line(self.campaign.replicates)
+                log.info("%s %s", unit, self.result.decided[unit])
+                for replicate in self._cancel_queued(unit):
+                    self.bar.update(1)
 
     def _running(self) -> set[str]:
         """Keys of the tasks workers are running now."""
@@ -342,14 +383,8 @@ class _Run:
         except Exception:  # noqa: BLE001 - a scheduler that cannot say: treat everything as queued
             return set()
 
-    def _stop(self, unit: str, error: str, message: str, first: int) -> None:
-        """Stop a unit: cancel its queued replicates (those running finish and are kept) and record
-        the ones that never ran as not run."""
-        notebook = replicate_path(store.unit_dir(self.folder, unit), first, "notebook")
-        reason = (f"stopped: its first {self.campaign.stop_after_failures} replicates failed with "
-                  f"{error}: {message} (see {notebook}); fix it and run the same command to resume")
-        self.result.stopped[unit] = reason
-        log.error("%s %s", unit, reason)
+    def _cancel_queued(self, unit: str) -> list[int]:
+        """Cancel a unit's replicates that have not started; those running finish and are kept."""
         running = self._running()
         cancelled = []
         for future, task in list(self.futures.items()):
@@ -357,8 +392,18 @@ class _Run:
                 future.cancel()
                 del self.futures[future]
                 cancelled.append(task.replicate)
+        return sorted(cancelled)
+
+    def _stop_failing(self, unit: str, error: str, message: str, first: int) -> None:
+        """Stop a unit whose replicates keep failing alike: cancel its queued replicates and record
+        the ones that never ran as not run."""
+        notebook = replicate_path(store.unit_dir(self.folder, unit), first, "notebook")
+        reason = (f"stopped: its first {self.campaign.stop_after_failures} replicates failed with "
+                  f"{error}: {message} (see {notebook}); fix it and run the same command to resume")
+        self.result.stopped[unit] = reason
+        log.error("%s %s", unit, reason)
         folder = store.unit_dir(self.folder, unit)
-        for r in sorted(cancelled):
+        for r in self._cancel_queued(unit):
             record = store.read_record(folder, r)
             if record is None:
                 record = Record.not_run(r, replicate_seed(self.campaign.seed, unit, r), f"not run: the unit was {reason}")

@@ -179,6 +179,41 @@ def undetected_coverage(n: int, max_rank: int, n_quantities: int, alpha: float =
     return (i2 - i1) / (max_rank + 1), float(low), float(high)
 
 
+def resolution_of(n: int, max_rank: int, n_quantities: int, alpha: float = ALPHA) -> float:
+    """The verdict's resolution: how far (in central-50%-interval coverage) a lone quantity's
+    calibration must be off before ``n`` replicates are sure to flag it (``undetected_coverage``)."""
+    nominal, low, high = undetected_coverage(n, max_rank, n_quantities, alpha)
+    return max(nominal - low, high - nominal)
+
+
+@lru_cache(maxsize=64)
+def replicates_for_resolution(target: float, max_rank: int, n_quantities: int, alpha: float = ALPHA,
+                              most: int = 20_000) -> int | None:
+    """The fewest replicates whose resolution reaches ``target`` (None: more than ``most``).
+
+    The resolution depends on n, L, the number of quantities and alpha only, never on the ranks, so
+    stopping there keeps the fixed-N test's level. It shrinks as n grows (up to the discreteness of
+    the counts): doubling from 50 brackets the answer, then bisection finds it.
+    """
+    def reached(n: int) -> bool:
+        return resolution_of(n, max_rank, n_quantities, alpha) <= target
+
+    high = 50
+    while not reached(min(high, most)):
+        if high >= most:
+            return None
+        high *= 2
+    high = min(high, most)
+    low = high // 2 + 1 if high > 50 else 2
+    while low < high:
+        mid = (low + high) // 2
+        if reached(mid):
+            high = mid
+        else:
+            low = mid + 1
+    return high
+
+
 def holm(p_values: pd.Series) -> pd.Series:
     """Holm's step-down adjustment: family-wise error control across a model's quantities."""
     order = p_values.sort_values()

@@ -53,6 +53,18 @@ if verdict["failures"]:
                  "failing replicate's notebook. Failed replicates are left out of the statistics.</p>"
                  + tables.failures_html(verdict["failures"], rendered)))
 
+# %% tags=["sequential"]
+if verdict["sequential"]:
+    sequential = verdict["sequential"]
+    display(HTML("<h2>Sequential verdict</h2><p>Each quantity's e-value grows with evidence against "
+                 "uniform ranks; the campaign may stop the moment one crosses the threshold, and the chance "
+                 "of a false alarm stays below alpha however often it is checked. A unit that is not flagged "
+                 "ends with the fixed-N test below, at the other half of alpha.</p>"
+                 f"<p>{html.escape(sequential['line'])}.</p>"))
+    paths = pd.read_parquet(folder / UNIT_FILES["evidence"])
+    if len(paths):
+        plots.evidence(paths, 1 / sequential["threshold"], sequential["stopped_at"]);
+
 # %% [markdown]
 # ## Calibration per quantity
 #
