@@ -15,11 +15,11 @@ from sbc_helpers.run.runner import RunResult
 log = logging.getLogger("sbc")
 
 
-def check_campaign(campaign: Campaign) -> dict:
+def check_campaign(campaign: Campaign | str | Path) -> dict:
     """The preflight: raise a one-line ``ParamsError`` for anything that would fail every replicate."""
     from sbc_helpers.run.preflight import preflight
 
-    return preflight(campaign)
+    return preflight(campaign if isinstance(campaign, Campaign) else load_campaign(campaign))
 
 
 @dataclass

@@ -44,7 +44,8 @@ UNIT_FILES = {"ranks": "ranks.parquet", "replicates": "replicates.parquet", "cal
 """A unit's (model x method) gathered tables and pages, in ``<campaign>/<unit>/``."""
 
 CAMPAIGN_FILES = {"manifest": "campaign.json", "index": "index.html", "log": "sbc.log",
-                  "compare": "compare.png", "lock": ".lock"}
+                  "compare": "compare.png", "lock": ".lock",
+                  "references": "references"}
 
 STEM_WIDTH = 4
 STAGES = ("imports", "design", "model", "prior", "fit", "plots", "summary", "ranks", "write")
@@ -162,8 +163,10 @@ FAILURE_COLUMNS = ["error", "message", "count", "first_replicate", "replicates"]
 TRUE, DATA = "true__", "data__"
 
 
-def make_archive(kept: xr.Dataset, truth: xr.Dataset, data: dict, quantities: list[str]) -> xr.Dataset:
-    """One Dataset of the kept draws (``draw`` dim), the true values and the simulated data."""
+def make_archive(kept: xr.Dataset, truth: xr.Dataset, data: dict, quantities: list[str],
+                 conditioning_rows: int = 0) -> xr.Dataset:
+    """One Dataset of the kept draws (``draw`` dim), the true values and the simulated data (in
+    posterior SBC, after ``conditioning_rows`` observed rows)."""
     import numpy as np
     import xarray as xr
 
@@ -174,6 +177,7 @@ def make_archive(kept: xr.Dataset, truth: xr.Dataset, data: dict, quantities: li
     archived = xr.merge([kept, truth, arrays], compat="override").drop_attrs()
     # netCDF does not keep variable order; recompute needs the run-time order (ties share one stream)
     archived.attrs["quantities"] = json.dumps(list(quantities))
+    archived.attrs["conditioning_rows"] = int(conditioning_rows)
     return archived
 
 

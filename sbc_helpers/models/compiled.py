@@ -241,14 +241,20 @@ def prior_draw(model: pm.Model, seed: int) -> dict[str, np.ndarray]:
     return dict(zip(names, (np.asarray(v) for v in function()), strict=True))
 
 
-def log_likelihood_totals(model: pm.Model, data: dict[str, np.ndarray], points: dict[str, np.ndarray]) -> np.ndarray:
+def log_likelihood_totals(model: pm.Model, data: dict[str, np.ndarray], points: dict[str, np.ndarray],
+                          skip_rows: int = 0) -> np.ndarray:
     """Total log-likelihood of ``data`` at each point: ``points`` maps every free variable to its
-    values (constrained scale) with the points on the first axis. One compiled function per graph."""
+    values (constrained scale) with the points on the first axis; the first ``skip_rows`` rows of
+    each observed variable are left out. One compiled function per graph."""
     from pymc.model.transform.conditioning import remove_value_transforms
 
     conditioned, shared = shared_condition(model, data)
     untransformed = remove_value_transforms(conditioned)
-    total = untransformed.logp(vars=untransformed.observed_RVs)
+    if skip_rows:
+        terms = untransformed.logp(vars=untransformed.observed_RVs, sum=False)
+        total = sum(term[skip_rows:].sum() for term in terms)
+    else:
+        total = untransformed.logp(vars=untransformed.observed_RVs)
     # remove_value_transforms clones the graph: find the shared data variables it now uses
     shared = [v for v in graph_inputs([total]) if (v.name or "").startswith(SHARED_PREFIX)]
     values = untransformed.value_vars
@@ -260,3 +266,28 @@ def log_likelihood_totals(model: pm.Model, data: dict[str, np.ndarray], points: 
     names = [untransformed.values_to_rvs[v].name for v in values]
     arrays = [np.asarray(points[n], dtype=v.type.dtype) for n, v in zip(names, values, strict=True)]
     return np.array([float(function(*(a[i] for a in arrays))) for i in range(len(arrays[0]))])
+
+
+def predictive_draw(model: pm.Model, point: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """One draw of every observed variable given the free variables' values ``point`` (constrained
+    scale): ``pm.sample_posterior_predictive`` for one point, compiled once per graph."""
+    from pymc.pytensorf import collect_default_updates, reseed_rngs
+    from pymc.sampling.forward import compile_forward_sampling_function
+    from pymc.sampling.mcmc import _get_seeds_per_chain
+
+    observed = list(model.observed_RVs)
+    key, inputs = _match("predictive", model, observed, [], [])
+
+    def build():
+        function, _ = compile_forward_sampling_function(outputs=observed, vars_in_trace=list(model.free_RVs),
+                                                        basic_rvs=model.basic_RVs, random_seed=False,
+                                                        allow_input_downcast=True, accept_inplace=True)
+        free = {rv.name for rv in model.free_RVs}
+        names = [i.variable.name for i in function.maker.inputs if i.variable.name in free]
+        return function, names, list(collect_default_updates(inputs=[], outputs=observed))
+
+    (function, names, rngs), _ = CACHE.get(key, observed, inputs, build)
+    (seed,) = _get_seeds_per_chain(seed, 1)
+    reseed_rngs(rngs, seed)
+    values = function(**{name: point[name] for name in names})
+    return {rv.name: np.asarray(v) for rv, v in zip(observed, values, strict=True)}

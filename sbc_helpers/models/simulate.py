@@ -26,6 +26,7 @@ class Simulation:
 
     truth: xr.Dataset  # free RVs and Deterministics, without chain/draw dims
     data: dict[str, np.ndarray]  # observed variable name -> simulated values
+    conditioning_rows: int = 0  # posterior SBC: leading rows of the data that are observed, not simulated
 
 
 def as_dataset(model: pm.Model, values: dict[str, np.ndarray], sample_dims: tuple[str, ...] = (),

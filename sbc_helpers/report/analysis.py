@@ -165,6 +165,7 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
         "unit": unit.name,
         "model": unit.spec.name,
         "method": unit.inference.method,
+        "conditional_on": Path(unit.spec.conditional_on).name if unit.spec.conditional_on else None,
         "verdict": line,
         "calibrated": bool(len(calibration)) and bool(calibration["calibrated"].astype(bool).all())
         and not (decision is not None and decision.reason == "flagged"),

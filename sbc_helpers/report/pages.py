@@ -99,8 +99,10 @@ def index_html(campaign: str, verdicts: list[dict], compare: Path | None, campai
                  f'{UNIT_FILES["thumbnail"]}" alt="ECDF differences of {name}"></a>' if v.get("thumbnail") else "")
         sequential = (f'<br><span class="muted">{esc(v["sequential"]["line"])}</span>'
                       if v.get("sequential") else "")
+        posterior = (f'<br><span class="muted">posterior SBC | {esc(v["conditional_on"])}</span>'
+                     if v.get("conditional_on") else "")
         body.append(
-            f'<tr><td><a href="{name}/{UNIT_FILES["summary_page"]}">{name}</a></td><td>{esc(v["method"])}</td>'
+            f'<tr><td><a href="{name}/{UNIT_FILES["summary_page"]}">{name}</a></td><td>{esc(v["method"])}{posterior}</td>'
             f'<td>{v["done"]}</td><td>{v["failed"]}</td><td class="{css}">{esc(v["verdict"])}{sequential}</td>'
             f'<td>{v["flagged"]}</td><td>{v["worker_seconds"]:.0f}</td><td>{thumb}</td></tr>')
         if v["failures"]:

@@ -99,6 +99,9 @@ def verdict_html(verdict: dict) -> str:
     """The verdict, counts, resolution and the flagged-fit check, as escaped HTML."""
     css = "ok" if verdict["calibrated"] else "bad"
     lines = [f'<p><b>Verdict:</b> <span class="{css}">{esc(verdict["verdict"])}</span><br>',
+             *([f'Posterior SBC conditional on {esc(verdict["conditional_on"])}: true values drawn from the '
+                "reference posterior of these data, each fit to them plus data simulated from those values.<br>"]
+               if verdict.get("conditional_on") else []),
              f'{verdict["done"]} of {verdict["replicates"]} replicates completed, {verdict["failed"]} failed'
              + (f', {verdict["not_run"]} not run' if verdict["not_run"] else "") + ".<br>"]
     if verdict.get("sequential"):

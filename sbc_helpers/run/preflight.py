@@ -2,8 +2,9 @@
 
 For each model: the design loads, the model builds on it (or the Bambi formula does), it observes
 something, a term its prior predictive ignores has a simulator; one prior draw (or one simulator
-draw, with the model's variable names and shapes) succeeds and is finite; every ranked quantity
-exists; every derived expression and the log-likelihood evaluate on that draw. For each method:
+draw, with the model's variable names and shapes) succeeds; every ranked quantity exists; every
+derived expression and the log-likelihood evaluate on that draw. In posterior SBC the model builds
+on the observed and new designs concatenated, and the data file has its observed variables. For each method:
 its packages import and its function loads. Each failure is a ``ParamsError`` naming the key.
 """
 
@@ -27,6 +28,14 @@ class Checked:
 def _one_line(err: BaseException) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
     return text if isinstance(err, SBCError) else f"{type(err).__name__}: {text}"
+
+
+def conditioning_of(spec) -> dict | None:
+    """A posterior-SBC model's files, as ``steps.build`` takes them (without the reference, which
+    is fitted after the preflight)."""
+    if spec.conditional_on is None:
+        return None
+    return {"data": spec.conditional_on, "new_design": spec.new_design}
 
 
 def preflight(campaign: Campaign) -> dict[str, Checked]:
@@ -61,7 +70,7 @@ def preflight(campaign: Campaign) -> dict[str, Checked]:
         if spec.simulator:
             step("simulator", load_function, spec.simulator, campaign.base_dir)
         built = step(key, lambda: steps.build(design, spec.model or "", spec.model_kwargs, bambi,
-                                              spec.simulator or "", campaign.base_dir))
+                                              spec.simulator or "", campaign.base_dir, conditioning_of(spec)))
         simulation = step("simulator" if spec.simulator else key, steps.draw_truth, built,
                           replicate_seed(campaign.seed, first.name, 0))
         quantities = step("quantities", steps.ranked_quantities, built, simulation, spec.quantities)

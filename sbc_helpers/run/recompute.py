@@ -13,6 +13,7 @@ from pathlib import Path
 from sbc_helpers.contract import archived_quantities, read_archive, replicate_path
 from sbc_helpers.errors import ParamsError, SBCError
 from sbc_helpers.run import store
+from sbc_helpers.run.preflight import conditioning_of
 from sbc_helpers.run.params import Campaign
 
 
@@ -30,7 +31,7 @@ def recompute(campaign_dir: Path, campaign: Campaign) -> int:
                 design = steps.load_design(campaign.design_for(unit.spec), campaign.base_dir)
                 bambi = unit.spec.bambi.model_dump() if unit.spec.bambi else None
                 model = steps.build(design, unit.spec.model or "", unit.spec.model_kwargs, bambi, "",
-                                    campaign.base_dir).model
+                                    campaign.base_dir, conditioning_of(unit.spec)).model
             for r in range(campaign.replicates):
                 if store.state(folder, r) != "complete":
                     continue

@@ -116,11 +116,13 @@ def _design_parameter(design, base_dir: Path, files: dict[str, bytes]) -> dict:
     return {k: (_ship(v, base_dir, files) if k == "maker" else v) for k, v in design.items()}
 
 
-def unit_parameters(campaign: Campaign, unit: Unit, cores: int, files: dict[str, bytes]) -> dict:
+def unit_parameters(campaign: Campaign, unit: Unit, cores: int, files: dict[str, bytes],
+                    reference: Path | None = None) -> dict:
     """The replicate template's parameters for one (model, inference method) unit.
 
     User files the unit refers to are added to ``files`` (path in the worker's scratch folder ->
-    content) and the parameters point at those copies, relative to the kernel's working folder.
+    content) and the parameters point at those copies, relative to the kernel's working folder;
+    so is the ``reference`` posterior's file of a posterior-SBC unit.
     """
     inference = unit.inference.model_dump(exclude={"label"}, exclude_none=True)
     if inference.get("function"):
@@ -140,20 +142,34 @@ def unit_parameters(campaign: Campaign, unit: Unit, cores: int, files: dict[str,
         "derived": campaign.derived_for(unit.spec),
         "log_likelihood": campaign.log_likelihood,
         "make_plots": campaign.make_plots,
+        "conditional_on": _conditioning_parameter(campaign, unit, files, reference),
     }
 
 
-def plan(campaign: Campaign, folder: Path, cores: int, skip_units: set[str] = frozenset()
-         ) -> tuple[list[ReplicateTask], int]:
+def _conditioning_parameter(campaign: Campaign, unit: Unit, files: dict[str, bytes], reference: Path | None) -> dict:
+    spec = unit.spec
+    if spec.conditional_on is None:
+        return {}
+    data = Path(spec.conditional_on)
+    shipped = {"data": _ship_file(data if data.is_absolute() else campaign.base_dir / data, files)}
+    if spec.new_design is not None:
+        shipped["new_design"] = _design_parameter(spec.new_design, campaign.base_dir, files)
+    if reference is not None:
+        shipped["reference"] = _ship_file(reference, files)
+    return shipped
+
+
+def plan(campaign: Campaign, folder: Path, cores: int, skip_units: set[str] = frozenset(),
+         references: dict[str, Path] | None = None) -> tuple[list[ReplicateTask], int]:
     """Tasks for every replicate not yet complete on disk (none for ``skip_units``), and how many
-    were skipped."""
+    were skipped; ``references``: the reference posterior's file of each posterior-SBC model."""
     template = template_path().read_text()
     tasks, skipped = [], 0
     for unit in campaign.units():
         if unit.name in skip_units:
             continue
         files: dict[str, bytes] = {}
-        parameters = unit_parameters(campaign, unit, cores, files)
+        parameters = unit_parameters(campaign, unit, cores, files, (references or {}).get(unit.spec.name))
         for r in range(campaign.replicates):
             if store.state(store.unit_dir(folder, unit.name), r) == "complete":
                 skipped += 1
@@ -199,6 +215,7 @@ def run(campaign: Campaign, output_dir: Path | str, workers: int | None = None, 
         progress: bool = True, descriptions: dict[str, str] | None = None) -> RunResult:
     """Run every missing replicate of ``campaign`` (checked by the preflight first); call it with
     the campaign's folder locked (``lock``)."""
+    from sbc_helpers.run import posterior
     from sbc_helpers.run.clusters import dask_client
 
     folder = campaign_dir(campaign, output_dir)
@@ -211,7 +228,8 @@ def run(campaign: Campaign, output_dir: Path | str, workers: int | None = None, 
     cores = 1 if scheduler else max(1, (os.cpu_count() or 1) // workers)
     monitors = sequential_monitors(campaign, folder)
     decided = {unit: m.decision.line(campaign.replicates) for unit, m in monitors.items() if m.decision.reason}
-    tasks, skipped = plan(campaign, folder, cores, set(decided))
+    references = posterior.prepare(campaign, folder)
+    tasks, skipped = plan(campaign, folder, cores, set(decided), references)
     result = RunResult(campaign_dir=folder, skipped=skipped, decided=decided)
     for unit, line in decided.items():
         log.info("%s: already %s", unit, line)

@@ -21,3 +21,9 @@ def stream_seeds(seed: int) -> dict[str, int]:
     children = np.random.SeedSequence(int(seed)).spawn(3)
     names = ("simulate", "fit", "rank")
     return {n: int(c.generate_state(1)[0] >> 1) for n, c in zip(names, children, strict=True)}
+
+
+def reference_seed(campaign_seed: int, model_name: str) -> int:
+    """The seed of a model's reference fit in posterior SBC (no replicate shares it)."""
+    seq = np.random.SeedSequence([int(campaign_seed), _name_key(model_name)])
+    return int(seq.generate_state(1)[0] >> 1)

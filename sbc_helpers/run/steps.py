@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,9 +19,11 @@ import pymc as pm
 import xarray as xr
 
 from sbc_helpers import inference
-from sbc_helpers.contract import Record, ReplicateResult, make_archive, unpack
+from sbc_helpers.contract import Record, ReplicateResult, make_archive, read_archive, unpack
 from sbc_helpers.errors import ModelBuildError, NonFiniteError, ParamsError
 from sbc_helpers.inference import Fit
+from sbc_helpers.models import conditioning as conditioning_module
+from sbc_helpers.models.conditioning import Conditioning
 from sbc_helpers.models.references import load_function, make_design, resolve_model
 from sbc_helpers.models.simulate import Simulation, simulate
 from sbc_helpers.run.seeds import stream_seeds
@@ -37,6 +40,7 @@ class Built:
     model: pm.Model
     description: str  # the model as plain text (with Bambi's priors for a formula model)
     simulator: Callable | None = None
+    conditioning: Conditioning | None = None  # posterior SBC: the observed data and the reference posterior
 
 
 def load_design(spec: dict | str, base_dir=None) -> pd.DataFrame:
@@ -45,9 +49,18 @@ def load_design(spec: dict | str, base_dir=None) -> pd.DataFrame:
 
 
 def build(design: pd.DataFrame, model: str = "", model_kwargs: dict | None = None, bambi: dict | None = None,
-          simulator: str = "", base_dir=None) -> Built:
+          simulator: str = "", base_dir=None, conditional_on: dict | None = None) -> Built:
     """Build the model (a builder reference, or a Bambi formula) on ``design`` and check it can be
-    calibrated: it observes something, and a term its prior predictive ignores needs a simulator."""
+    calibrated: it observes something, and a term its prior predictive ignores needs a simulator.
+
+    For posterior SBC, ``conditional_on`` holds ``data`` (the observed data file), optionally
+    ``new_design`` (a design spec) and ``reference`` (the reference posterior's draws file); the
+    model is then built on the observed design followed by the new one."""
+    conditioning = None
+    if conditional_on:
+        new_design = conditional_on.get("new_design")
+        new = load_design(new_design, base_dir) if new_design else None
+        observed_design, design = design, conditioning_module.concatenate(design, new)
     if bambi:
         from sbc_helpers.models.formula import build_formula_model
 
@@ -64,7 +77,20 @@ def build(design: pd.DataFrame, model: str = "", model_kwargs: dict | None = Non
         description = built.str_repr()
     simulate_with = load_function(simulator, base_dir) if simulator else None
     check_model(built, has_simulator=simulate_with is not None)
-    return Built(design=design, model=built, description=description, simulator=simulate_with)
+    if conditional_on:
+        rows = len(observed_design)
+        conditioning_module.check_rows(built, rows, len(design))
+        reference = conditional_on.get("reference")
+        conditioning = Conditioning(
+            observed=conditioning_module.read_observed(_path(conditional_on["data"], base_dir), built, rows),
+            rows=rows, design=design, source=Path(conditional_on["data"]).name,
+            reference=read_archive(_path(reference, base_dir)) if reference else None)
+    return Built(design=design, model=built, description=description, simulator=simulate_with,
+                 conditioning=conditioning)
+
+
+def _path(name: str, base_dir) -> Path:
+    return Path(name) if Path(name).is_absolute() or base_dir is None else Path(base_dir) / name
 
 
 def check_model(model: pm.Model, has_simulator: bool) -> None:
@@ -80,8 +106,12 @@ def check_model(model: pm.Model, has_simulator: bool) -> None:
 
 def draw_truth(built: Built, seed: int) -> Simulation:
     """Steps 1 and 2: true parameters from the prior and data simulated from them (by the model's
-    prior predictive, or by the simulator)."""
-    simulation = simulate(built.model, stream_seeds(seed)["simulate"], built.simulator, built.design)
+    prior predictive, or by the simulator); in posterior SBC, from the reference posterior, the
+    data being the observed rows followed by the simulated ones."""
+    if built.conditioning is not None and built.conditioning.reference is not None:
+        simulation = conditioning_module.draw(built.model, built.conditioning, stream_seeds(seed)["simulate"])
+    else:
+        simulation = simulate(built.model, stream_seeds(seed)["simulate"], built.simulator, built.design)
     for name in simulation.truth.data_vars:
         _require_finite(simulation.truth[name].to_numpy(), f"the true value of {name!r}")
     for name, values in simulation.data.items():
@@ -136,7 +166,7 @@ def rank(replicate: int, seed: int, model: pm.Model, simulation: Simulation, fit
     posterior = fitted.idata["posterior"].to_dataset()
     names = list(dict.fromkeys([*quantities, *(rv.name for rv in model.free_RVs)]))
     kept = thin(posterior[names], keep_draws or rank_draws)
-    archived = make_archive(kept, simulation.truth, simulation.data, quantities)
+    archived = make_archive(kept, simulation.truth, simulation.data, quantities, simulation.conditioning_rows)
     ranks = ranks_from_archive(archived, quantities, rank_draws, seed, expressions, model if log_lik else None)
     ranks.insert(0, "replicate", replicate)
     diagnostics = fit_diagnostics(fitted.idata, [q for q in quantities if q in posterior],
@@ -158,8 +188,8 @@ def ranks_from_archive(archived: xr.Dataset, quantities: list[str], rank_draws: 
         d, t = derived(draws, truth, expressions)
         test_draws.append(d)
         test_truth.append(t)
-    if model is not None:
-        d, t = log_likelihood(model, data, draws, truth)
+    if model is not None:  # in posterior SBC, of the simulated rows alone (see models/conditioning.py)
+        d, t = log_likelihood(model, data, draws, truth, int(archived.attrs.get("conditioning_rows", 0)))
         test_draws.append(d)
         test_truth.append(t)
     draws_all = xr.merge(test_draws, compat="override")

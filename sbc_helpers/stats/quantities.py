@@ -46,14 +46,15 @@ def derived(draws: xr.Dataset, truth: xr.Dataset, expressions: dict[str, str]) -
 
 
 def log_likelihood(model: pm.Model, data: dict[str, np.ndarray], draws: xr.Dataset,
-                   truth: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
-    """Total log-likelihood of the observed (simulated) ``data`` under each draw and at the truth.
+                   truth: xr.Dataset, skip_rows: int = 0) -> tuple[xr.Dataset, xr.Dataset]:
+    """Total log-likelihood of the observed (simulated) ``data`` under each draw and at the truth,
+    leaving out the first ``skip_rows`` rows of every observed variable.
 
     ``model`` is the unconditioned model; ``draws`` and ``truth`` hold its free variables. The
     compiled log-likelihood is reused across replicates (``compiled.log_likelihood_totals``).
     """
     points = {rv.name: np.concatenate([draws[rv.name].transpose("draw", ...).to_numpy(), truth[rv.name].to_numpy()[None]])
               for rv in model.free_RVs}
-    total = log_likelihood_totals(model, data, points)
+    total = log_likelihood_totals(model, data, points, skip_rows)
     return (xr.Dataset({LOG_LIKELIHOOD: (("draw",), total[:-1])}),
             xr.Dataset({LOG_LIKELIHOOD: ((), total[-1])}))

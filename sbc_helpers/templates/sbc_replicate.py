@@ -42,6 +42,7 @@ quantities: list = []  # variables to rank; empty means free parameters plus par
 derived: dict = {}  # extra test quantities, name -> NumPy expression over variables with draws first, e.g. "alpha[:, 0] - alpha[:, 1]"
 log_likelihood: bool = True  # also rank the log-likelihood of the simulated data (catches what parameter ranks miss)
 make_plots: bool = True  # draw the design, mock-data and trace figures (the ranks do not need them)
+conditional_on: dict = {}  # posterior SBC: {"data": observed data file, "reference": reference draws file, "new_design": {...}}
 output_dir: str = "."  # folder the side-car result files (ranks, draws, record) are written to
 
 # %% tags=["imports"]
@@ -69,7 +70,7 @@ if make_plots:
 # The builder takes the design as its argument (the original read a global `group_idx`).
 
 # %% tags=["model"]
-built = steps.build(data, model, model_kwargs, bambi, simulator)
+built = steps.build(data, model, model_kwargs, bambi, simulator, conditional_on=conditional_on)
 print(built.description)
 
 # %% tags=["plots"]
@@ -81,7 +82,8 @@ if make_plots:
 #
 # Step 1 and 2: parameters drawn from the prior, and data simulated from them (by the model's prior
 # predictive, or by an independent simulator when one is given). These are the "true" values the
-# fit must recover.
+# fit must recover. In posterior SBC (`conditional_on`) they come from the reference posterior of
+# the observed data instead, and the simulated rows follow the observed ones.
 
 # %% tags=["prior"]
 simulation = steps.draw_truth(built, seed)
@@ -90,7 +92,7 @@ simulation.truth
 
 # %% tags=["plots"]
 if make_plots:
-    figures.show(figures.data_figure, data, simulation.data)
+    figures.show(figures.data_figure, built.design, simulation.data)
 
 # %% [markdown]
 # ## Fit the model to the mock data

@@ -1,0 +1,113 @@
+"""Posterior SBC: calibration conditional on the user's observed data (Säilynoja, Schmitt, Bürkner
+and Vehtari 2025, arXiv:2502.03279).
+
+Prior SBC averages over the whole prior; posterior SBC asks whether inference is calibrated near
+the data at hand. A reference posterior p(θ | y) is fitted once to the observed data. Each
+replicate draws θ' from it, simulates y' from θ' on the new design (the observed design unless
+another is given) and fits the method under test to y and y' together, on the two designs
+concatenated. Then θ' is a draw from p(θ | y, y'), so its ranks among that fit's draws must be
+uniform, exactly as in prior SBC with p(θ | y) in the prior's place.
+
+The log-likelihood test quantity is that of y' alone, log p(y' | θ): any function of θ and the
+conditioning data is a valid test quantity, and y' is the part that differs between replicates,
+so its likelihood is where a fit that does not use y' properly shows (log p(y | θ) of the fixed
+observed rows is a function of θ alone, which the parameter ranks already cover).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from sbc_helpers.errors import BadReference, ParamsError
+from sbc_helpers.models.references import read_design
+from sbc_helpers.models.simulate import Simulation, as_dataset, in_dtype, with_deterministics
+
+
+@dataclass
+class Conditioning:
+    """What a posterior-SBC replicate is conditioned on."""
+
+    observed: dict[str, np.ndarray]  # observed variable -> its values on the observed design's rows
+    rows: int  # the observed design's rows: the first rows of ``design``
+    design: pd.DataFrame  # the observed design, then the new design
+    reference: xr.Dataset | None  # reference posterior draws of the free variables, along ``draw``
+    source: str  # the data file's name, for pages
+
+
+def concatenate(design: pd.DataFrame, new_design: pd.DataFrame | None) -> pd.DataFrame:
+    """The observed design's rows, then the new design's (the observed design again if none)."""
+    new = design if new_design is None else new_design
+    missing = [c for c in design.columns if c not in new.columns]
+    if missing:
+        raise ParamsError(f"new_design lacks the design's column(s) {', '.join(map(str, missing))}")
+    return pd.concat([design, new[design.columns]], ignore_index=True)
+
+
+def read_observed(path: Path | str, model: pm.Model, rows: int) -> dict[str, np.ndarray]:
+    """The observed data of ``path`` (CSV or Parquet): one column per observed variable of
+    ``model`` (built on the observed design), ``rows`` rows aligned with that design."""
+    try:
+        table = read_design(path)
+    except BadReference as err:
+        raise ParamsError(f"conditional_on: {str(err).replace('design file', 'data file')}") from None
+    name = Path(path).name
+    if len(table) != rows:
+        raise ParamsError(f"conditional_on: {name} has {len(table)} rows; the design has {rows}")
+    data = {}
+    for rv in model.observed_RVs:
+        if rv.name not in table.columns:
+            raise ParamsError(f"conditional_on: {name} has no column {rv.name!r} (observed variables: "
+                              f"{', '.join(v.name for v in model.observed_RVs)})")
+        shape = model.rvs_to_values[rv].type.shape
+        if len(shape) != 1:
+            raise ParamsError(f"conditional_on: {rv.name!r} is {len(shape)}-dimensional; posterior SBC takes "
+                              "observed variables with one value per design row")
+        values = table[rv.name].to_numpy()
+        if not np.all(np.isfinite(values.astype(float))):
+            raise ParamsError(f"conditional_on: column {rv.name!r} of {name} has missing or non-finite values")
+        try:
+            data[rv.name] = in_dtype(rv, values)
+        except ValueError as err:
+            raise ParamsError(f"conditional_on: {err}") from None
+    return data
+
+
+def check_rows(model: pm.Model, rows: int, total: int) -> None:
+    """Refuse a model whose observed variables do not have one value per row of the design."""
+    for rv in model.observed_RVs:
+        value = model.rvs_to_values[rv]
+        length = np.shape(value.data if hasattr(value, "data") else value.eval())[0]
+        if length != total:
+            raise ParamsError(f"conditional_on: on the concatenated design ({rows} + {total - rows} rows) "
+                              f"{rv.name!r} has {length} values, not one per row")
+
+
+def draw(model: pm.Model, conditioning: Conditioning, seed: int) -> Simulation:
+    """θ' from the reference posterior and y' simulated from it on the new rows; the data are the
+    observed rows followed by y'. ``model`` is built on the concatenated design."""
+    from sbc_helpers.models.compiled import predictive_draw
+
+    index_seed, data_seed = np.random.SeedSequence(seed).generate_state(2)
+    index = int(np.random.default_rng(index_seed).integers(conditioning.reference.sizes["draw"]))
+    point = {name: conditioning.reference[name].isel(draw=index).to_numpy() for name in conditioning.reference.data_vars}
+    simulated = predictive_draw(model, point, int(data_seed >> 1))
+    data = {}
+    for rv in model.observed_RVs:
+        values = np.array(simulated[rv.name])
+        values[:conditioning.rows] = conditioning.observed[rv.name]
+        data[rv.name] = values
+    truth = as_dataset(model, point)
+    if model.deterministics:
+        truth = with_deterministics(pm.observe(model, data), truth)
+    return Simulation(truth=truth, data=data, conditioning_rows=conditioning.rows)
+
+
+def reference_draws(idata, model: pm.Model) -> xr.Dataset:
+    """A fit's posterior draws of the free variables, chains pooled along ``draw``."""
+    posterior = idata["posterior"].to_dataset()[[rv.name for rv in model.free_RVs]]
+    pooled = posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
+    return pooled.drop_vars(["sample", "chain", "draw"]).rename(sample="draw").drop_attrs()

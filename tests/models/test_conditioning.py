@@ -1,0 +1,79 @@
+"""Posterior SBC's replicate: the true values come from the reference posterior, the data keep the
+observed rows, and the log-likelihood quantity covers the simulated rows alone."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+from sbc_helpers.errors import ParamsError
+from sbc_helpers.models import conditioning
+from sbc_helpers.models.conditioning import Conditioning
+from sbc_helpers.stats.quantities import log_likelihood
+from sbc_helpers.models.references import load_function
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "posterior"
+growth, level = (load_function(f"{EXAMPLE}/models.py:{name}") for name in ("growth", "level"))
+OBSERVED = np.array([0.3, 1.2, -0.4, 0.9])
+
+
+def _conditioning(model, rows=4, draws=500, seed=0):
+    rng = np.random.default_rng(seed)
+    reference = xr.Dataset({"mu": (("draw",), rng.normal(0.5, 0.4, draws))})
+    return Conditioning(observed={"reading": OBSERVED}, rows=rows, design=pd.DataFrame({"r": range(2 * rows)}),
+                        reference=reference, source="readings.csv")
+
+
+def test_a_draw_keeps_the_observed_rows_and_takes_its_truth_from_the_reference():
+    model = level(pd.DataFrame({"r": range(8)}))
+    cond = _conditioning(model)
+    first, again, other = (conditioning.draw(model, cond, s) for s in (5, 5, 6))
+    np.testing.assert_array_equal(first.data["reading"][:4], OBSERVED)
+    assert first.conditioning_rows == 4 and first.data["reading"].shape == (8,)
+    assert float(first.truth["mu"]) in set(cond.reference["mu"].to_numpy())
+    np.testing.assert_array_equal(first.data["reading"], again.data["reading"])
+    assert float(first.truth["mu"]) != float(other.truth["mu"])
+
+
+def test_the_simulated_rows_come_from_the_drawn_truth():
+    model = level(pd.DataFrame({"r": range(4 + 400)}))
+    cond = _conditioning(model)
+    simulation = conditioning.draw(model, cond, 3)
+    new = simulation.data["reading"][4:]
+    mu = float(simulation.truth["mu"])
+    assert abs(new.mean() - mu) < 4 / np.sqrt(400) and abs(new.std() - 1) < 0.15
+
+
+def test_the_log_likelihood_quantity_covers_the_simulated_rows_alone():
+    model = level(pd.DataFrame({"r": range(8)}))
+    data = {"reading": np.arange(8.0) / 4}
+    draws = xr.Dataset({"mu": (("draw",), np.array([0.0, 1.0]))})
+    truth = xr.Dataset({"mu": ((), 0.5)})
+    d, t = log_likelihood(model, data, draws, truth, skip_rows=4)
+    expected = [stats.norm(mu, 1).logpdf(data["reading"][4:]).sum() for mu in (0.0, 1.0, 0.5)]
+    np.testing.assert_allclose([*d["log_lik"].to_numpy(), float(t["log_lik"])], expected)
+
+
+def test_the_data_file_must_match_the_observed_variables(tmp_path):
+    model = growth(pd.DataFrame({"dose": np.zeros(6), "age": np.zeros(6)}))
+    table = tmp_path / "heights.csv"
+    pd.DataFrame({"weight": np.ones(3)}).to_csv(table, index=False)
+    with pytest.raises(ParamsError, match="heights.csv has 3 rows; the design has 6"):
+        conditioning.read_observed(table, model, 6)
+    with pytest.raises(ParamsError, match="has no column 'height'"):
+        conditioning.read_observed(table, model, 3)
+    pd.DataFrame({"height": [1.0, np.nan, 2.0]}).to_csv(table, index=False)
+    with pytest.raises(ParamsError, match="non-finite"):
+        conditioning.read_observed(table, model, 3)
+    with pytest.raises(ParamsError, match="data file .* does not exist"):
+        conditioning.read_observed(tmp_path / "absent.csv", model, 3)
+
+
+def test_a_new_design_needs_the_design_columns():
+    design = pd.DataFrame({"dose": [1.0], "age": [2.0]})
+    assert conditioning.concatenate(design, None).shape == (2, 2)
+    with pytest.raises(ParamsError, match="lacks the design's column"):
+        conditioning.concatenate(design, pd.DataFrame({"dose": [3.0]}))
