@@ -202,12 +202,13 @@ def run(campaign: Campaign, output_dir: Path | str, workers: int | None = None, 
         store.atomic_write(store.unit_dir(folder, unit) / UNIT_FILES["model"], text.encode())
     if store.clean_partial_writes(folder):
         log.info("%s: removed temporary files an interrupted run left", campaign.name)
-    cores = 1 if scheduler else max(1, (os.cpu_count() or 1) // workers)
+    remote = scheduler or campaign.cluster.kind != "local"  # one single-threaded worker per core there
+    cores = 1 if remote else max(1, (os.cpu_count() or 1) // workers)
     tasks, skipped = plan(campaign, folder, cores)
     result = RunResult(campaign_dir=folder, skipped=skipped)
     log.info("%s: %d replicates to run, %d already done", campaign.name, len(tasks), skipped)
     if tasks:
-        with dask_client(workers, scheduler) as client:
+        with dask_client(workers, scheduler, campaign.cluster, campaign.name) as client:
             _Run(client, tasks, campaign, folder, result, progress).go()
     return result
 
