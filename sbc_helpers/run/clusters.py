@@ -208,7 +208,10 @@ def jobqueue_options(kind: str, settings: dict, job_name: str) -> dict:
     import dask
 
     import_jobqueue()  # registers the packaged defaults with Dask's configuration
-    config = {k: v for k, v in dask.config.get(f"jobqueue.{kind}").items() if k not in RESERVED and k not in RENAMED}
+    # key by key: a DASK_JOBQUEUE__SLURM__JOB_SCRIPT_PROLOGUE variable sits beside the packaged
+    # job-script-prologue in Dask's mapping (two spellings, one setting); get() finds the one that wins
+    keys = jobqueue_keys(kind) - set(RESERVED) - set(RENAMED)
+    config = {key: dask.config.get(f"jobqueue.{kind}.{key}", None) for key in sorted(keys)}
     config.update({str(k).replace("_", "-"): v for k, v in settings.items()})
     for key, value in DEFAULTS.items():
         if config.get(key) is None:
