@@ -10,8 +10,10 @@ is checked.
 """
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -151,9 +153,11 @@ def test_kubernetes_spec_is_built():
 
 
 @pytest.fixture(scope="module")
-def slurm(tmp_path_factory):
-    """A one-node SLURM cluster for this module: the environment its clients need."""
-    folder = tmp_path_factory.mktemp("slurm")
+def slurm():
+    """A one-node SLURM cluster for this module: the environment its clients need. Its folder is
+    not under pytest's: munged runs as the munge user, who cannot enter those (mode 700)."""
+    folder = Path(tempfile.mkdtemp(prefix="sbc-slurm-test-"))
+    folder.chmod(0o755)
     env = {**os.environ, "SBC_SLURM_DIR": str(folder / "cluster"), "SBC_SLURM_CPUS": "2"}
     try:
         done = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, env=env, timeout=600)
@@ -169,6 +173,7 @@ def slurm(tmp_path_factory):
         yield env
     finally:
         subprocess.run([SCRIPT, "stop"], capture_output=True, env=env, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _queue(env, *args) -> list[str]:
