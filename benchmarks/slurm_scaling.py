@@ -12,7 +12,9 @@ draws 1000, tune 2000, 3 chains, target_accept 0.95, rank_draws 100 (``--quick``
 100). For each run it prints the wall time, the time to the first worker, the warm rate (between
 the second and the last replicate saved: each worker's cold first replicate left out), the CPU of
 the ``sbc run`` process (the client, and the scheduler, which runs inside it for both clusters),
-and the bytes each replicate brings back. From the SLURM run it computes the 100-worker case: tasks
+per warm replicate and per second (much of it is time-driven: heartbeats, polling; per replicate
+it grows when replicates are slow, as on a loaded machine), and the bytes each replicate brings
+back. From the SLURM run it computes the 100-worker case: tasks
 per second reaching the scheduler, result bytes per second, and the client's CPU.
 
     .venv/bin/python benchmarks/slurm_scaling.py [--simulations 24] [--quick] [--keep]
@@ -26,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +45,12 @@ SBC = [sys.executable, "-m", "sbc_helpers.cli"]
 MODEL_NAME = "centered"
 DONE = re.compile(r"^(\S+ \S+) DEBUG \S+ replicate (\d+) ok in ([\d.]+) s")
 FILES = (".ipynb", ".ranks.parquet", ".draws.nc", ".json")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def params(simulations: int, quick: bool) -> str:
@@ -101,6 +110,7 @@ def measure(result: dict) -> dict:
         "worker_seconds": statistics.median(s for _, s in done[2:]),  # one replicate, one worker, warm
         "client_cpu_total": result["samples"][-1][1],
         "client_cpu_warm": (cpu_at(t1) - cpu_at(t0)) / warm,  # client + scheduler CPU per replicate
+        "client_cpu_per_s": (cpu_at(t1) - cpu_at(t0)) / (t1 - t0),  # the same per second: mostly polling
         "result_bytes": statistics.mean(sizes),
     }
 
@@ -125,6 +135,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="sbc-slurm-scaling-"))
     work.chmod(0o755)  # munged (user munge) must enter the cluster's folder
     env = {**os.environ, "SBC_SLURM_DIR": str(work / "slurm"), "SBC_SLURM_CPUS": "2",
+           "SBC_SLURM_CTLD_PORT": str(free_port()), "SBC_SLURM_D_PORT": str(free_port()),
            "SLURM_CONF": str(work / "slurm" / "etc" / "slurm.conf"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     params_path = work / "scaling.yaml"
@@ -143,11 +154,13 @@ def main() -> int:
     print(f"\n{args.simulations} replicates, {'quick' if args.quick else 'seed'} settings; load average at the end "
           f"{load[0]:.1f} (other processes share the {os.cpu_count()} cores); ranks identical: {same}")
     print(f"{'':<18} {'wall s':>7} {'1st worker s':>12} {'1st saved s':>11} {'warm rep/s':>10} "
-          f"{'worker s/rep':>12} {'client CPU s/rep':>16} {'client CPU s':>12} {'bytes/rep':>10}")
+          f"{'worker s/rep':>12} {'client CPU s/rep':>16} {'client CPU s/s':>14} {'client CPU s':>12} "
+          f"{'bytes/rep':>10}")
     for label, m in (("2 local workers", local), ("2 SLURM jobs", slurm)):
         first = f"{m['first_worker']:.1f}" if m["first_worker"] is not None else "-"
         print(f"{label:<18} {m['wall']:>7.1f} {first:>12} {m['first_saved']:>11.1f} {m['warm_rate']:>10.2f} "
-              f"{m['worker_seconds']:>12.2f} {m['client_cpu_warm']:>16.4f} {m['client_cpu_total']:>12.1f} "
+              f"{m['worker_seconds']:>12.2f} {m['client_cpu_warm']:>16.4f} {m['client_cpu_per_s']:>14.3f} "
+              f"{m['client_cpu_total']:>12.1f} "
               f"{m['result_bytes']:>10.0f}")
     print(f"SLURM / local: wall {slurm['wall'] / local['wall']:.2f}x, warm rate {slurm['warm_rate'] / local['warm_rate']:.2f}x")
 
