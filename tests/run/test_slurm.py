@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from processes import SBC, descendants, kill, sbc, start, stop, wait_gone
+from processes import SBC, descendants, free_port, kill, sbc, start, stop, wait_gone
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "slurm-local.sh"
@@ -158,7 +158,9 @@ def slurm():
     not under pytest's: munged runs as the munge user, who cannot enter those (mode 700)."""
     folder = Path(tempfile.mkdtemp(prefix="sbc-slurm-test-"))
     folder.chmod(0o755)
-    env = {**os.environ, "SBC_SLURM_DIR": str(folder / "cluster"), "SBC_SLURM_CPUS": "2"}
+    # ports of its own: a cluster someone started with the defaults (6817, 6818) may be running
+    env = {**os.environ, "SBC_SLURM_DIR": str(folder / "cluster"), "SBC_SLURM_CPUS": "2",
+           "SBC_SLURM_CTLD_PORT": str(free_port()), "SBC_SLURM_D_PORT": str(free_port())}
     try:
         done = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, env=env, timeout=600)
         problem = None if done.returncode == 0 else (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -288,7 +290,11 @@ def test_a_queue_that_starts_no_worker_is_one_line(slurm, client_side, tmp_path,
 
 
 @pytest.mark.slow
-def test_ctrl_c_leaves_no_job_behind(slurm, client_side, tmp_path):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 128 + signal.SIGTERM)],
+                         ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_run_leaves_no_job_behind(slurm, client_side, tmp_path, sig, code):
+    """Ctrl-C (SIGINT to the terminal's process group) or SIGTERM (a batch system or `kill`
+    stopping sbc): the run ends with the usual code and cancels its jobs on the way out."""
     log = tmp_path / "run.log"
     proc = start([*SBC, "run", client_side / "slurm.yaml", "--cluster", "slurm", "--jobs", 2, "--output-dir",
                   tmp_path / "out", "--no-report"], log, env=slurm)
@@ -297,11 +303,12 @@ def test_ctrl_c_leaves_no_job_behind(slurm, client_side, tmp_path):
         _wait(lambda: len(_queue(slurm, "-t", "R")) == 2, 300, "2 running jobs", proc, log)
         time.sleep(3)
         tracked |= descendants(proc.pid)
-        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-        code = proc.wait(timeout=120)
+        os.killpg(proc.pid, sig)
+        ended = proc.wait(timeout=120)
     finally:
         stop(proc, tracked)
-    assert code == 130, log.read_text()
-    assert "interrupted" in log.read_text()
+    assert ended == code, log.read_text()
+    if sig == signal.SIGINT:
+        assert "interrupted" in log.read_text()
     assert _queue(slurm) == []
     kill(wait_gone(tracked, 30))
