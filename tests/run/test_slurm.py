@@ -138,7 +138,7 @@ def test_kubernetes_spec_is_built():
     assert worker["replicas"] == 3
     container = worker["spec"]["containers"][0]
     assert container["image"] == "registry.example/sbc:1"
-    assert " ".join(container["args"]).endswith("--nworkers 2 --nthreads 1") or "--nworkers" in container["args"]
+    assert container["args"][:6] == ["dask", "worker", "--nworkers", "2", "--nthreads", "1"]
     assert container["resources"]["limits"] == {"cpu": "2", "memory": "4G"}
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] == "0"
