@@ -23,12 +23,16 @@ $(STAMP): requirements.lock pyproject.toml Makefile
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (sbc)" >/dev/null
 	touch $(STAMP)
 
-# graphviz's `dot` renders the model graph; Chromium drives the report's browser test.
+# graphviz's `dot` renders the model graph; Chromium drives the report's browser test; SLURM and
+# munge run the one-node cluster of the SLURM tests (scripts/slurm-local.sh starts it).
 system-deps:
-	@if ! command -v dot >/dev/null || ! command -v chromium >/dev/null; then \
+	@if ! command -v dot >/dev/null || ! command -v chromium >/dev/null || ! command -v sbatch >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz chromium >/dev/null \
 	  || echo "warning: could not install graphviz/chromium; model graphs or the browser test will be skipped" >&2; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    munge slurmctld slurmd slurm-client procps >/dev/null \
+	  || echo "warning: could not install SLURM; the SLURM tests will be skipped" >&2; \
 	fi
 
 demo: setup

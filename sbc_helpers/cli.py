@@ -43,6 +43,9 @@ def campaign_log(folder: Path, argv: list[str] | None, create: bool = False) -> 
         handler.close()
 
 
+KINDS = ("local", "slurm", "pbs", "sge", "lsf", "kubernetes")  # run.clusters.KINDS, without importing Dask
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sbc", description="Simulation-based calibration of PyMC models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--replicates", type=int, help="override the number of replicates per model")
     run.add_argument("--workers", type=int, help="local Dask workers (default: one per core)")
     run.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    run.add_argument("--cluster", choices=KINDS, help="where workers run (default: the params' cluster.kind, local)")
+    size = run.add_mutually_exclusive_group()
+    size.add_argument("--jobs", type=int, metavar="N", help="batch jobs (Kubernetes pods) kept running")
+    size.add_argument("--adapt", metavar="MIN:MAX", help="between MIN and MAX jobs, by the queue of replicates")
     run.add_argument("--no-report", action="store_true", help="skip building the HTML report")
     run.add_argument("--sequential", action="store_true",
                      help="stop each unit as soon as its verdict is sure (replicates becomes the maximum)")
@@ -76,10 +83,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args) -> int:
     from sbc_helpers import api
-    from sbc_helpers.run.params import load_campaign
+    from sbc_helpers.errors import ParamsError
+    from sbc_helpers.run.params import load_campaign, with_cluster
     from sbc_helpers.run.runner import campaign_dir
 
     campaign = load_campaign(args.params, replicates=args.replicates, sequential=args.sequential)
+    if args.scheduler and args.cluster not in (None, "local"):
+        raise ParamsError(f"--scheduler and --cluster {args.cluster}: give one")
+    campaign = with_cluster(campaign, "local" if args.scheduler else args.cluster, args.jobs, args.adapt)
+    if args.workers and campaign.cluster.kind != "local":
+        raise ParamsError(f"--workers goes with the local cluster; a {campaign.cluster.kind} cluster takes --jobs "
+                          "or --adapt (and cluster.settings.cores)")
     checked = api.check_campaign(campaign)  # bad input: a one-line error, and nothing written
     with campaign_log(campaign_dir(campaign, args.output_dir), args.argv, create=True):
         done = api.run_campaign(campaign, args.output_dir, workers=args.workers, scheduler=args.scheduler,

@@ -103,6 +103,61 @@ class ModelSpec(Strict):
         return methods.parse_settings(self.reference_inference, "reference_inference")
 
 
+class Cluster(Strict):
+    """Where the replicates run: the local cluster, or batch jobs or Kubernetes pods
+    (``run.clusters``); ``sbc run --cluster/--jobs/--adapt`` override it."""
+
+    kind: Literal["local", "slurm", "pbs", "sge", "lsf", "kubernetes"] = "local"
+    jobs: int | None = Field(None, ge=1, description="jobs (pods) kept running; one ended is replaced; default 1")
+    adapt: tuple[int, int] | None = Field(None, description="MIN:MAX jobs, by the queue of replicates")
+    timeout: float = Field(600, gt=0, description="seconds to wait for the first worker to start")
+    settings: dict[str, Any] = {}  # over Dask's jobqueue.<kind>.* configuration (kubernetes: image, ...)
+
+    @field_validator("adapt", mode="before")
+    @classmethod
+    def _min_max(cls, value):
+        if isinstance(value, str):
+            low, sep, high = value.partition(":")
+            try:
+                return int(low), int(high if sep else low)
+            except ValueError:
+                raise ValueError(f"{value!r} is not MIN:MAX jobs, e.g. 1:10") from None
+        return value
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> "Cluster":
+        if self.kind == "local" and (self.jobs or self.adapt or self.settings):
+            raise ValueError("jobs, adapt and settings go with a batch or Kubernetes cluster (kind: slurm, pbs, sge, "
+                             "lsf, kubernetes)")
+        if self.jobs and self.adapt:
+            raise ValueError("give jobs or adapt, not both")
+        if self.adapt and not 1 <= self.adapt[0] <= self.adapt[1]:
+            raise ValueError(f"adapt {self.adapt[0]}:{self.adapt[1]}: give MIN:MAX jobs with 1 <= MIN <= MAX")
+        if self.kind != "local":
+            from sbc_helpers.run.clusters import check_settings
+
+            check_settings(self.kind, self.settings)
+        return self
+
+
+def with_cluster(campaign: "Campaign", kind: str | None = None, jobs: int | None = None,
+                 adapt: str | None = None) -> "Campaign":
+    """The campaign with the command line's cluster flags over its ``cluster`` section (a new kind
+    keeps the section's other keys, except ``local``, which takes none)."""
+    raw = campaign.cluster.model_dump()
+    if kind is not None and kind != raw["kind"]:
+        raw = {"kind": kind, "timeout": raw["timeout"]} if kind == "local" else {**raw, "kind": kind}
+    if jobs is not None:
+        raw.update(jobs=jobs, adapt=None)
+    if adapt is not None:
+        raw.update(adapt=adapt, jobs=None)
+    try:
+        cluster = Cluster(**raw)
+    except ValidationError as err:
+        raise ParamsError(f"cluster (with --cluster/--jobs/--adapt): {_first_error(err)}") from None
+    return campaign.model_copy(update={"cluster": cluster})
+
+
 class Unit(BaseModel):
     """A model under one inference method: what one output folder holds."""
 
@@ -131,6 +186,7 @@ class Campaign(Strict):
     sequential: Sequential | None = None
     make_plots: bool = True
     kernel_reuse: int = Field(1000, ge=0, description="replicates per warm kernel; 0 starts a fresh kernel each")
+    cluster: Cluster = Cluster()
     base_dir: Path = Path(".")
 
     @field_validator("models")
@@ -247,5 +303,5 @@ def dump(campaign: Campaign) -> dict:
     return campaign.model_dump(mode="json")
 
 
-__all__ = ["BambiSpec", "Campaign", "Sequential", "ModelSpec", "Thresholds", "Unit", "campaign_from", "dump",
-           "load_campaign"]
+__all__ = ["BambiSpec", "Campaign", "Cluster", "ModelSpec", "Sequential", "Thresholds", "Unit", "campaign_from",
+           "dump", "load_campaign", "with_cluster"]

@@ -225,7 +225,8 @@ def run(campaign: Campaign, output_dir: Path | str, workers: int | None = None, 
         store.atomic_write(store.unit_dir(folder, unit) / UNIT_FILES["model"], text.encode())
     if store.clean_partial_writes(folder):
         log.info("%s: removed temporary files an interrupted run left", campaign.name)
-    cores = 1 if scheduler else max(1, (os.cpu_count() or 1) // workers)
+    remote = scheduler or campaign.cluster.kind != "local"  # one single-threaded worker per core there
+    cores = 1 if remote else max(1, (os.cpu_count() or 1) // workers)
     monitors = sequential_monitors(campaign, folder)
     decided = {unit: m.decision.line(campaign.replicates) for unit, m in monitors.items() if m.decision.reason}
     references = posterior.prepare(campaign, folder)
@@ -235,7 +236,7 @@ def run(campaign: Campaign, output_dir: Path | str, workers: int | None = None, 
         log.info("%s: already %s", unit, line)
     log.info("%s: %d replicates to run, %d already done", campaign.name, len(tasks), skipped)
     if tasks:
-        with dask_client(workers, scheduler) as client:
+        with dask_client(workers, scheduler, campaign.cluster, campaign.name) as client:
             _Run(client, tasks, campaign, folder, result, progress, monitors).go()
     return result
 

@@ -1,0 +1,329 @@
+"""`sbc run --cluster slurm` on a real one-node SLURM cluster (scripts/slurm-local.sh), and the
+settings of the batch and Kubernetes clusters.
+
+The SLURM tests start the cluster from Debian's packages (installing them if missing, as root) and
+skip, with the reason, only when it cannot start; with SBC_REQUIRE_SLURM=1 (as .ci/run sets) they
+fail instead. One campaign runs on two one-core jobs while a test `scancel`s one of them: no
+replicate is lost, the ranks are those of a local run, `sbc status` answers during the run, and no
+job is left in the queue. No Kubernetes cluster is available: only the resource sbc would submit
+is checked.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from processes import SBC, descendants, free_port, kill, sbc, start, stop, wait_gone
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "slurm-local.sh"
+REPLICATES = 8
+PARAMS = f"""
+name: slurm
+seed: 7
+replicates: {REPLICATES}
+rank_draws: 10
+log_likelihood: false
+make_plots: false
+design: {{maker: seed_design, n_groups: 2, n_points: 4}}
+inference: {{method: nuts, sampler: nutpie, draws: 40, tune: 40, chains: 1}}
+timeout: 900
+retries: 1
+models:
+  - {{name: user, model: slow_model.py:build}}
+"""
+# seconds of sleep per replicate: jobs are busy when one is cancelled
+SLOW_MODEL = """
+import time
+
+from sbc_helpers.models.library import hierarchical_noncentered
+
+
+def build(design):
+    time.sleep(3)
+    return hierarchical_noncentered(design)
+"""
+
+
+# --- settings: no cluster needed -----------------------------------------------------------------------
+
+
+def _cluster(**raw):
+    from sbc_helpers.run.params import Cluster
+
+    return Cluster(**raw)
+
+
+def test_cluster_section_is_checked_in_one_line(tmp_path):
+    from sbc_helpers.errors import ParamsError
+    from sbc_helpers.run.params import load_campaign
+
+    assert _cluster(kind="slurm", adapt="1:4").adapt == (1, 4)
+    cases = {"{kind: local, jobs: 2}": "go with a batch or Kubernetes cluster",
+             "{kind: slurm, jobs: 2, adapt: '1:2'}": "jobs or adapt, not both",
+             "{kind: slurm, adapt: '3:1'}": "1 <= MIN <= MAX",
+             "{kind: slurm, settings: {processes: 4}}": "set by sbc",
+             "{kind: slurm, settings: {env_extra: []}}": "renamed to 'job-script-prologue'",
+             "{kind: slurm, settings: {partition: x}}": "not a SLURM setting",
+             "{kind: condor}": "kind"}
+    for section, message in cases.items():
+        path = tmp_path / "p.yaml"
+        path.write_text(PARAMS.replace("slow_model.py:build", "hierarchical_noncentered") + f"cluster: {section}\n")
+        with pytest.raises(ParamsError) as err:
+            load_campaign(path)
+        assert message in str(err.value) and "\n" not in str(err.value), (section, str(err.value))
+
+
+def test_command_line_flags_override_the_section(tmp_path):
+    from sbc_helpers.errors import ParamsError
+    from sbc_helpers.run.params import load_campaign, with_cluster
+
+    path = tmp_path / "p.yaml"
+    path.write_text(PARAMS + "cluster: {kind: slurm, jobs: 3, timeout: 30, settings: {queue: debug}}\n")
+    campaign = load_campaign(path)
+    assert with_cluster(campaign, adapt="2:5").cluster.model_dump() == {
+        "kind": "slurm", "jobs": None, "adapt": (2, 5), "timeout": 30, "settings": {"queue": "debug"}}
+    assert with_cluster(campaign, "pbs").cluster.settings == {"queue": "debug"}
+    assert with_cluster(campaign, "local").cluster.model_dump() == {
+        "kind": "local", "jobs": None, "adapt": None, "timeout": 30, "settings": {}}
+    with pytest.raises(ParamsError, match="MIN:MAX"):
+        with_cluster(campaign, adapt="many")
+    refused = sbc("run", path, "--cluster", "slurm", "--workers", "2")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--jobs" in refused.stderr
+
+
+def test_jobqueue_options_layer_params_over_dask_config(monkeypatch):
+    """Dask's jobqueue configuration (here its environment variables), the params' settings over
+    it, and what sbc sets: processes = cores, the run's job name, the node-local compile cache."""
+    import dask
+
+    from sbc_helpers.run import clusters
+
+    monkeypatch.setenv("DASK_JOBQUEUE__SLURM__QUEUE", "from-env")
+    monkeypatch.setenv("DASK_JOBQUEUE__SLURM__WALLTIME", "01:00:00")
+    monkeypatch.setenv("DASK_JOBQUEUE__SLURM__JOB_SCRIPT_PROLOGUE", '["export FROM_ENV=1"]')
+    dask.config.refresh()
+    try:
+        options = clusters.jobqueue_options("slurm", {"walltime": "00:05:00", "cores": 3}, "sbc-test")
+    finally:
+        monkeypatch.undo()
+        dask.config.refresh()
+    assert options["queue"] == "from-env" and options["walltime"] == "00:05:00"
+    assert options["cores"] == options["processes"] == 3 and options["job_name"] == "sbc-test"
+    assert options["memory"] == "2GB" and options["log_directory"] == "/tmp"
+    prologue = options["job_script_prologue"]
+    assert prologue[-1] == "export FROM_ENV=1"
+    assert any("base_compiledir=${TMPDIR:-/tmp}" in line for line in prologue)
+    assert any("PROFILE__ENABLED=False" in line for line in prologue)
+
+
+def test_kubernetes_spec_is_built():
+    """No Kubernetes cluster here: only the DaskCluster resource sbc would submit is checked."""
+    pytest.importorskip("dask_kubernetes")
+    from sbc_helpers.errors import ClusterUnavailable
+    from sbc_helpers.run import clusters
+
+    spec = _cluster(kind="kubernetes", jobs=3, settings={"image": "registry.example/sbc:1", "cores": 2,
+                                                         "memory": "4G"})
+    resource = clusters.kubernetes_spec(spec, "sbc-test")
+    assert resource["kind"] == "DaskCluster" and resource["metadata"]["name"] == "sbc-test"
+    worker = resource["spec"]["worker"]
+    assert worker["replicas"] == 3
+    container = worker["spec"]["containers"][0]
+    assert container["image"] == "registry.example/sbc:1"
+    assert container["args"][:6] == ["dask", "worker", "--nworkers", "2", "--nthreads", "1"]
+    assert container["resources"]["limits"] == {"cpu": "2", "memory": "4G"}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] == "0"
+    assert env["PYTENSOR_FLAGS"].startswith("base_compiledir=/tmp")
+    scheduler = resource["spec"]["scheduler"]["spec"]["containers"][0]
+    assert scheduler["args"][:2] == ["dask", "scheduler"]
+    with pytest.raises(ClusterUnavailable, match="image"):
+        clusters.kubernetes_spec(_cluster(kind="kubernetes"), "sbc-test")
+
+
+# --- a real one-node SLURM cluster ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """A one-node SLURM cluster for this module: the environment its clients need. Its folder is
+    not under pytest's: munged runs as the munge user, who cannot enter those (mode 700)."""
+    folder = Path(tempfile.mkdtemp(prefix="sbc-slurm-test-"))
+    folder.chmod(0o755)
+    # ports of its own: a cluster someone started with the defaults (6817, 6818) may be running
+    env = {**os.environ, "SBC_SLURM_DIR": str(folder / "cluster"), "SBC_SLURM_CPUS": "2",
+           "SBC_SLURM_CTLD_PORT": str(free_port()), "SBC_SLURM_D_PORT": str(free_port()),
+           # the jobs' logs in this folder, not the node's /tmp: through Dask's jobqueue configuration
+           "DASK_JOBQUEUE__SLURM__LOG_DIRECTORY": str(folder / "job-logs")}
+    (folder / "job-logs").mkdir()
+    try:
+        done = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, env=env, timeout=600)
+        problem = None if done.returncode == 0 else (done.stderr.strip().splitlines() or ["no output"])[-1]
+    except (OSError, subprocess.TimeoutExpired) as err:
+        problem = str(err)
+    if problem:
+        if os.environ.get("SBC_REQUIRE_SLURM") == "1":
+            pytest.fail(f"the one-node SLURM cluster did not start: {problem}")
+        pytest.skip(f"the one-node SLURM cluster cannot start here: {problem}")
+    env["SLURM_CONF"] = str(folder / "cluster" / "etc" / "slurm.conf")
+    try:
+        yield env
+    finally:
+        subprocess.run([SCRIPT, "stop"], capture_output=True, env=env, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _queue(env, *args) -> list[str]:
+    done = subprocess.run(["squeue", "-h", "-o", "%i|%T|%j", *args], capture_output=True, text=True, env=env,
+                          timeout=30, check=True)
+    return done.stdout.split()
+
+
+def _wait(predicate, timeout: float, what: str, proc=None, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"sbc ended while waiting for {what}: {log.read_text() if log else ''}")
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.5)
+    return value
+
+
+@pytest.fixture(scope="module")
+def client_side(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("client")
+    (folder / "slurm.yaml").write_text(PARAMS)
+    (folder / "slow_model.py").write_text(SLOW_MODEL)
+    return folder
+
+
+def _ranks(campaign: Path) -> pd.DataFrame:
+    ranks = pd.read_parquet(campaign / "user" / "ranks.parquet")
+    return ranks.sort_values(["replicate", "quantity"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def cancelled_run(slurm, client_side, tmp_path_factory):
+    """The campaign on two SLURM jobs; one is `scancel`led once the first replicate is saved, and
+    `sbc status` is asked in between."""
+    out = tmp_path_factory.mktemp("slurm-out")
+    log = out / "run.log"
+    replicates = out / "slurm" / "user" / "replicates"
+    started = time.monotonic()
+    proc = start([*SBC, "run", client_side / "slurm.yaml", "--cluster", "slurm", "--jobs", 2, "--output-dir", out,
+                  "--no-report", "-v"], log, env=slurm)
+    tracked = set()
+    try:
+        _wait(lambda: len([j for j in _queue(slurm, "-t", "R") if "|sbc-" in j]) == 2, 300, "2 running jobs", proc,
+              log)
+        _wait(lambda: list(replicates.glob("*.json")), 600, "finished replicate", proc, log)
+        # at once, while both workers are busy (7 replicates to go); `sbc status` alongside
+        asked = subprocess.Popen([*SBC, "status", out / "slurm"], env=slurm, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        running = [j.split("|") for j in _queue(slurm, "-t", "R")]
+        victim = running[0][0]
+        subprocess.run(["scancel", victim], env=slurm, check=True, timeout=30)
+        stdout, stderr = asked.communicate(timeout=300)
+        status = subprocess.CompletedProcess(asked.args, asked.returncode, stdout, stderr)
+        code = proc.wait(timeout=900)
+        seconds = time.monotonic() - started
+        tracked |= descendants(proc.pid)
+    finally:
+        stop(proc, tracked)
+    left = _queue(slurm)  # sbc waits, when it ends, until its cancelled jobs have left the queue
+    job_logs = list(Path(slurm["DASK_JOBQUEUE__SLURM__LOG_DIRECTORY"]).glob(f"{running[0][2]}-*.err"))
+    return {"campaign": out / "slurm", "code": code, "log": log.read_text(), "status": status, "victim": victim,
+            "job_name": running[0][2], "left": left, "seconds": seconds, "job_logs": job_logs}
+
+
+@pytest.fixture(scope="module")
+def local_run(client_side, tmp_path_factory):
+    out = tmp_path_factory.mktemp("local-out")
+    done = sbc("run", client_side / "slurm.yaml", "--workers", 2, "--output-dir", out, "--no-report", "-q")
+    assert done.returncode == 0, done.stderr
+    return out / "slurm"
+
+
+@pytest.mark.slow
+def test_cancelled_job_loses_no_replicate_and_ranks_match_a_local_run(cancelled_run, local_run):
+    run = cancelled_run
+    assert run["code"] == 0, run["log"]
+    table = pd.read_parquet(run["campaign"] / "user" / "replicates.parquet")
+    assert list(table["replicate"]) == list(range(REPLICATES)) and (table["status"] == "ok").all(), table
+    # the cancelled job was running a replicate: it failed with its worker and sbc ran it again
+    assert "(KilledWorker); retrying" in run["log"] and (table["attempts"] == 2).sum() >= 1, run["log"]
+    pd.testing.assert_frame_equal(_ranks(run["campaign"]), _ranks(local_run), check_exact=True)
+    print(f"SLURM campaign with a cancelled job: {run['seconds']:.0f} s")
+
+
+@pytest.mark.slow
+def test_status_answers_during_the_run(cancelled_run):
+    status = cancelled_run["status"]
+    assert status.returncode == 0, status.stderr
+    row = next(line.split() for line in status.stdout.splitlines() if line.startswith("user"))
+    # asked once the first replicate was saved, answered while replicates were still being written
+    assert int(row[1]) >= 1 and int(row[1]) + int(row[2]) + int(row[3]) + int(row[4]) == REPLICATES, status.stdout
+
+
+@pytest.mark.slow
+def test_no_job_is_left_after_the_run(cancelled_run):
+    assert cancelled_run["job_name"].startswith("sbc-")
+    assert cancelled_run["left"] == [], cancelled_run["left"]
+
+
+@pytest.mark.slow
+def test_job_settings_come_from_dask_jobqueue_configuration(cancelled_run):
+    """DASK_JOBQUEUE__SLURM__LOG_DIRECTORY (set by the fixture) reached every job."""
+    assert len(cancelled_run["job_logs"]) >= 2, cancelled_run["job_logs"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("section, message", [
+    ("{kind: slurm, settings: {queue: nowhere}}", "SLURM refuses the worker job: invalid partition specified"),
+    ("{kind: slurm, jobs: 2, timeout: 8, settings: {job_extra_directives: ['--begin=now+1hour']}}",
+     "no SLURM worker started within 8 s (cluster.timeout): job "),
+], ids=["unknown-partition", "never-starts"])
+def test_a_queue_that_starts_no_worker_is_one_line(slurm, client_side, tmp_path, section, message):
+    params = tmp_path / "p.yaml"
+    params.write_text((client_side / "slurm.yaml").read_text() + f"cluster: {section}\n")
+    (tmp_path / "slow_model.py").write_text(SLOW_MODEL)
+    started = time.monotonic()
+    done = sbc("run", params, "--output-dir", tmp_path / "out", "--no-report", env=slurm, timeout=300)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("INFO")]
+    assert len(lines) == 1 and lines[0].startswith("sbc: error:") and message in lines[0], done.stderr
+    assert time.monotonic() - started < 120
+    assert _queue(slurm) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 128 + signal.SIGTERM)],
+                         ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_run_leaves_no_job_behind(slurm, client_side, tmp_path, sig, code):
+    """Ctrl-C (SIGINT to the terminal's process group) or SIGTERM (a batch system or `kill`
+    stopping sbc): the run ends with the usual code and cancels its jobs on the way out."""
+    log = tmp_path / "run.log"
+    proc = start([*SBC, "run", client_side / "slurm.yaml", "--cluster", "slurm", "--jobs", 2, "--output-dir",
+                  tmp_path / "out", "--no-report"], log, env=slurm)
+    tracked = set()
+    try:
+        _wait(lambda: len(_queue(slurm, "-t", "R")) == 2, 300, "2 running jobs", proc, log)
+        time.sleep(3)
+        tracked |= descendants(proc.pid)
+        os.killpg(proc.pid, sig)
+        ended = proc.wait(timeout=120)
+    finally:
+        stop(proc, tracked)
+    assert ended == code, log.read_text()
+    if sig == signal.SIGINT:
+        assert "interrupted" in log.read_text()
+    assert _queue(slurm) == []
+    kill(wait_gone(tracked, 30))
