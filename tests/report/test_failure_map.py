@@ -66,3 +66,26 @@ def test_failures_at_high_mu_are_reported_with_mu(campaign):
     assert sentence in (out / "index.html").read_text()
     summary = (unit / "summary.html").read_text()
     assert sentence in summary and "Where fits fail or are flagged" in summary
+
+
+def test_the_failure_figures_draw_outcomes_and_divergences():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from sbc_helpers.report import plots
+    from sbc_helpers.stats.failures import failure_dependence
+
+    rng = np.random.default_rng(0)
+    tau = np.abs(rng.normal(size=40))
+    divergences = np.where(tau < 0.3, 20, 0).astype(float)
+    outcome = np.where(tau < 0.3, "flagged", "clean")
+    divergences[:3], outcome[:3] = np.nan, "failed"
+    truths = pd.DataFrame({"replicate": range(40), "quantity": "tau", "true_value": tau, "outcome": outcome,
+                           "divergences": divergences})
+    fig = plots.failure_map(truths, failure_dependence(truths))
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["clean", "flagged", "failed"]
+    assert "p adj." in fig.axes[0].get_title()
+    assert len(plots.divergences_vs_truth(truths).axes[0].collections[0].get_offsets()) == 37
+    assert plots.divergences_vs_truth(truths.assign(divergences=np.nan)) is None
