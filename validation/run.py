@@ -178,7 +178,7 @@ def run_case(case: str, output_dir: Path, workers: int | None, replicates: int |
     params = HERE / "campaigns" / f"{case}.yaml"
     command = [sys.executable, "-m", "sbc_helpers.cli", "run", str(params), "--output-dir", str(output_dir), "-q"]
     command += ["--workers", str(workers)] if workers else []
-    command += ["--replicates", str(replicates)] if replicates else []
+    command += ["--replicates", str(replicates)] if replicates is not None else []
     print("$", " ".join(command[2:]), flush=True)
     code = subprocess.run(command, check=False).returncode
     from sbc_helpers.run.params import campaign_from, load_campaign
