@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
 # --- names --------------------------------------------------------------------------------------
 
-SIDE_CARS = {"ranks": "ranks.parquet", "draws": "draws.nc", "record": "replicate.json"}
-"""Files a replicate notebook writes into its ``output_dir``."""
+SIDE_CARS = {"ranks": "ranks.parquet", "draws": "draws.nc", "record": "replicate.json", "truth": "truth.json"}
+"""Files a replicate notebook writes into its ``output_dir`` (``truth``: written before the fit, so a
+replicate whose fit fails still says where in parameter space it was)."""
 
 REPLICATES_DIR = "replicates"
 REPLICATE_SUFFIXES = {"notebook": ".ipynb", "page": ".html", "ranks": ".ranks.parquet",
@@ -40,7 +41,7 @@ REPLICATE_SUFFIXES = {"notebook": ".ipynb", "page": ".html", "ranks": ".ranks.pa
 UNIT_FILES = {"ranks": "ranks.parquet", "replicates": "replicates.parquet", "calibration": "calibration.csv",
               "failures": "failures.csv", "verdict": "verdict.json", "summary": "summary.ipynb",
               "summary_page": "summary.html", "thumbnail": "ecdf.png", "model": "model.txt",
-              "evidence": "evidence.parquet", "notebook_css": f"{REPLICATES_DIR}/notebook.css"}
+              "evidence": "evidence.parquet", "truths": "truths.parquet", "notebook_css": f"{REPLICATES_DIR}/notebook.css"}
 """A unit's (model x method) gathered tables and pages, in ``<campaign>/<unit>/``."""
 
 CAMPAIGN_FILES = {"manifest": "campaign.json", "index": "index.html", "log": "sbc.log",
@@ -105,6 +106,7 @@ class Record(BaseModel):
     stage_seconds: dict[str, float] = {}
     attempts: int = Field(1, ge=1)
     earlier_errors: str | None = None
+    truth: dict[str, float] = {}  # a failed replicate's true values by quantity label, when it drew them
 
     @model_validator(mode="after")
     def _consistent(self) -> Record:
@@ -139,7 +141,7 @@ class Record(BaseModel):
 
     def row(self) -> dict:
         """The record as one row of ``replicates.parquet`` (stage seconds as ``t_<stage>``)."""
-        row = self.model_dump(exclude={"stage_seconds"})
+        row = self.model_dump(exclude={"stage_seconds", "truth"})
         row.update({f"t_{s}": self.stage_seconds.get(s) for s in STAGES})
         return row
 
@@ -147,7 +149,7 @@ class Record(BaseModel):
 RANKS_COLUMNS = ["replicate", "quantity", "variable", "rank", "max_rank", "true_value", "post_mean", "post_sd"]
 """``ranks.parquet``: one row per replicate x test quantity."""
 
-REPLICATE_COLUMNS = [*(f for f in Record.model_fields if f != "stage_seconds"), *(f"t_{s}" for s in STAGES), "flags"]
+REPLICATE_COLUMNS = [*(f for f in Record.model_fields if f not in ("stage_seconds", "truth")), *(f"t_{s}" for s in STAGES), "flags"]
 """``replicates.parquet``: one row per replicate of the campaign (``flags``: why its fit is suspect)."""
 
 CALIBRATION_COLUMNS = ["quantity", "variable", "n_replicates", "p_value", "chi2_p_value", "log_gamma_ratio",
@@ -156,6 +158,13 @@ CALIBRATION_COLUMNS = ["quantity", "variable", "n_replicates", "p_value", "chi2_
 
 FAILURE_COLUMNS = ["error", "message", "count", "first_replicate", "replicates"]
 """Failures grouped by message (``verdict.json``'s ``failures``)."""
+
+TRUTHS_COLUMNS = ["replicate", "quantity", "true_value", "outcome", "divergences"]
+"""``truths.parquet``: each replicate's true values, ``outcome`` failed, flagged or clean."""
+
+FAILURES_BY_QUANTITY_COLUMNS = ["quantity", "n_failed", "n_flagged", "n_ok", "median_bad", "median_clean",
+                                "direction", "p_value", "p_adjusted", "depends"]
+"""``failures.csv``: per quantity, do failed or flagged replicates' true values differ from clean ones'?"""
 
 
 # --- the archive --------------------------------------------------------------------------------
@@ -242,6 +251,22 @@ class Outcome:
     notebook: str | None = None
     ranks: pd.DataFrame | None = None
     draws: bytes | None = None
+
+
+def write_truth(truth: dict[str, float], output_dir: Path | str) -> None:
+    """The truth side-car: true values by quantity label, written before the fit."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SIDE_CARS["truth"]).write_text(json.dumps(truth))
+
+
+def read_truth(output_dir: Path | str) -> dict[str, float]:
+    """The truth side-car's values; empty when the replicate failed before drawing them."""
+    path = Path(output_dir) / SIDE_CARS["truth"]
+    try:
+        return {str(k): float(v) for k, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def collect(output_dir: Path | str) -> Outcome:

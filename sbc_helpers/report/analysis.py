@@ -2,7 +2,8 @@
 
 ``gather`` turns a unit's replicate files into ``ranks.parquet`` and ``replicates.parquet`` (with
 each fit's flags); ``analyse`` adds ``calibration.csv`` and ``verdict.json`` (the verdict, how
-coarse it is, whether flagged fits change it, failures grouped by message). The summary notebook
+coarse it is, whether flagged fits change it, failures grouped by message), ``truths.parquet`` and
+``failures.csv`` (whether failed or flagged fits sit at particular true values). The summary notebook
 and the index page only render these files.
 """
 
@@ -19,6 +20,7 @@ from sbc_helpers.contract import CALIBRATION_COLUMNS, FAILURE_COLUMNS, UNIT_FILE
 from sbc_helpers.run import store
 from sbc_helpers.run.params import Campaign, Unit
 from sbc_helpers.stats.calibrate import calibration_table, shape_reading, undetected_coverage, worst_replicates
+from sbc_helpers.stats.failures import dependence_line, failure_dependence, truth_outcomes
 from sbc_helpers.stats.flags import flag_replicates
 
 RESOLUTION_UP_TO = 10_000  # above this many replicates the "4x as many" figure takes too long
@@ -32,6 +34,7 @@ class Tables:
     replicates: pd.DataFrame
     decision: object = None  # run.sequential.Decision
     kept_after_stop: int = 0  # replicates that finished after the stop: on disk, not in the tables
+    failed_truths: pd.DataFrame | None = None  # true values of failed replicates (store.Gathered)
 
 
 def gather(campaign_dir: Path, unit: str, campaign: Campaign) -> Tables:
@@ -54,7 +57,8 @@ def gather(campaign_dir: Path, unit: str, campaign: Campaign) -> Tables:
             replicates = replicates.loc[replicates["replicate"] < decision.stopped_at].reset_index(drop=True)
     replicates["flags"] = flag_replicates(replicates, campaign.thresholds.model_dump()) if len(replicates) else []
     store.write_tables(folder, ranks, replicates)
-    return Tables(ranks=ranks, replicates=replicates, decision=decision, kept_after_stop=kept)
+    return Tables(ranks=ranks, replicates=replicates, decision=decision, kept_after_stop=kept,
+                  failed_truths=gathered.failed_truths)
 
 
 def calibration_report(ranks: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
@@ -146,6 +150,11 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
     elif calibration.empty and len(failed):
         top = failed.iloc[0]
         line = f"no completed replicates: {int(status.eq('failed').sum())} failed ({top['error']}: {top['message']})"
+    truths = truth_outcomes(ranks, replicates, tables.failed_truths)
+    store.atomic_write(folder / UNIT_FILES["truths"], truths.to_parquet(index=False))
+    dependence = failure_dependence(truths, int(status.eq("failed").sum()), campaign.alpha)
+    store.atomic_write(folder / UNIT_FILES["failures"], dependence.to_csv(index=False).encode())
+    region = dependence_line(dependence)
     max_rank = int(ranks["max_rank"].max()) if len(ranks) else 0
     decision = tables.decision
     sequential = None
@@ -160,6 +169,8 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
         if decision.reason == "flagged":
             more = f" and {len(decision.flagged) - 4} more" if len(decision.flagged) > 4 else ""
             line = f"miscalibrated: {', '.join(decision.flagged[:4])}{more}"
+    if region:
+        line = f"{line}; {region}"
     flags = replicates.get("flags", pd.Series(dtype=str)).fillna("")
     verdict = {
         "unit": unit.name,
@@ -181,6 +192,7 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
         "sensitivity": sensitivity(ranks, replicates, calibration, campaign.alpha) if len(calibration) else None,
         "sequential": sequential,
         "failures": failed.to_dict(orient="records"),
+        "failure_region": region,
         "stopped": stopped,
         "worst": calibration.sort_values("p_adjusted")["quantity"].head(4).tolist() if len(calibration) else [],
     }

@@ -153,3 +153,47 @@ def evidence(paths: pd.DataFrame, alpha: float, stopped_at: int | None = None, n
     ax.legend(fontsize=7, loc="upper left", ncol=2)
     fig.tight_layout()
     return fig
+
+
+OUTCOME_COLORS = {"clean": "0.6", "flagged": "C1", "failed": "C3"}
+
+
+def failure_map(truths: pd.DataFrame, dependence: pd.DataFrame | None = None, seed: int = 0):
+    """Each quantity's true values, one row per outcome (clean, flagged, failed), with the adjusted
+    p-value of ``failures.csv`` in the title: where in parameter space fits fail or are flagged."""
+    rng = np.random.default_rng(seed)
+    p = dependence.set_index("quantity")["p_adjusted"] if dependence is not None and len(dependence) else {}
+    groups = list(truths.groupby("quantity", sort=False))
+    fig, axes = _grid(len(groups))
+    rows = list(OUTCOME_COLORS)
+    for ax, (quantity, group) in zip(axes, groups, strict=False):
+        for y, outcome in enumerate(rows):
+            values = group.loc[group["outcome"] == outcome, "true_value"]
+            ax.scatter(values, y + rng.uniform(-0.2, 0.2, len(values)), s=8, alpha=0.6,
+                       color=OUTCOME_COLORS[outcome])
+        ax.set_yticks(range(len(rows)), rows, fontsize=8)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        adjusted = p.get(quantity, np.nan) if len(p) else np.nan
+        ax.set_title(text(quantity) + ("" if np.isnan(adjusted) else f"  (p adj. {adjusted:.2g})"), fontsize=9)
+        ax.set_xlabel("true value", fontsize=8)
+    fig.suptitle("True values of clean, flagged and failed replicates", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def divergences_vs_truth(truths: pd.DataFrame):
+    """Each fit's divergences against each quantity's true value (a funnel's neck shows up as
+    divergences at small scale parameters); None when no fit reports divergences."""
+    reported = truths.loc[pd.to_numeric(truths["divergences"], errors="coerce").notna()]
+    if reported.empty:
+        return None
+    groups = list(reported.groupby("quantity", sort=False))
+    fig, axes = _grid(len(groups))
+    for ax, (quantity, group) in zip(axes, groups, strict=False):
+        ax.scatter(group["true_value"], group["divergences"], s=8, alpha=0.6,
+                   c=[OUTCOME_COLORS[o] for o in group["outcome"]])
+        ax.set_title(text(quantity), fontsize=9)
+        ax.set_xlabel("true value", fontsize=8)
+        ax.set_ylabel("divergences", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sbc_helpers.contract import STAGES, Outcome, Record, collect
+from sbc_helpers.contract import STAGES, Outcome, Record, collect, read_truth
 from sbc_helpers.run.kernels import NATIVE, WarmKernel, worker_kernel
 
 
@@ -116,7 +116,7 @@ def execute_replicate(task: ReplicateTask) -> Outcome:
                 raise
             outcome = Outcome(record=Record.failed(
                 task.replicate, task.seed, _error(err), _message(err, task, exit_code),
-                traceback="".join(traceback.format_exception(err))[-4000:]))
+                traceback="".join(traceback.format_exception(err))[-4000:], truth=read_truth(scratch)))
         finally:
             if task.kernel_reuse <= 0:
                 warm.discard()

@@ -19,7 +19,7 @@ import pymc as pm
 import xarray as xr
 
 from sbc_helpers import inference
-from sbc_helpers.contract import Record, ReplicateResult, make_archive, read_archive, unpack
+from sbc_helpers.contract import Record, ReplicateResult, make_archive, read_archive, unpack, write_truth
 from sbc_helpers.errors import ModelBuildError, NonFiniteError, ParamsError
 from sbc_helpers.inference import Fit
 from sbc_helpers.models import conditioning as conditioning_module
@@ -29,7 +29,7 @@ from sbc_helpers.models.simulate import Simulation, simulate
 from sbc_helpers.run.seeds import stream_seeds
 from sbc_helpers.stats.diagnostics import fit_diagnostics
 from sbc_helpers.stats.quantities import derived, log_likelihood
-from sbc_helpers.stats.ranks import rank_table, thin
+from sbc_helpers.stats.ranks import rank_table, scalar_quantities, thin
 
 
 @dataclass
@@ -148,6 +148,14 @@ def ranked_quantities(built: Built, simulation: Simulation, quantities: list[str
     if unknown:
         raise ParamsError(f"quantities: not free variables or Deterministics of the model: {', '.join(unknown)}")
     return list(quantities)
+
+
+def record_truth(simulation: Simulation, quantities: list[str], output_dir=".") -> dict[str, float]:
+    """Write the true values of the ranked quantities, labelled like the ranks, before the fit: a
+    replicate whose fit then fails still says where in parameter space it was (``failures.csv``)."""
+    truth = {label: float(value) for label, value in scalar_quantities(simulation.truth, quantities).items()}
+    write_truth(truth, output_dir)
+    return truth
 
 
 def fit(built: Built, simulation: Simulation, seed: int, inference_settings: dict, cores: int = 1,

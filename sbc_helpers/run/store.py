@@ -161,12 +161,13 @@ class Gathered:
     replicates: pd.DataFrame
     corrupt: list[int] = field(default_factory=list)  # records or ranks that exist but cannot be parsed
     extra: list[int] = field(default_factory=list)  # replicates on disk beyond the campaign's count
+    failed_truths: pd.DataFrame | None = None  # replicate, quantity, true_value of failed replicates
 
 
 def gather(folder: Path, replicates: int) -> Gathered:
     """Replicates 0..``replicates``-1 of one unit as tables (ranks of the complete ones; one row per
     record). Corrupt files and replicates beyond the count are reported, never silently used."""
-    rows, frames, corrupt = [], [], []
+    rows, frames, corrupt, truths = [], [], [], []
     for r in range(replicates):
         record = read_record(folder, r)
         if record is None:
@@ -179,12 +180,14 @@ def gather(folder: Path, replicates: int) -> Gathered:
                 corrupt.append(r)
                 continue
             frames.append(pd.read_parquet(replicate_path(folder, r, "ranks")))
+        truths += [(r, q, v) for q, v in record.truth.items()] if record.status == "failed" else []
         rows.append(record.row())
     on_disk = {stem_replicate(p.name) for p in (folder / REPLICATES_DIR).glob("*.json")} if folder.is_dir() else set()
     extra = sorted(r for r in on_disk if r is not None and r >= replicates)
     ranks = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RANKS_COLUMNS)
     table = pd.DataFrame(rows, columns=[c for c in REPLICATE_COLUMNS if c != "flags"])
-    return Gathered(ranks=ranks, replicates=table, corrupt=corrupt, extra=extra)
+    failed_truths = pd.DataFrame(truths, columns=["replicate", "quantity", "true_value"])
+    return Gathered(ranks=ranks, replicates=table, corrupt=corrupt, extra=extra, failed_truths=failed_truths)
 
 
 def warn_unused(unit: str, gathered: Gathered, replicates: int) -> None:

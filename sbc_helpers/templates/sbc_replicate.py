@@ -88,6 +88,7 @@ if make_plots:
 # %% tags=["prior"]
 simulation = steps.draw_truth(built, seed)
 ranked = steps.ranked_quantities(built, simulation, quantities)
+steps.record_truth(simulation, ranked, output_dir)
 simulation.truth
 
 # %% tags=["plots"]

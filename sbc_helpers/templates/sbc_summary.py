@@ -53,6 +53,24 @@ if verdict["failures"]:
                  "failing replicate's notebook. Failed replicates are left out of the statistics.</p>"
                  + tables.failures_html(verdict["failures"], rendered)))
 
+# %% [markdown]
+# ## Where fits fail or are flagged
+#
+# The verdict reads only clean replicates. Per quantity, the true values of failed or flagged
+# replicates are compared with the clean ones' (two-sided Mann-Whitney U test, Holm-adjusted across
+# quantities: `failures.csv`). A small `p_adjusted` means the left-out fits sit in one region of
+# parameter space, which the verdict then does not cover. Failed replicates that failed before their
+# true values were drawn, and derived quantities of failed replicates, have no true value to show.
+
+# %% tags=["failure_map"]
+truths_file, failures_file = folder / UNIT_FILES["truths"], folder / UNIT_FILES["failures"]
+if truths_file.is_file() and failures_file.is_file():
+    truths, dependence = pd.read_parquet(truths_file), pd.read_csv(failures_file)
+    if (truths["outcome"] != "clean").any():
+        display(HTML(dependence.to_html(index=False, na_rep="", float_format="{:.3g}".format)))
+        plots.failure_map(truths, dependence);
+        plots.divergences_vs_truth(truths);
+
 # %% tags=["sequential"]
 if verdict["sequential"]:
     sequential = verdict["sequential"]

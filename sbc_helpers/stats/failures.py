@@ -1,0 +1,96 @@
+"""Failures and flags mapped to parameters: do the replicates left out of the verdict sit somewhere
+particular in parameter space?
+
+The verdict is read from the clean replicates' ranks only. When failed or flagged fits concentrate
+in a region (a funnel's neck, large counts), the verdict says nothing about that region. Per test
+quantity, the true values of the failed or flagged replicates are compared with the clean ones' by
+a two-sided Mann-Whitney U test, Holm-adjusted across the quantities.
+
+True values: a clean or flagged replicate's come from its ranks; a failed replicate's from the truth
+side-car its notebook wrote before the fit (``Record.truth``), for the ranked model variables only
+(not derived quantities or the log-likelihood, which need draws or the fit). A replicate that failed
+before its truth was drawn has none: it counts in ``n_failed`` but not in the test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sbc_helpers.contract import FAILURES_BY_QUANTITY_COLUMNS, TRUTHS_COLUMNS
+from sbc_helpers.stats.calibrate import ALPHA, holm
+
+MIN_GROUP = 3
+"""Fewer true values than this in either group: no test (p-value NaN)."""
+
+
+def truth_outcomes(ranks: pd.DataFrame, replicates: pd.DataFrame, failed_truths: pd.DataFrame | None) -> pd.DataFrame:
+    """Every replicate's true values with its ``outcome`` (failed, flagged or clean) and divergences."""
+    if replicates.empty:
+        return pd.DataFrame(columns=TRUTHS_COLUMNS)
+    info = replicates.set_index("replicate")
+    flags = info.get("flags", pd.Series("", index=info.index)).fillna("")
+    outcome = pd.Series(np.where(flags != "", "flagged", "clean"), index=info.index)
+    outcome = outcome.where(info["status"] != "failed", "failed")
+    ok = ranks[["replicate", "quantity", "true_value"]] if len(ranks) else pd.DataFrame(
+        columns=["replicate", "quantity", "true_value"])
+    frames = [ok] + ([failed_truths] if failed_truths is not None and len(failed_truths) else [])
+    truths = pd.concat(frames, ignore_index=True)
+    truths = truths.loc[truths["replicate"].isin(outcome.index)]
+    divergences = pd.to_numeric(info.get("divergences", pd.Series(np.nan, index=info.index)), errors="coerce")
+    truths = truths.assign(outcome=truths["replicate"].map(outcome).to_numpy(),
+                           divergences=truths["replicate"].map(divergences).to_numpy())
+    return truths[TRUTHS_COLUMNS].reset_index(drop=True)
+
+
+def failure_dependence(truths: pd.DataFrame, n_failed: int | None = None, alpha: float = ALPHA) -> pd.DataFrame:
+    """Per quantity: do the true values of failed or flagged replicates differ from clean ones'?
+
+    ``truths``: ``truth_outcomes``' table. ``n_failed``: every failed replicate of the unit,
+    those without true values included (default: those in ``truths``). ``p_value`` is the two-sided
+    Mann-Whitney U test of (failed or flagged) against clean, NaN when either group has fewer than
+    ``MIN_GROUP`` values; ``p_adjusted`` is Holm's across the tested quantities; ``direction`` says
+    whether the left-out replicates' median true value is ``high`` or ``low`` against the clean ones';
+    ``depends`` is ``p_adjusted < alpha``.
+    """
+    rows = []
+    for quantity, group in truths.groupby("quantity", sort=False):
+        bad = group.loc[group["outcome"] != "clean", "true_value"].to_numpy(float)
+        clean = group.loc[group["outcome"] == "clean", "true_value"].to_numpy(float)
+        p = (float(stats.mannwhitneyu(bad, clean, alternative="two-sided").pvalue)
+             if min(len(bad), len(clean)) >= MIN_GROUP else np.nan)
+        median_bad = float(np.median(bad)) if len(bad) else np.nan
+        median_clean = float(np.median(clean)) if len(clean) else np.nan
+        rows.append({"quantity": quantity,
+                     "n_failed": int(group["outcome"].eq("failed").sum()) if n_failed is None else int(n_failed),
+                     "n_flagged": int(group["outcome"].eq("flagged").sum()),
+                     "n_ok": int(group["outcome"].eq("clean").sum()),
+                     "median_bad": median_bad, "median_clean": median_clean,
+                     "direction": "" if np.isnan(p) else ("high" if median_bad > median_clean else "low"),
+                     "p_value": p})
+    if not rows:
+        return pd.DataFrame(columns=FAILURES_BY_QUANTITY_COLUMNS)
+    table = pd.DataFrame(rows)
+    tested = table["p_value"].notna()
+    table["p_adjusted"] = np.nan
+    if tested.any():
+        table.loc[tested, "p_adjusted"] = holm(table.loc[tested, "p_value"]).to_numpy()
+    table["depends"] = table["p_adjusted"].lt(alpha)
+    return table.sort_values("p_adjusted", na_position="last")[FAILURES_BY_QUANTITY_COLUMNS].reset_index(drop=True)
+
+
+def dependence_line(table: pd.DataFrame, top: int = 3) -> str:
+    """One sentence when failures or flags depend on a parameter, else ''.
+
+    "fits fail when mu is high: the verdict does not cover that region"."""
+    hits = table.loc[table["depends"].astype(bool)] if len(table) else table
+    if hits.empty:
+        return ""
+    failed, flagged = int(hits["n_failed"].max()), int(hits["n_flagged"].max())
+    what = ("fail or are flagged" if failed and flagged else "fail" if failed else "are flagged")
+    where = ", ".join(f"{q} is {d}" for q, d in zip(hits["quantity"].head(top), hits["direction"].head(top),
+                                                     strict=True))
+    more = f" (and {len(hits) - top} more)" if len(hits) > top else ""
+    region = "that region" if len(hits) == 1 else "those regions"
+    return f"fits {what} when {where}{more}: the verdict does not cover {region}"
