@@ -12,7 +12,7 @@
    below alpha.
 
 2. Time to verdict (``--cases``): for each unit of the validation campaigns on disk
-   (``outputs/validation``) the rule is applied to its ranks in ``--orders`` random replicate orders
+   (``--validation-dir``, default ``outputs/validation``) the rule is applied to its ranks in ``--orders`` random replicate orders
    (random orders stand in for new campaigns drawn from the same population): median stopping
    point, and power (the share of orders flagged within the campaign's replicates), beside the
    fixed-N verdict on all of them.
@@ -100,16 +100,19 @@ def false_alarm_table(campaigns: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def cases_table(orders: int, seed: int) -> pd.DataFrame:
-    """Time to verdict on the validation campaigns' ranks on disk."""
-    from validation.cases import EXPECTED
+def cases_table(orders: int, seed: int, validation_dir: Path) -> pd.DataFrame:
+    """Time to verdict on the validation campaigns' ranks in ``validation_dir`` (``validation/run.py``'s
+    output folder), for every unit with an expectation."""
+    import yaml
 
-    root = HERE.parent / "outputs" / "validation"
+    from validation.run import EXPECTED
+
     rng = np.random.default_rng(seed)
     rows = []
     for case, units in EXPECTED.items():
+        campaign = yaml.safe_load((HERE / "campaigns" / f"{case}.yaml").read_text())["name"]
         for unit, expectation in units.items():
-            path = root / case / case / unit / "ranks.parquet"
+            path = validation_dir / campaign / unit / "ranks.parquet"
             if not path.is_file():
                 continue
             ranks = pd.read_parquet(path)
@@ -124,7 +127,7 @@ def cases_table(orders: int, seed: int) -> pd.DataFrame:
                 stops.append(verdict.stopped_at if verdict.stopped_at is not None else np.inf)
             stops = np.array(stops)
             power = float(np.isfinite(stops).mean())
-            rows.append({"case": case, "unit": unit, "expected": expectation.get("expect", ""),
+            rows.append({"case": case, "unit": unit, "expected": expectation.words,
                          "fixed N": n, "fixed-N flags": int((~fixed["calibrated"]).sum()),
                          "median stop": (f"{np.median(stops):.0f}" if power >= 0.5 else f"not within {n}"),
                          "power": f"{power:.2f}"})
@@ -134,7 +137,8 @@ def cases_table(orders: int, seed: int) -> pd.DataFrame:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--campaigns", type=int, default=2000)
-    parser.add_argument("--cases", action="store_true", help="also the time-to-verdict table on outputs/validation")
+    parser.add_argument("--cases", action="store_true", help="also the time-to-verdict table on --validation-dir")
+    parser.add_argument("--validation-dir", type=Path, default=HERE.parent / "outputs" / "validation")
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
@@ -143,7 +147,7 @@ def main() -> int:
     print(markdown(table))
     if args.cases:
         print("\nTime to verdict on the validation campaigns (random replicate orders):")
-        print(markdown(cases_table(args.orders, args.seed)))
+        print(markdown(cases_table(args.orders, args.seed, args.validation_dir)))
     return 0 if table["at most alpha"].all() else 1
 
 
