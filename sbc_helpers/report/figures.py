@@ -19,8 +19,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # matplotlib is imported by the first figure: a kernel that draws none never pays for it
+    from matplotlib.figure import Figure
 
 DPI = 72
 MAX_LEVELS = 10  # a categorical column colours the points when it has at most this many levels
@@ -35,7 +37,15 @@ def text(value) -> str:
     return str(value).replace("$", r"\$")
 
 
+def _new_figure(**kwargs) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
 def png(fig: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
@@ -101,7 +111,7 @@ def _scatter(ax, x, y, design: pd.DataFrame, hue: str | None, size: float = 12) 
 
 
 def _panels(n: int, width: float = 3.4, height: float = 2.7) -> tuple[Figure, list]:
-    fig = Figure(figsize=(width * n, height), layout="constrained")
+    fig = _new_figure(figsize=(width * n, height), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
     return fig, list(axes)
 
@@ -208,7 +218,7 @@ def data_figure(design: pd.DataFrame, data: dict[str, np.ndarray]) -> Figure:
 
     def build():
         numeric, hue = _columns(design, exclude=tuple(data))
-        fig = Figure(figsize=(3.4 * len(names), 2.7))
+        fig = _new_figure(figsize=(3.4 * len(names), 2.7))
         _margins(fig, top=0.65, wspace=0.4)
         axes = fig.subplots(1, len(names), squeeze=False)[0]
         updates = [_data_panel(ax, name, arrays[name], design, numeric, hue)
@@ -244,7 +254,7 @@ def _trace_layout(rows: int, chains: int, n_draws: int) -> tuple[Figure, Callabl
     """A trace figure of ``rows`` quantities and a function that draws one replicate's into it."""
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(9, 1.3 * rows + 0.5))
+    fig = _new_figure(figsize=(9, 1.3 * rows + 0.5))
     _margins(fig, left=0.75, right=0.15, bottom=0.45, top=0.25, wspace=0.08)
     fig.subplots_adjust(hspace=0.45)
     axes = fig.subplots(rows, 2, squeeze=False, width_ratios=[2.2, 1], sharey="row")
