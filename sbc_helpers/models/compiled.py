@@ -13,6 +13,7 @@ reused, so its draws do not depend on which replicates ran before it in the same
 """
 
 import hashlib
+import os
 from collections import Counter
 import time
 from collections.abc import Callable
@@ -30,11 +31,18 @@ from pytensor.tensor.random.type import RandomType
 from sbc_helpers.models.simulate import in_dtype
 
 SHARED_PREFIX = "sbc_observed__"
-# Numba code compiled cold and code loaded from PyTensor's on-disk cache can differ in the last bits
-# of floating point, which HMC amplifies into different draws, so every
-# process that uses sbc_helpers compiles cold: once per model, thanks to the cache below. A replicate
-# then gives the same draws in a campaign's kernel, in JupyterLab and in a plain Python loop.
-pytensor.config.numba__cache = False
+# With PyTensor's fast-math flags (its default), Numba code compiled cold, compiled while writing the
+# on-disk cache and loaded from it differ in the last bits of floating point, which HMC amplifies
+# into different draws; without them all three give identical draws (README, "The Numba cache").
+# By default every process compiles cold (once per model, thanks to the cache below), so draws stay
+# those of earlier versions. SBC_NUMBA_CACHE=1 turns fast math off and the disk cache on: every
+# kernel after the first starts warm, with draws that differ from the default's but not between
+# cold and cached code.
+if os.environ.get("SBC_NUMBA_CACHE") == "1":
+    pytensor.config.numba__fastmath = False
+    pytensor.config.numba__cache = True
+else:
+    pytensor.config.numba__cache = False
 
 
 def shared_condition(model: pm.Model, data: dict[str, np.ndarray]) -> tuple[pm.Model, list]:
