@@ -144,7 +144,7 @@ def notebook_breakdown(replicates_dir: Path, ok, workers: int) -> dict:
         for c, d in zip(cells, seconds, strict=True):
             if "plots" in c.get("metadata", {}).get("tags", []):
                 src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-                call = next((ln.strip() for ln in src.splitlines() if "plots." in ln or "graphviz" in ln), src[:40])
+                call = next((ln.strip() for ln in src.splitlines() if "figures." in ln or "steps.fit_flags" in ln), src[:40])
                 n_plot += 1
                 plot_cells.setdefault(f"{n_plot}: {call[:60]}", []).append(d)
         per.append({"replicate": int(rec["replicate"]), "wall": float(rec["wall_seconds"]),
@@ -220,6 +220,7 @@ def client_costs(campaign_dir: Path, params_path: Path, work: Path) -> dict:
     """Task size sent to a worker, and the client's time to save one replicate (4 fsync'd files)."""
     import pandas as pd
 
+    from sbc_helpers.contract import Outcome, Record
     from sbc_helpers.run import runner, store
     from sbc_helpers.run.params import load_campaign
 
@@ -229,17 +230,18 @@ def client_costs(campaign_dir: Path, params_path: Path, work: Path) -> dict:
     reps = Path(campaign_dir) / MODEL_NAME / "replicates"
     first = sorted(reps.glob("[0-9]*.json"))[0]
     stem = first.name.split(".")[0]
-    outcome = {"record": json.loads(first.read_text()), "notebook": (reps / f"{stem}.ipynb").read_text(),
-               "ranks": pd.read_parquet(reps / f"{stem}.ranks.parquet"),
-               "draws": (reps / f"{stem}.draws.nc").read_bytes()}
+    record = Record.model_validate(json.loads(first.read_text()))
+    outcome = Outcome(record=record, notebook=(reps / f"{stem}.ipynb").read_text(),
+                      ranks=pd.read_parquet(reps / f"{stem}.ranks.parquet"),
+                      draws=(reps / f"{stem}.draws.nc").read_bytes())
     target = work / "save-timing"
     times = []
     for i in range(5):
-        outcome["record"] = {**outcome["record"], "replicate": i}
+        outcome.record = record.model_copy(update={"replicate": i})
         start = time.perf_counter()
-        store.save_replicate(target, MODEL_NAME, outcome)
+        store.save_replicate(target, outcome)
         times.append(time.perf_counter() - start)
-    return {"task_bytes": task_bytes, "template_bytes": len(runner.TEMPLATE.read_text()),
+    return {"task_bytes": task_bytes, "template_bytes": len(runner.template_path().read_text()),
             "save_replicate_seconds": statistics.median(times)}
 
 
