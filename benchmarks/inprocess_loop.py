@@ -1,4 +1,4 @@
-"""A plain in-process SBC loop over sbc_helpers functions; run by ``throughput.py`` in ``.venv``.
+"""A plain in-process SBC loop over sbc_helpers functions; run by ``benchmarks.throughput`` in ``.venv``.
 
 One process, no Dask, no notebooks, no figures: for each replicate ``run_replicate`` (simulate from
 the prior, fit with the chains on ``--cores`` cores, archive the thinned draws, rank the free

@@ -1,4 +1,4 @@
-"""Time simuk's ``SBC.run_simulations`` on the seed model; run by ``throughput.py`` in simuk's own venv.
+"""Time simuk's ``SBC.run_simulations`` on the seed model; run by ``benchmarks.throughput`` in simuk's own venv.
 
 Runs under ``benchmarks/.venv-simuk/bin/python`` (simuk is not a dependency of the project). The
 model is the project's own ``hierarchical_centered`` on ``seed_design`` (imported from the

@@ -102,3 +102,20 @@ def test_a_failing_replicate_is_recorded_with_its_notebook():
     assert "unknown model 'no_such_model'" in record.message
     assert outcome.notebook is not None  # the notebook as far as it ran
     assert outcome.draws is None and outcome.ranks is None
+
+
+@pytest.mark.slow
+def test_make_plots_flagged_draws_figures_only_for_a_flagged_fit():
+    """``make_plots: flagged``: no figure for a fit the thresholds pass, all three for one they flag
+    (the same replicate, judged against a lax and a strict ESS threshold)."""
+    def figures_drawn(thresholds: dict) -> int:
+        params = {"model": "hierarchical_noncentered", "cores": 1, "quantities": [], "make_plots": "flagged",
+                  "thresholds": thresholds, **TINY}
+        outcome = execute_replicate(ReplicateTask("m", 0, 11, TEMPLATE.read_text(), params, timeout=300,
+                                                  kernel_reuse=10))
+        assert outcome.record.status == "ok", outcome.record.message
+        return outcome.notebook.count('"image/png"')
+
+    lax = {"min_ess": 0, "max_rhat": 100, "divergences": 10**6, "treedepth_hits": 10**6, "min_bfmi": 0}
+    assert figures_drawn(lax) == 0
+    assert figures_drawn({**lax, "min_ess": 10**9}) == 3

@@ -13,6 +13,7 @@ reused, so its draws do not depend on which replicates ran before it in the same
 """
 
 import hashlib
+import os
 from collections import Counter
 import time
 from collections.abc import Callable
@@ -30,11 +31,18 @@ from pytensor.tensor.random.type import RandomType
 from sbc_helpers.models.simulate import in_dtype
 
 SHARED_PREFIX = "sbc_observed__"
-# Numba code compiled cold and code loaded from PyTensor's on-disk cache can differ in the last bits
-# of floating point, which HMC amplifies into different draws, so every
-# process that uses sbc_helpers compiles cold: once per model, thanks to the cache below. A replicate
-# then gives the same draws in a campaign's kernel, in JupyterLab and in a plain Python loop.
-pytensor.config.numba__cache = False
+# With PyTensor's fast-math flags (its default), Numba code compiled cold, compiled while writing the
+# on-disk cache and loaded from it differ in the last bits of floating point, which HMC amplifies
+# into different draws; without them all three give identical draws (README, "The Numba cache").
+# By default every process compiles cold (once per model, thanks to the cache below), so draws stay
+# those of earlier versions. SBC_NUMBA_CACHE=1 turns fast math off and the disk cache on: every
+# kernel after the first starts warm, with draws that differ from the default's but not between
+# cold and cached code.
+if os.environ.get("SBC_NUMBA_CACHE") == "1":
+    pytensor.config.numba__fastmath = False
+    pytensor.config.numba__cache = True
+else:
+    pytensor.config.numba__cache = False
 
 
 def shared_condition(model: pm.Model, data: dict[str, np.ndarray]) -> tuple[pm.Model, list]:
@@ -245,27 +253,46 @@ def log_likelihood_totals(model: pm.Model, data: dict[str, np.ndarray], points: 
                           skip_rows: int = 0) -> np.ndarray:
     """Total log-likelihood of ``data`` at each point: ``points`` maps every free variable to its
     values (constrained scale) with the points on the first axis; the first ``skip_rows`` rows of
-    each observed variable are left out. One compiled function per graph."""
-    from pymc.model.transform.conditioning import remove_value_transforms
+    each observed variable are left out.
 
-    conditioned, shared = shared_condition(model, data)
-    untransformed = remove_value_transforms(conditioned)
-    if skip_rows:
-        terms = untransformed.logp(vars=untransformed.observed_RVs, sum=False)
-        total = sum(term[skip_rows:].sum() for term in terms)
-    else:
-        total = untransformed.logp(vars=untransformed.observed_RVs)
-    # remove_value_transforms clones the graph: find the shared data variables it now uses
-    shared = [v for v in graph_inputs([total]) if (v.name or "").startswith(SHARED_PREFIX)]
-    values = untransformed.value_vars
-    key, inputs = _match("log_likelihood", untransformed, [total], values, shared)
-    function, compiled_inputs = CACHE.get(
-        key, [total], inputs,
-        lambda: untransformed.compile_fn(inputs=values, outs=total, on_unused_input="ignore", point_fn=False))
-    _load_data(compiled_inputs, len(values), shared)
-    names = [untransformed.values_to_rvs[v].name for v in values]
-    arrays = [np.asarray(points[n], dtype=v.type.dtype) for n, v in zip(names, values, strict=True)]
-    return np.array([float(function(*(a[i] for a in arrays))) for i in range(len(arrays[0]))])
+    One compiled function per model graph, evaluated on all points in one call (the log-likelihood
+    vectorised over a leading points axis). The function is found by the model's own graph, as
+    ``prior_draw`` finds its function: building the log-likelihood graph to compare it costs more
+    than evaluating it."""
+    from pymc.model.transform.conditioning import remove_value_transforms
+    from pytensor.graph.replace import vectorize_graph
+
+    observed = {rv.name: rv for rv in model.observed_RVs}
+    data = {k: in_dtype(observed[k], v) if k in observed else v for k, v in data.items()}
+    names = sorted(v.name for v in [*model.basic_RVs, *model.deterministics])
+    outputs = [model[name] for name in names]
+    key, inputs = _match("log_likelihood", model, outputs, [], [])
+    key = (*key, tuple((k, v.dtype.str, v.shape) for k, v in sorted(data.items())), skip_rows)
+
+    def build():
+        conditioned, _ = shared_condition(model, data)
+        untransformed = remove_value_transforms(conditioned)
+        if skip_rows:
+            terms = untransformed.logp(vars=untransformed.observed_RVs, sum=False)
+            total = sum(term[skip_rows:].sum() for term in terms)
+        else:
+            total = untransformed.logp(vars=untransformed.observed_RVs)
+        # remove_value_transforms clones the graph: find the shared data variables it now uses
+        shared = {v.name[len(SHARED_PREFIX):]: v for v in graph_inputs([total])
+                  if (v.name or "").startswith(SHARED_PREFIX)}
+        values = untransformed.value_vars
+        batched = [pytensor.tensor.tensor(name=v.name, dtype=v.type.dtype, shape=(None, *v.type.shape))
+                   for v in values]
+        totals = vectorize_graph(total, replace=dict(zip(values, batched, strict=True)))
+        function = untransformed.compile_fn(inputs=batched, outs=totals, on_unused_input="ignore", point_fn=False)
+        value_names = [(untransformed.values_to_rvs[v].name, v.type.dtype) for v in values]
+        return function, shared, value_names
+
+    (function, shared, value_names), _ = CACHE.get(key, outputs, inputs, build)
+    for name, variable in shared.items():
+        variable.set_value(data[name], borrow=True)
+    arrays = [np.asarray(points[name], dtype=dtype) for name, dtype in value_names]
+    return np.asarray(function(*arrays), dtype=float)
 
 
 def predictive_draw(model: pm.Model, point: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:

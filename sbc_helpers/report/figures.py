@@ -19,8 +19,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # matplotlib is imported by the first figure: a kernel that draws none never pays for it
+    from matplotlib.figure import Figure
 
 DPI = 72
 MAX_LEVELS = 10  # a categorical column colours the points when it has at most this many levels
@@ -35,10 +37,18 @@ def text(value) -> str:
     return str(value).replace("$", r"\$")
 
 
+def _new_figure(**kwargs) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
 def png(fig: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
+    fig.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
 
 
@@ -86,19 +96,22 @@ def _columns(design: pd.DataFrame, exclude=()) -> tuple[list[str], str | None]:
 
 
 def _scatter(ax, x, y, design: pd.DataFrame, hue: str | None, size: float = 12) -> None:
+    """Points as markers of one line per colour: Agg stamps a line's markers far faster than it
+    draws a scatter collection."""
+    style = dict(ls="none", marker="o", ms=size ** 0.5, mew=0)
     if hue is None:
-        ax.scatter(x, y, s=size, alpha=0.7, lw=0)
+        ax.plot(x, y, alpha=0.7, color="C0", **style)
         return
     levels = pd.Categorical(design[hue])
     for code, level in enumerate(levels.categories):
         chosen = levels.codes == code
-        ax.scatter(np.asarray(x)[chosen], np.asarray(y)[chosen], s=size, alpha=0.8, lw=0, color=f"C{code % 10}",
-                   label=text(level))
+        ax.plot(np.asarray(x)[chosen], np.asarray(y)[chosen], alpha=0.8, color=f"C{code % 10}", label=text(level),
+                **style)
     ax.legend(title=text(hue), fontsize=7, title_fontsize=7, loc="best", markerscale=1.2, frameon=False)
 
 
 def _panels(n: int, width: float = 3.4, height: float = 2.7) -> tuple[Figure, list]:
-    fig = Figure(figsize=(width * n, height), layout="constrained")
+    fig = _new_figure(figsize=(width * n, height), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
     return fig, list(axes)
 
@@ -128,30 +141,93 @@ def design_figure(design: pd.DataFrame, exclude: tuple = ()) -> Figure:
     return fig
 
 
+def _margins(fig: Figure, left=0.55, right=0.15, bottom=0.45, top=0.5, wspace=0.3) -> None:
+    """Fixed margins in inches: constrained layout costs more than the rest of a small figure."""
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                        wspace=wspace)
+
+
+def _limits(values, pad: float = 0.05) -> tuple[float, float]:
+    low, high = float(np.min(values)), float(np.max(values))
+    span = high - low or abs(high) or 1.0
+    return low - pad * span, high + pad * span
+
+
+class _Reused:
+    """Figures kept per layout and redrawn with each replicate's numbers: building a figure's axes
+    and ticks costs more than drawing it, and a warm kernel draws the same layout every replicate."""
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self.entries: dict[tuple, tuple[Figure, Callable]] = {}
+
+    def get(self, key: tuple, build: Callable[[], tuple[Figure, Callable]]) -> tuple[Figure, Callable]:
+        if key not in self.entries:
+            if len(self.entries) >= self.size:
+                self.entries.pop(next(iter(self.entries)))
+            self.entries[key] = build()
+        return self.entries[key]
+
+
+_REUSED = _Reused()
+
+
+def _data_panel(ax, name: str, values: np.ndarray, design: pd.DataFrame, numeric: list[str], hue: str | None):
+    """Draw one observed variable's panel; return a function that redraws it with new values."""
+    discrete = np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.bool_)
+    if values.ndim == 1 and len(values) == len(design) and numeric:
+        x = design[numeric[0]].to_numpy()
+        _scatter(ax, x, values, design, hue)
+        points = list(ax.lines)
+        codes = pd.Categorical(design[hue]).codes if hue is not None else np.zeros(len(design), dtype=int)
+        ax.set_xlim(*_limits(x))
+        ax.set(xlabel=text(numeric[0]), ylabel=text(name), title=f"{text(name)} against {text(numeric[0])}")
+
+        def update(new):
+            for code, line in enumerate(points):
+                line.set_ydata(np.asarray(new)[codes == code])
+            ax.set_ylim(*_limits(new))
+        update(values)
+        return update
+    shape = "x".join(map(str, values.shape))
+    ax.set_title(f"{text(name)} ({shape} values)", fontsize=10)
+    ax.set(xlabel=text(name), ylabel="count")
+    steps = ax.stairs([0], [0, 1], fill=True, color="C0", alpha=0.8)
+
+    def update(new):
+        flat = np.asarray(new).ravel()
+        if discrete and flat.size and flat.min() >= 0 and flat.max() <= 60:  # a bar per count
+            counts, edges = np.bincount(flat.astype(int)), None
+            edges = np.arange(len(counts) + 1) - 0.5
+        else:
+            counts, edges = np.histogram(flat, bins=min(30, max(5, flat.size // 5)))
+        steps.set_data(counts, edges)
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_ylim(0, max(1, counts.max()) * 1.05)
+    update(values)
+    return update
+
+
 def data_figure(design: pd.DataFrame, data: dict[str, np.ndarray]) -> Figure:
     """Each observed variable's simulated data against the design's first numeric covariate when
-    they line up row by row, else its distribution."""
+    they line up row by row, else its distribution (bars of counts when discrete)."""
     names = list(data)[:MAX_PANELS]
-    numeric, hue = _columns(design, exclude=tuple(data))
-    fig, axes = _panels(len(names))
-    for ax, name in zip(axes, names, strict=True):
-        values = np.asarray(data[name])
-        discrete = np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.bool_)
-        if values.ndim == 1 and len(values) == len(design) and numeric:
-            _scatter(ax, design[numeric[0]], values, design, hue)
-            ax.set(xlabel=text(numeric[0]), ylabel=text(name), title=f"{text(name)} against {text(numeric[0])}")
-            continue
-        flat = values.ravel()
-        if discrete and flat.size and flat.min() >= 0 and flat.max() <= 60:
-            counts = np.bincount(flat.astype(int))
-            ax.bar(np.arange(len(counts)), counts, color="C0", width=0.9)
-            ax.set(xlabel=text(name), ylabel="count")
-        else:
-            ax.hist(flat, bins=min(30, max(5, flat.size // 5)), color="C0", histtype="stepfilled", alpha=0.8)
-            ax.set(xlabel=text(name), ylabel="count")
-        shape = "x".join(map(str, values.shape))
-        ax.set_title(f"{text(name)} ({shape} values)", fontsize=10)
-    fig.suptitle("mock data simulated from the prior draw", fontsize=10)
+    arrays = {name: np.asarray(data[name]) for name in names}
+    key = ("data", design_key(design), tuple((n, a.shape, a.dtype.str) for n, a in arrays.items()))
+
+    def build():
+        numeric, hue = _columns(design, exclude=tuple(data))
+        fig = _new_figure(figsize=(3.4 * len(names), 2.7))
+        _margins(fig, top=0.65, wspace=0.4)
+        axes = fig.subplots(1, len(names), squeeze=False)[0]
+        updates = [_data_panel(ax, name, arrays[name], design, numeric, hue)
+                   for ax, name in zip(axes, names, strict=True)]
+        fig.suptitle("mock data simulated from the prior draw", fontsize=10)
+        return fig, lambda new: [u(new[n]) for u, n in zip(updates, names, strict=True)]
+
+    fig, update = _REUSED.get(key, build)
+    update(arrays)
     return fig
 
 
@@ -174,6 +250,46 @@ def _scalars(posterior, truth, quantities: list[str]) -> list[tuple[str, np.ndar
     return out
 
 
+def _trace_layout(rows: int, chains: int, n_draws: int) -> tuple[Figure, Callable]:
+    """A trace figure of ``rows`` quantities and a function that draws one replicate's into it."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _new_figure(figsize=(9, 1.3 * rows + 0.5))
+    _margins(fig, left=0.75, right=0.15, bottom=0.45, top=0.25, wspace=0.08)
+    fig.subplots_adjust(hspace=0.45)
+    axes = fig.subplots(rows, 2, squeeze=False, width_ratios=[2.2, 1], sharey="row")
+    x = np.arange(n_draws)
+    artists = []
+    for r, (left, right) in enumerate(axes):
+        lines = [left.plot(x, np.zeros(n_draws), lw=0.6, alpha=0.8, color=f"C{c % 10}")[0] for c in range(chains)]
+        steps = right.stairs([0], [0, 1], orientation="horizontal", fill=True, color="0.7")
+        truths = [ax.axhline(0, color="red", lw=1.2) for ax in (left, right)]
+        left.set_xlim(-0.01 * n_draws, 1.01 * n_draws)
+        # tick marks and labels are most of the drawing: the trace's own, on its bottom row only
+        left.yaxis.set_major_locator(MaxNLocator(3))
+        left.xaxis.set_major_locator(MaxNLocator(5))
+        left.tick_params(labelsize=7, bottom=r == rows - 1, labelbottom=r == rows - 1)
+        right.set_xticks([])
+        right.tick_params(left=False, labelleft=False)
+        artists.append((left, right, lines, steps, truths))
+    axes[-1][0].set_xlabel("draw (per chain)", fontsize=8)
+    axes[-1][1].set_xlabel("pooled draws", fontsize=8)
+
+    def update(chosen: list[tuple[str, np.ndarray, float, float]]) -> None:
+        for (left, right, lines, steps, truths), (label, draws, value, share) in zip(artists, chosen, strict=True):
+            for line, chain in zip(lines, draws, strict=True):
+                line.set_ydata(chain)
+            counts, edges = np.histogram(draws, bins=30)
+            steps.set_data(counts, edges)
+            for line in truths:
+                line.set_ydata([value, value])
+            left.set_ylim(*_limits(np.append(edges[[0, -1]], value)))
+            right.set_xlim(0, counts.max() * 1.05)
+            left.set_ylabel(text(label), fontsize=8)
+            right.set_title(f"true value above {share:.0%} of draws", fontsize=8)
+    return fig, update
+
+
 def trace_figure(idata, truth, quantities: list[str], n: int = 3) -> Figure:
     """Chains and pooled draws of the first ``n`` scalar quantities and of the one whose true value
     sits furthest out among its draws, the true value marked in red."""
@@ -186,22 +302,10 @@ def trace_figure(idata, truth, quantities: list[str], n: int = 3) -> Figure:
     furthest = int(np.argmax([abs(s - 0.5) for s in share]))
     if furthest not in chosen:
         chosen.append(furthest)
-    fig = Figure(figsize=(9, 1.6 * len(chosen) + 0.3), layout="constrained")
-    axes = fig.subplots(len(chosen), 2, squeeze=False, width_ratios=[2.2, 1])
-    for row, index in zip(axes, chosen, strict=True):
-        label, draws, value = scalars[index]
-        left, right = row
-        for c, chain in enumerate(draws):
-            left.plot(chain, lw=0.6, alpha=0.8, color=f"C{c % 10}", rasterized=True)
-        left.axhline(value, color="red", lw=1.2)
-        left.set_ylabel(text(label), fontsize=8)
-        left.tick_params(labelsize=7)
-        right.hist(draws.ravel(), bins=30, histtype="stepfilled", color="0.7", orientation="horizontal")
-        right.axhline(value, color="red", lw=1.2)
-        right.set_title(f"true value above {share[index]:.0%} of draws", fontsize=8)
-        right.tick_params(labelsize=7)
-        right.sharey(left)
-    axes[-1][0].set_xlabel("draw (per chain)", fontsize=8)
+    chains, n_draws = scalars[0][1].shape
+    fig, update = _REUSED.get(("trace", len(chosen), chains, n_draws),
+                              lambda: _trace_layout(len(chosen), chains, n_draws))
+    update([(*scalars[i], share[i]) for i in chosen])
     return fig
 
 

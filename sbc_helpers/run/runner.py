@@ -142,6 +142,7 @@ def unit_parameters(campaign: Campaign, unit: Unit, cores: int, files: dict[str,
         "derived": campaign.derived_for(unit.spec),
         "log_likelihood": campaign.log_likelihood,
         "make_plots": campaign.make_plots,
+        "thresholds": campaign.thresholds.model_dump(),
         "conditional_on": _conditioning_parameter(campaign, unit, files, reference),
     }
 

@@ -216,6 +216,16 @@ def _require_finite(values, what: str) -> None:
         raise NonFiniteError(f"{what} is non-finite ({count} NaN or infinite)")
 
 
+def fit_flags(record: Record, thresholds: dict | None = None) -> str:
+    """Why this replicate's fit is suspect by its diagnostics ('' when it is not), against the
+    campaign's thresholds (the report's own check, ``flag_replicates``)."""
+    from sbc_helpers.run.params import Thresholds
+    from sbc_helpers.stats.flags import flag_replicates
+
+    row = pd.DataFrame([record.model_dump()])
+    return str(flag_replicates(row, Thresholds(**(thresholds or {})).model_dump()).iloc[0])
+
+
 def posterior_vs_truth(fitted: Fit, simulation: Simulation, var_names: list[str]) -> pd.DataFrame:
     """ArviZ's posterior summary of ``var_names`` with the true (simulated) values beside it."""
     import arviz_stats

@@ -41,13 +41,16 @@ keep_draws: int = 0  # thinned draws kept in draws.nc for recomputing ranks late
 quantities: list = []  # variables to rank; empty means free parameters plus parameter-sized Deterministics
 derived: dict = {}  # extra test quantities, name -> NumPy expression over variables with draws first, e.g. "alpha[:, 0] - alpha[:, 1]"
 log_likelihood: bool = True  # also rank the log-likelihood of the simulated data (catches what parameter ranks miss)
-make_plots: bool = True  # draw the design, mock-data and trace figures (the ranks do not need them)
+make_plots: "Union[bool, str]" = True  # draw the design, mock-data and trace figures (the ranks do not need them); "flagged": only when the fit is flagged
+thresholds: dict = {}  # the campaign's diagnostic thresholds that flag a fit; empty: the defaults
 conditional_on: dict = {}  # posterior SBC: {"data": observed data file, "reference": reference draws file, "new_design": {...}}
 output_dir: str = "."  # folder the side-car result files (ranks, draws, record) are written to
 
 # %% tags=["imports"]
 from sbc_helpers.report import figures
 from sbc_helpers.run import steps
+
+plot_now = make_plots is True  # "flagged" draws the figures after the ranks, if the fit is flagged
 
 # %% [markdown]
 # ## The design
@@ -61,7 +64,7 @@ data = steps.load_design(design)
 data.head()
 
 # %% tags=["plots"]
-if make_plots:
+if plot_now:
     figures.show(figures.design_figure, data, cache_key=figures.design_key(data))
 
 # %% [markdown]
@@ -74,7 +77,7 @@ built = steps.build(data, model, model_kwargs, bambi, simulator, conditional_on=
 print(built.description)
 
 # %% tags=["plots"]
-if make_plots:
+if plot_now:
     display(figures.model_graph(built.model))
 
 # %% [markdown]
@@ -92,7 +95,7 @@ steps.record_truth(simulation, ranked, output_dir)
 simulation.truth
 
 # %% tags=["plots"]
-if make_plots:
+if plot_now:
     figures.show(figures.data_figure, built.design, simulation.data)
 
 # %% [markdown]
@@ -106,7 +109,7 @@ fitted = steps.fit(built, simulation, seed, inference, cores)
 print(f"{inference['method']} took {fitted.seconds:.2f} s")
 
 # %% tags=["plots"]
-if make_plots:
+if plot_now:
     figures.show(figures.trace_figure, fitted.idata, simulation.truth, ranked)
 
 # %% [markdown]
@@ -130,6 +133,14 @@ result.record.model_dump(exclude_none=True)
 
 # %% tags=["ranks"]
 result.ranks
+
+# %% tags=["plots"]
+flags = steps.fit_flags(result.record, thresholds)
+if make_plots == "flagged" and flags:
+    print(f"the fit is flagged ({flags}): its figures")
+    figures.show(figures.design_figure, data, cache_key=figures.design_key(data))
+    figures.show(figures.data_figure, data, simulation.data)
+    figures.show(figures.trace_figure, fitted.idata, simulation.truth, ranked)
 
 # %% tags=["write"]
 result.write(output_dir)

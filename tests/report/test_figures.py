@@ -51,7 +51,8 @@ def test_the_data_figure_draws_any_observed_shape(data, expected):
 
 def test_without_a_covariate_discrete_data_get_a_bar_of_counts():
     fig = figures.data_figure(pd.DataFrame({"g": list("aabb")}), {"k": np.array([0, 2, 2, 5])})
-    assert len(fig.axes[0].patches) == 6  # counts of 0..5
+    (bars,) = fig.axes[0].patches
+    np.testing.assert_array_equal(bars.get_data().values, [1, 0, 2, 0, 0, 1])  # counts of 0..5
 
 
 def _posterior(values: dict) -> xr.Dataset:
@@ -68,6 +69,18 @@ def test_the_trace_shows_the_first_quantities_and_the_one_whose_truth_is_furthes
     labels = [ax.get_ylabel() for ax in fig.axes[::2]]
     assert labels == ["mu", "tau", "theta[2]"]  # the first two, then the truth far out
     assert "above 100% of draws" in fig.axes[5].get_title()
+
+
+def test_a_reused_trace_figure_shows_the_new_replicate():
+    """The figure of a layout is built once per kernel and redrawn: nothing of the last one stays."""
+    rng = np.random.default_rng(2)
+    draws = lambda shift: _posterior({"mu": shift + rng.normal(size=(2, 50)), "tau": rng.normal(size=(2, 50))})  # noqa: E731
+    first = figures.png(figures.trace_figure(draws(0.0), xr.Dataset({"mu": 0.0, "tau": 0.0}), ["mu", "tau"]))
+    fig = figures.trace_figure(draws(100.0), xr.Dataset({"mu": 100.0, "tau": 0.0}), ["mu", "tau"])
+    low, high = fig.axes[0].get_ylim()
+    assert low < 100 < high and low > 90
+    np.testing.assert_allclose(fig.axes[0].lines[2].get_ydata(), [100, 100])  # the true value
+    assert figures.png(fig) != first
 
 
 def test_a_figure_that_cannot_be_drawn_prints_one_line_and_the_replicate_goes_on(capsys):

@@ -320,3 +320,13 @@ def test_a_bambi_model_and_sampler_labels(tmp_path):
     assert spec.bambi.priors == {"x1": {"dist": "Normal", "mu": 0, "sigma": 1}}
     # each sampler gets a folder of its own; a label overrides it
     assert [u.name for u in campaign.units()] == ["corr-nuts", "corr-nuts-numpyro", "corr-mine"]
+
+
+def test_make_plots_flagged_reaches_the_template_with_the_thresholds(tmp_path):
+    from sbc_helpers.run.runner import unit_parameters
+
+    campaign = load_campaign(write(tmp_path, MINIMAL + "make_plots: flagged\nthresholds: {min_ess: 400}\n"))
+    parameters = unit_parameters(campaign, campaign.units()[0], 1, {})
+    assert parameters["make_plots"] == "flagged" and parameters["thresholds"]["min_ess"] == 400
+    with pytest.raises(ParamsError):
+        load_campaign(write(tmp_path, MINIMAL + "make_plots: sometimes\n"))

@@ -1,0 +1,41 @@
+"""SBC_NUMBA_CACHE=1: a deterministic Numba disk cache. A process that compiles the model cold (and
+writes the cache) and one that loads it give identical draws; so do the default's cold compiles."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIT = """
+import sys
+import numpy as np
+from sbc_helpers.run import steps
+built = steps.build(steps.load_design({"maker": "seed_design", "n_groups": 3, "n_points": 4, "seed": 1}),
+                    "hierarchical_centered")
+simulation = steps.draw_truth(built, 11)
+fitted = steps.fit(built, simulation, 11, {"method": "nuts", "sampler": "nutpie", "draws": 100, "tune": 100,
+                                           "chains": 2})
+posterior = fitted.idata["posterior"].to_dataset()
+np.save(sys.argv[1], np.concatenate([posterior[v].to_numpy().ravel() for v in sorted(posterior.data_vars)]))
+"""
+
+
+def _draws(tmp_path: Path, name: str, cache: bool) -> np.ndarray:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'compiledir'}",
+           "SBC_NUMBA_CACHE": "1" if cache else "0"}
+    subprocess.run([sys.executable, "-c", FIT, str(tmp_path / name)], env=env, check=True, capture_output=True,
+                   timeout=1200)
+    return np.load(tmp_path / f"{name}.npy")
+
+
+@pytest.mark.slow
+def test_cold_and_cached_numba_code_give_identical_draws(tmp_path):
+    cold = _draws(tmp_path, "cold", cache=True)  # an empty cache: compiled cold, then written
+    numba_dir = tmp_path / "compiledir" / "numba"
+    assert any(numba_dir.rglob("*.nbi")), "nothing was cached"
+    cached = _draws(tmp_path, "cached", cache=True)  # loaded from the cache
+    np.testing.assert_array_equal(cached, cold)
