@@ -50,6 +50,7 @@ def main() -> int:
 
     from sbc_helpers.run import steps
     from sbc_helpers.run.seeds import replicate_seed
+    from sbc_helpers.contract import replicate_stem
 
     logging.getLogger("pymc").setLevel(logging.ERROR)
     imported = time.perf_counter()
@@ -69,7 +70,7 @@ def main() -> int:
             result, figure_seconds = replicate_with_figures(built_model, r, seed, inference, options)
         else:
             result, figure_seconds = steps.run_replicate(built_model, r, seed, inference, **options), 0.0
-        result.write(args.scratch / f"{r:04d}")
+        result.write(args.scratch / replicate_stem(r))
         wall = time.perf_counter() - start
         replicates.append({"replicate": r, "seed": seed, "wall_seconds": wall,
                            "seconds": float(result.record.seconds), "figure_seconds": figure_seconds,

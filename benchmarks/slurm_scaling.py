@@ -39,12 +39,14 @@ from pathlib import Path
 
 import psutil
 
+from sbc_helpers.contract import REPLICATE_SUFFIXES, UNIT_FILES
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "slurm-local.sh"
 SBC = [sys.executable, "-m", "sbc_helpers.cli"]
 MODEL_NAME = "centered"
 DONE = re.compile(r"^(\S+ \S+) DEBUG \S+ replicate (\d+) ok in ([\d.]+) s")
-FILES = (".ipynb", ".ranks.parquet", ".draws.nc", ".json")
+FILES = tuple(REPLICATE_SUFFIXES.values())
 
 
 def free_port() -> int:
@@ -118,7 +120,7 @@ def measure(result: dict) -> dict:
 def ranks(campaign: Path):
     import pandas as pd
 
-    table = pd.read_parquet(campaign / MODEL_NAME / "ranks.parquet")
+    table = pd.read_parquet(campaign / MODEL_NAME / UNIT_FILES["ranks"])
     return table.sort_values(["replicate", "quantity"]).reset_index(drop=True)
 
 

@@ -14,6 +14,7 @@ from benchmarks.throughput.common import CAMPAIGN_SEED, DESIGN, MODEL, MODEL_NAM
 from benchmarks.throughput.monitor import memory_summary, run_watched
 from benchmarks.throughput.report import table
 from benchmarks.throughput.rows.cluster import dask_cluster
+from sbc_helpers.contract import REPLICATE_SUFFIXES, UNIT_FILES, replicate_path
 
 
 def campaign_params(name: str, s: dict, plots: bool = True) -> dict:
@@ -131,7 +132,7 @@ def notebook_breakdown(replicates_dir: Path, ok, workers: int) -> dict:
     per = []
     plot_cells: dict[str, list[float]] = {}
     for _, rec in ok.iterrows():
-        path = replicates_dir / f"{int(rec['replicate']):04d}.ipynb"
+        path = replicate_path(replicates_dir.parent, int(rec["replicate"]), "notebook")
         if not path.is_file():
             continue
         nb = json.loads(path.read_text())
@@ -188,7 +189,7 @@ def output_sizes(campaign_dir: Path) -> dict:
     import pandas as pd
 
     reps = Path(campaign_dir) / MODEL_NAME / "replicates"
-    kinds = {"notebook": ".ipynb", "ranks": ".ranks.parquet", "draws": ".draws.nc", "record": ".json"}
+    kinds = REPLICATE_SUFFIXES
     sizes = {k: [] for k in kinds}
     payload = []
     for record_path in sorted(reps.glob("[0-9]*.json")):
@@ -231,9 +232,9 @@ def client_costs(campaign_dir: Path, params_path: Path, work: Path) -> dict:
     first = sorted(reps.glob("[0-9]*.json"))[0]
     stem = first.name.split(".")[0]
     record = Record.model_validate(json.loads(first.read_text()))
-    outcome = Outcome(record=record, notebook=(reps / f"{stem}.ipynb").read_text(),
-                      ranks=pd.read_parquet(reps / f"{stem}.ranks.parquet"),
-                      draws=(reps / f"{stem}.draws.nc").read_bytes())
+    outcome = Outcome(record=record, notebook=(reps / f"{stem}{REPLICATE_SUFFIXES['notebook']}").read_text(),
+                      ranks=pd.read_parquet(reps / f"{stem}{REPLICATE_SUFFIXES['ranks']}"),
+                      draws=(reps / f"{stem}{REPLICATE_SUFFIXES['draws']}").read_bytes())
     target = work / "save-timing"
     times = []
     for i in range(5):
@@ -284,7 +285,7 @@ def compare_ranks(inprocess_ranks: str, campaign_dir: Path) -> dict | None:
 
     try:
         a = pd.read_parquet(inprocess_ranks)
-        b = pd.read_parquet(Path(campaign_dir) / MODEL_NAME / "ranks.parquet")
+        b = pd.read_parquet(Path(campaign_dir) / MODEL_NAME / UNIT_FILES["ranks"])
     except (FileNotFoundError, OSError):
         return None
     keys = ["replicate", "quantity", "variable"] if "variable" in a else ["replicate", "quantity"]
