@@ -1,0 +1,34 @@
+"""The Laplace approximation (pymc-extras' ``fit_laplace``): a Gaussian on the unconstrained scale,
+centred at the mode of the log-density without the Jacobian of the transforms, with the inverse
+Hessian there as covariance (compiled once per model, see ``models/compiled_extras.py``).
+
+Its draws are independent: no R-hat or ESS. With ``optimize_method: BFGS`` (pymc-extras' default)
+the covariance is BFGS's own estimate of the inverse Hessian, not the Hessian computed at the mode.
+"""
+
+from typing import Literal
+
+from sbc_helpers.inference.base import Backend, MethodSettings
+
+
+class LaplaceSettings(MethodSettings):
+    method: Literal["laplace"] = "laplace"
+    optimize_method: Literal["BFGS", "L-BFGS-B", "Newton-CG", "trust-ncg", "trust-krylov", "trust-exact"] = "BFGS"
+
+
+class Laplace(Backend):
+    name = "laplace"
+    order = 25
+    Settings = LaplaceSettings
+    summary = "pymc-extras' Laplace approximation: a Gaussian at the mode, then independent draws"
+
+    def requirements(self, settings):
+        return ("pymc_extras",)
+
+    def fit(self, model, data, *, seed, settings, cores=1, base_dir=None):
+        from sbc_helpers.models.compiled_extras import fit_laplace
+
+        return fit_laplace(model, data, seed=seed, draws=settings.draws, optimize_method=settings.optimize_method)
+
+
+BACKENDS = [Laplace()]
