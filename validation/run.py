@@ -35,6 +35,11 @@ EXPECTED = {
     "matched_prior": ("calibrated (control)", [], ["*"]),
     "seed-advi": ("flagged: ADVI too narrow", ["*"], []),
     "seed-nuts": ("calibrated (control)", [], ["*"]),
+    **{f"control-{label}": ("calibrated (control)", [], ["*"]) for label in (
+        "nuts", "nuts-pymc", "nuts-numpyro", "nuts-blackjax", "advi", "fullrank_advi", "pathfinder", "laplace",
+        "smc", "exact", "custom")},
+    "correlated-nuts": ("calibrated (control)", [], ["*"]),
+    "correlated-advi": ("flagged: mean-field ADVI too narrow for correlated beta", ["beta[x1]", "beta[x2]"], []),
 }
 
 

@@ -25,7 +25,7 @@ class NutsSettings(MethodSettings):
 
     @model_validator(mode="after")
     def _jax_only(self) -> "NutsSettings":
-        if "chain_method" in self.model_fields_set and self.sampler not in ("numpyro", "blackjax"):
+        if self.chain_method != "parallel" and self.sampler not in ("numpyro", "blackjax"):
             raise ValueError(f"chain_method applies to the numpyro and blackjax samplers, not {self.sampler!r}")
         return self
 
