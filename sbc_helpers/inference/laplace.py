@@ -2,8 +2,9 @@
 centred at the mode of the log-density without the Jacobian of the transforms, with the inverse
 Hessian there as covariance (compiled once per model, see ``models/compiled_extras.py``).
 
-Its draws are independent: no R-hat or ESS. With ``optimize_method: BFGS`` (pymc-extras' default)
-the covariance is BFGS's own estimate of the inverse Hessian, not the Hessian computed at the mode.
+Its draws are independent: no R-hat or ESS. The covariance is the inverse of the Hessian computed at
+the mode whatever the optimiser (``fit_laplace`` takes BFGS's running estimate, which can be the
+identity; see ``compiled_extras._laplace_moments``).
 """
 
 from typing import Literal

@@ -7,7 +7,7 @@ data into constants). Here each is assembled from pymc-extras' own steps on the 
 the compiled pieces are cached per graph and settings (``compiled.FunctionCache``), and a new data
 set only swaps the data. The steps and their seeds are pymc-extras': Pathfinder's paths run one
 after another (``parallel=False``), then importance sampling; Laplace's optimiser starts at the
-model's initial point and its covariance is the inverse Hessian that ``fit_laplace`` takes.
+model's initial point and its covariance is the inverse of the Hessian at the mode.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
+import pytensor
 import xarray as xr
 
 from sbc_helpers.models.compiled import CACHE, _load_data, _match, constrained_draws, shared_condition
@@ -171,30 +172,33 @@ def _build_laplace(conditioned: pm.Model, draws: int, method: str) -> _Laplace:
                                                          use_grad=False, use_hess=False, use_hessp=True)[1]
     # pmx's draws_from_laplace_approx, compiled once: MvNormal draws unpacked into the value
     # variables, mapped to every free variable and Deterministic
-    n = start.data.shape[0]
+    dtype = pytensor.config.floatX  # the raveled initial point is integer when every initial value is whole
     targets = [*conditioned.free_RVs, *conditioned.deterministics]
-    mu = pt.vector("mu", shape=(n,), dtype=start.data.dtype)
-    cov = pt.matrix("cov", shape=(n, n), dtype=start.data.dtype)
+    mu = pt.vector("mu", dtype=dtype)
+    cov = pt.matrix("cov", dtype=dtype)
     approximation = pm.MvNormal.dist(mu=mu, cov=cov, size=(draws,), method="svd")
     unpacked = unpack_last_axis(approximation, [start_point[v.name].shape for v in conditioned.value_vars])
     outs = vectorize_graph(conditioned.replace_rvs_by_values(targets),
                            replace=dict(zip(conditioned.value_vars, unpacked, strict=True)))
     sample = compile([mu, cov], outs, random_seed=False, trust_input=True)
     rngs = list(collect_default_updates(inputs=[mu, cov], outputs=outs))
-    return _Laplace(loss=f_fused, hessp=f_hessp, hessian_product=hessian_product, start=start.data, sample=sample,
+    return _Laplace(loss=f_fused, hessp=f_hessp, hessian_product=hessian_product, start=start.data.astype(dtype), sample=sample,
                     rngs=rngs, names=[v.name for v in targets], use_hess=use_hess)
 
 
 def _laplace_moments(entry: _Laplace, method: str):
-    """The mode and the inverse Hessian there, as ``pmx.find_MAP`` and ``pmx.fit_laplace`` find them."""
+    """The mode, as ``pmx.find_MAP`` finds it, and the inverse of the Hessian computed there.
+
+    ``pmx.fit_laplace`` with BFGS or L-BFGS-B takes the optimiser's running estimate of the inverse
+    Hessian instead, which is the identity when the optimiser stops after one step (a quadratic
+    log-density often does): far too wide. The Hessian at the mode is the Laplace approximation's."""
     from better_optimize import minimize
     from pymc_extras.inference.laplace_approx.find_map import _compute_inverse_hessian
 
+    dtype = pytensor.config.floatX
     result = minimize(f=entry.loss, x0=entry.start.copy(), args=(), hessp=entry.hessp, progressbar=False,
                       method=method)
-    covariance = _compute_inverse_hessian(optimizer_result=result, optimal_point=None, f_fused=entry.loss,
-                                          f_hessp=entry.hessp, use_hess=entry.use_hess, method=method)
-    if covariance is None:
-        covariance = _compute_inverse_hessian(optimizer_result=None, optimal_point=result.x, f_fused=None,
-                                              f_hessp=entry.hessian_product(), use_hess=False, method=method)
-    return np.asarray(result.x), np.asarray(covariance), result
+    mode = np.asarray(result.x, dtype=dtype)
+    covariance = _compute_inverse_hessian(optimizer_result=None, optimal_point=mode, f_fused=None,
+                                          f_hessp=entry.hessian_product(), use_hess=False, method=method)
+    return mode, np.asarray(covariance, dtype=dtype), result
