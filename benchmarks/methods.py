@@ -65,19 +65,16 @@ def main() -> int:
     if args.child:
         print(json.dumps(one_method(args.methods[0], args.warm)))
         return 0
-    rows = []
+    print("| method | cold s per fit | warm s per fit | ESS per second (warm) |\n|---|---|---|---|", flush=True)
     for label in args.methods:
         done = subprocess.run([sys.executable, __file__, "--child", "--warm", str(args.warm), label],
                               capture_output=True, text=True, check=False)
         if done.returncode:
             print(f"{label}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
             continue
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"{label}: done", file=sys.stderr, flush=True)
-    print("| method | cold s per fit | warm s per fit | ESS per second (warm) |\n|---|---|---|---|")
-    for r in rows:
+        r = json.loads(done.stdout.strip().splitlines()[-1])
         ess = f"{r['ess_per_second']:.0f}" if r["ess_per_second"] is not None else "independent draws"
-        print(f"| {r['method']} | {r['cold']:.1f} | {r['warm']:.2f} | {ess} |")
+        print(f"| {r['method']} | {r['cold']:.1f} | {r['warm']:.2f} | {ess} |", flush=True)
     return 0
 
 
