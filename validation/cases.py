@@ -91,3 +91,11 @@ def wide_prior_linear_simulator(rng, design):
     sigma = abs(rng.normal(0, 1))
     y = intercept + X @ beta + rng.normal(0, sigma, len(design))
     return {"intercept": intercept, "beta": beta, "sigma": sigma}, {"y": y}
+
+
+def correlated_design(n_points: int = 20, rho: float = 0.95, seed: int = 1234) -> pd.DataFrame:
+    """Two covariates x1, x2 with correlation ``rho``: ``linear_regression``'s coefficients then have a
+    strongly (negatively) correlated posterior, which mean-field ADVI cannot represent."""
+    rng = np.random.default_rng(seed)
+    x = rng.multivariate_normal([0.0, 0.0], [[1.0, rho], [rho, 1.0]], size=n_points)
+    return pd.DataFrame(x, columns=["x1", "x2"])

@@ -96,6 +96,18 @@ EXPECTED: dict[str, dict[str, Expect]] = {
         "seed-advi": Expect("flagged: ADVI too narrow", flag_any=(ANY,), readings=((ANY, "too narrow"),)),
         "seed-nuts": CALIBRATED,
     },
+    # Every method on a conjugate normal mean (each approximation family holds the exact posterior),
+    # and mean-field ADVI too narrow on coefficients whose posterior correlation it ignores (Blei,
+    # Kucukelbir and McAuliffe 2017; Talts et al. 2018, section 6).
+    "methods": {
+        **{f"control-{label}": CALIBRATED for label in (
+            "nuts", "nuts-pymc", "nuts-numpyro", "nuts-blackjax", "advi", "fullrank_advi", "pathfinder", "laplace",
+            "smc", "exact", "custom")},
+        "correlated-nuts": CALIBRATED,
+        "correlated-advi": Expect("beta flagged, too narrow (mean field ignores the correlation)",
+                                  flag_any=("beta[x1]", "beta[x2]"),
+                                  readings=(("beta[x1]", "too narrow"), ("beta[x2]", "too narrow"))),
+    },
 }
 
 

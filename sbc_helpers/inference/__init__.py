@@ -69,5 +69,20 @@ def fit(model, data, *, seed: int, method: str = "nuts", cores: int = 1, base_di
     return timed_fit(backend(method), model, data, seed=seed, settings=parsed, cores=cores, base_dir=base_dir)
 
 
+def settings_markdown() -> str:
+    """The README's table of methods: each backend's settings keys with their defaults, whether its
+    draws are independent, and what it is (generated here so the docs keep in step)."""
+    rows = ["| method | settings (default) | independent draws | what it is |", "|---|---|---|---|"]
+    for name, b in BACKENDS.items():
+        fields = {k: f for k, f in b.Settings.model_fields.items() if k not in ("method", "label")}
+        keys = ", ".join(f"`{k}`" + ("" if f.is_required() else f" ({f.default})") for k, f in fields.items())
+        if "independent_draws" in fields:
+            independent = "as `independent_draws` says"
+        else:
+            independent = "yes" if b.independent(b.Settings.model_construct()) else "no"
+        rows.append(f"| `{name}` | {keys} | {independent} | {b.summary} |")
+    return "\n".join(rows)
+
+
 __all__ = ["BACKENDS", "METHODS", "Backend", "Fit", "MethodSettings", "backend", "check", "condition", "fit",
-           "parse_settings", "posterior_from_draws", "settings_types"]
+           "parse_settings", "posterior_from_draws", "settings_markdown", "settings_types"]

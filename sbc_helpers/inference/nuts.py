@@ -1,9 +1,14 @@
-"""NUTS through PyMC's samplers: nutpie (compiled once per model, see ``models/compiled.py``),
-PyMC's own, numpyro and blackjax."""
+"""NUTS through PyMC's samplers: nutpie and PyMC's own (compiled once per model, see
+``models/compiled.py``), numpyro and blackjax (compiled once per model, see ``models/compiled_jax.py``).
+
+nutpie runs its chains in parallel on the worker's cores; PyMC's sampler runs them one after
+another in the worker; numpyro and blackjax run them as ``chain_method`` says, one JAX device per
+chain (``parallel``, PyMC's default) or vectorized on one device (``vectorized``, for a GPU).
+"""
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sbc_helpers.inference.base import Backend, MethodSettings
 
@@ -16,6 +21,13 @@ class NutsSettings(MethodSettings):
     tune: int = Field(1000, ge=0)
     chains: int = Field(2, ge=1)
     target_accept: float = Field(0.8, gt=0, lt=1)
+    chain_method: Literal["parallel", "vectorized"] = "parallel"  # numpyro, blackjax: chains by jax.pmap or jax.vmap
+
+    @model_validator(mode="after")
+    def _jax_only(self) -> "NutsSettings":
+        if self.chain_method != "parallel" and self.sampler not in ("numpyro", "blackjax"):
+            raise ValueError(f"chain_method applies to the numpyro and blackjax samplers, not {self.sampler!r}")
+        return self
 
     @property
     def total_draws(self) -> int:
@@ -26,7 +38,7 @@ class Nuts(Backend):
     name = "nuts"
     order = 0
     Settings = NutsSettings
-    summary = "the No-U-Turn sampler; draws per chain, thinned evenly over the pooled chains"
+    summary = "the No-U-Turn sampler (nutpie, pymc, numpyro or blackjax): draws per chain, thinned evenly over the pooled chains"
 
     def requirements(self, settings):
         return SAMPLER_PACKAGES[settings.sampler]
@@ -38,17 +50,20 @@ class Nuts(Backend):
         return settings.label or (self.name if settings.sampler == "nutpie" else f"{self.name}-{settings.sampler}")
 
     def fit(self, model, data, *, seed, settings, cores=1, base_dir=None):
-        import pymc as pm
-
-        from sbc_helpers.inference.base import condition
         from sbc_helpers.models.compiled import sample_nutpie
 
         common = {"draws": settings.draws, "tune": settings.tune, "chains": settings.chains,
                   "target_accept": settings.target_accept}
         if settings.sampler == "nutpie":
             return sample_nutpie(model, data, seed=seed, cores=cores, **common)
-        return pm.sample(**common, cores=cores, nuts_sampler=settings.sampler, random_seed=seed, progressbar=False,
-                         compute_convergence_checks=False, quiet=True, model=condition(model, data))
+        if settings.sampler in ("numpyro", "blackjax"):
+            from sbc_helpers.models.compiled_jax import sample_jax_nuts
+
+            return sample_jax_nuts(model, data, sampler=settings.sampler, seed=seed,
+                                   chain_method=settings.chain_method, **common)
+        from sbc_helpers.models.compiled import sample_pymc_nuts
+
+        return sample_pymc_nuts(model, data, seed=seed, **common)
 
 
 BACKENDS = [Nuts()]

@@ -166,6 +166,91 @@ def sample_nutpie(model: pm.Model, data: dict[str, np.ndarray], *, seed: int, dr
     return idata
 
 
+def jittered_initial_points(model: pm.Model, initial_point: Callable, logp: Callable, seeds, retries: int = 10) -> list:
+    """One initial point per seed, as ``pm.sample`` jitters them (``_init_jitter``): ``initial_point``
+    is the model's jittered initial point function (of a seed), ``logp`` a point's log-density; a
+    point whose log-density is not finite is drawn again, up to ``retries`` times."""
+    points = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        for attempt in range(retries + 1):
+            point = initial_point(seed)
+            if np.isfinite(logp(point)):
+                break
+            if attempt == retries:
+                model.check_start_vals(point)
+            seed = rng.integers(2**30, dtype=np.int64)
+        points.append(point)
+    return points
+
+
+@dataclass
+class _PymcNuts:
+    logp_dlogp: object  # the model's ValueGradFunction, which NUTS steps on
+    initial_point: Callable  # seed -> the model's jittered initial point (transformed)
+    trace: object  # value variables -> every free variable and Deterministic, as NDArray traces record
+
+
+def sample_pymc_nuts(model: pm.Model, data: dict[str, np.ndarray], *, seed: int, draws: int, tune: int, chains: int,
+                     target_accept: float) -> xr.DataTree:
+    """``pm.sample(nuts_sampler="pymc", cores=1, random_seed=seed)`` on ``model`` given ``data``, reusing
+    its compiled functions (log-density and gradient, initial point, trace) across data sets.
+
+    The steps are ``pm.sample``'s (seeds, jittered initial points, ``init_nuts``' adapting
+    potential, a new NUTS step, chains one after another), so the draws are those of a new
+    ``pm.sample`` on the same shared-data model (tested)."""
+    import pytensor as pt_
+    from pymc.backends.ndarray import NDArray
+    from pymc.blocking import DictToArrayBijection
+    from pymc.initial_point import make_initial_point_fn
+    from pymc.progress_bar import default_progress_theme
+    from pymc.sampling.mcmc import _sample_many, _sample_return
+    from pymc.step_methods.hmc import quadpotential
+    from pymc.util import get_random_generator
+
+    conditioned, shared = shared_condition(model, data)
+    outputs = [conditioned.logp(), *conditioned.unobserved_value_vars]
+    values = conditioned.value_vars
+    key, inputs = _match("pymc", conditioned, outputs, values, shared)
+
+    def build() -> _PymcNuts:
+        initial_point = make_initial_point_fn(model=conditioned, jitter_rvs=set(conditioned.free_RVs),
+                                              return_transformed=True)
+        logp_dlogp = conditioned.logp_dlogp_function(ravel_inputs=True, initial_point=initial_point(0))
+        logp_dlogp.trust_input = True
+        trace = conditioned.compile_fn(
+            outs=[pt_.Out(v, borrow=True) for v in conditioned.unobserved_value_vars],
+            inputs=[pt_.In(v, borrow=True) for v in values], point_fn=False, on_unused_input="ignore",
+            trust_input=True)
+        return _PymcNuts(logp_dlogp, initial_point, trace)
+
+    entry, compiled_inputs = CACHE.get(key, outputs, inputs, build)
+    _load_data(compiled_inputs, len(values), shared)
+    rngs = get_random_generator(seed).spawn(chains)
+    seeds = [rng.integers(2**30) for rng in rngs]
+    points = jittered_initial_points(
+        conditioned, entry.initial_point,
+        lambda point: entry.logp_dlogp([DictToArrayBijection.map(point).data], extra_vars={})[0], seeds)
+    mean = np.mean([DictToArrayBijection.map(point).data for point in points], axis=0)
+    potential = quadpotential.QuadPotentialDiagAdapt(len(mean), mean, np.ones_like(mean), 10, rng=seeds[0])
+    step = pm.NUTS(potential=potential, model=conditioned, rng=seeds[0], initial_point=points[0],
+                   logp_dlogp_func=entry.logp_dlogp, target_accept=target_accept)
+    names = {v.name for v in values}
+    points = [{k: v for k, v in point.items() if k in names} for point in points]
+    traces = []
+    for chain in range(chains):
+        trace = NDArray(model=conditioned, fn=entry.trace, test_point=points[0])
+        trace.setup(draws + tune, chain, step.stats_dtypes)
+        traces.append(trace)
+    start = time.time()
+    _sample_many(draws=draws + tune, chains=chains, traces=traces, start=points, rngs=rngs, step=step, tune=tune,
+                 progressbar=False, progressbar_theme=default_progress_theme, model=conditioned, cores=1,
+                 callback=None, discard_tuned_samples=True, var_names=None)
+    return _sample_return(run=None, traces=traces, tune=tune, t_sampling=time.time() - start,
+                          discard_tuned_samples=True, compute_convergence_checks=False, return_inferencedata=True,
+                          keep_warning_stat=False, idata_kwargs={}, model=conditioned, quiet=True)
+
+
 @dataclass
 class _Variational:
     inference: object  # pm.ADVI or pm.FullRankADVI on the first replicate's conditioned model
@@ -224,6 +309,43 @@ def fit_variational(model: pm.Model, data: dict[str, np.ndarray], *, kind: str, 
     finally:
         del inference.objective.step_function
     return approx.sample(draws, random_seed=seed)
+
+
+def constrained_draws(conditioned: pm.Model, shared: list, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Draws of the value variables (transformed scale, draws on the first axis) as draws of every
+    free variable on its own scale and every Deterministic, by one compiled function per graph.
+
+    ``conditioned`` and ``shared`` come from ``shared_condition``: a Deterministic may read the data.
+    For methods that sample the value variables themselves (SMC, Pathfinder, Laplace)."""
+    from pymc.util import get_default_varnames
+
+    outputs = list(get_default_varnames(conditioned.unobserved_value_vars, include_transformed=False))
+    inputs_ = conditioned.value_vars
+    key, inputs = _match("constrain", conditioned, outputs, inputs_, shared)
+    function, compiled_inputs = CACHE.get(key, outputs, inputs, lambda: _batched_function(inputs_, outputs))
+    _load_data(compiled_inputs, len(inputs_), shared)
+    arrays = [np.asarray(values[v.name], dtype=v.type.dtype) for v in inputs_]
+    return dict(zip([v.name for v in outputs], function(*arrays), strict=True))
+
+
+def _batched_function(inputs: list, outputs: list) -> Callable:
+    """``outputs`` of ``inputs`` evaluated for a batch of inputs (batch on the first axis): one
+    vectorized function when every op of the graph vectorizes, else a loop over the batch."""
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+
+    batched = [pt.tensor(dtype=v.type.dtype, shape=(None, *v.type.shape), name=v.name) for v in inputs]
+    try:
+        vectorized = vectorize_graph(outputs, replace=dict(zip(inputs, batched, strict=True)))
+        return pytensor.function(batched, vectorized, on_unused_input="ignore")
+    except NotImplementedError:
+        single = pytensor.function(inputs, outputs, on_unused_input="ignore")
+
+        def loop(*arrays):
+            rows = [single(*(a[i] for a in arrays)) for i in range(len(arrays[0]))]
+            return [np.stack(column) for column in zip(*rows, strict=True)]
+
+        return loop
 
 
 def prior_draw(model: pm.Model, seed: int) -> dict[str, np.ndarray]:

@@ -177,6 +177,7 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
         "model": unit.spec.name,
         "method": unit.inference.method,
         "conditional_on": Path(unit.spec.conditional_on).name if unit.spec.conditional_on else None,
+        "method_label": _method_label(unit),
         "verdict": line,
         "calibrated": bool(len(calibration)) and bool(calibration["calibrated"].astype(bool).all())
         and not (decision is not None and decision.reason == "flagged"),
@@ -188,6 +189,7 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
         "worker_seconds": float(pd.to_numeric(replicates.get("wall_seconds"), errors="coerce").sum())
         if len(replicates) else 0.0,
         "fit_seconds": _median(replicates.get("seconds")),
+        "ess_per_second": _ess_per_second(replicates),
         "resolution": resolution(calibration, max_rank, campaign.alpha) if len(calibration) else "",
         "sensitivity": sensitivity(ranks, replicates, calibration, campaign.alpha) if len(calibration) else None,
         "sequential": sequential,
@@ -198,6 +200,57 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
     }
     store.atomic_write(folder / UNIT_FILES["verdict"], json.dumps(verdict, indent=1, default=_plain).encode())
     return verdict
+
+
+def methods_sentence(model: str, units: list[dict]) -> str:
+    """Which methods are calibrated for ``model`` and the median seconds each fit costs."""
+    def cost(v):
+        return f"{v.get('method_label', v['method'])} ({_short(v.get('fit_seconds')) or '?'} s per fit)"
+
+    good = [cost(v) for v in units if v["calibrated"]]
+    bad = [cost(v) for v in units if not v["calibrated"]]
+    parts = [f"{model}: calibrated under {', '.join(good)}" if good else f"{model}: no method is calibrated"]
+    if bad:
+        parts.append(f"not shown calibrated under {', '.join(bad)}")
+    return "; ".join(parts) + "."
+
+
+def _short(value) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
+def compare_methods(campaign_dir: Path, verdicts: list[dict]) -> None:
+    """For each model fitted by several methods, add to each of its verdicts (and ``verdict.json``)
+    the sentence saying which methods are calibrated for the model and what each costs."""
+    by_model: dict[str, list[dict]] = {}
+    for v in verdicts:
+        by_model.setdefault(v["model"], []).append(v)
+    for model, units in by_model.items():
+        if len(units) < 2:
+            continue
+        line = methods_sentence(model, units)
+        for v in units:
+            v["methods"] = line
+            store.atomic_write(store.unit_dir(campaign_dir, v["unit"]) / UNIT_FILES["verdict"],
+                               json.dumps(v, indent=1, default=_plain).encode())
+
+
+def _method_label(unit: Unit) -> str:
+    """The method as its default folder suffix names it (``nuts-numpyro``), or the unit's label."""
+    from sbc_helpers import inference
+
+    return inference.backend(unit.inference.method).label(unit.inference)
+
+
+def _ess_per_second(replicates: pd.DataFrame) -> float | None:
+    """Median over completed fits of the smallest bulk ESS divided by the fit's seconds; None for
+    methods with independent draws (no ESS computed)."""
+    if not len(replicates) or "min_ess_bulk" not in replicates or "seconds" not in replicates:
+        return None
+    ok = replicates.loc[replicates["status"] == "ok"]
+    ess = pd.to_numeric(ok["min_ess_bulk"], errors="coerce")
+    seconds = pd.to_numeric(ok["seconds"], errors="coerce")
+    return _median((ess / seconds.where(seconds > 0)).dropna())
 
 
 def _median(values) -> float | None:

@@ -63,14 +63,16 @@ def comparison(campaign_dir: Path, tables: dict[str, analysis.Tables], n: int = 
     return path
 
 
-def unit_report(campaign_dir: Path, unit, campaign: Campaign, tables: analysis.Tables, kernel: WarmKernel) -> dict:
-    """Analyse one unit, execute and render its summary notebook and its replicate pages."""
+def unit_report(campaign_dir: Path, unit, campaign: Campaign, tables: analysis.Tables, kernel: WarmKernel,
+                verdict: dict | None = None) -> dict:
+    """Analyse one unit (unless ``verdict`` is its analysis), execute and render its summary
+    notebook and its replicate pages."""
     import papermill
 
     from sbc_helpers.run.runner import template_path
 
     folder = store.unit_dir(campaign_dir, unit.name)
-    verdict = analysis.analyse(campaign_dir, unit, campaign, tables)
+    verdict = verdict or analysis.analyse(campaign_dir, unit, campaign, tables)
     calibration = pd.read_csv(folder / UNIT_FILES["calibration"])
     rendered = rendered_replicates(tables.replicates, calibration)
     summary = folder / UNIT_FILES["summary"]
@@ -95,12 +97,17 @@ def build(campaign_dir: Path | str, campaign: Campaign | None = None,
     tables = dict(tables or {})
     verdicts = []
     kernel = WarmKernel()  # one kernel for every summary notebook: imports paid once
+    analysed = {}
+    for unit in campaign.units():
+        if unit.name not in tables:
+            tables[unit.name] = analysis.gather(campaign_dir, unit.name, campaign)
+        analysed[unit.name] = analysis.analyse(campaign_dir, unit, campaign, tables[unit.name])
+    analysis.compare_methods(campaign_dir, list(analysed.values()))
     try:
         for unit in campaign.units():
             log.info("report: %s", unit.name)
-            if unit.name not in tables:
-                tables[unit.name] = analysis.gather(campaign_dir, unit.name, campaign)
-            verdicts.append(unit_report(campaign_dir, unit, campaign, tables[unit.name], kernel))
+            verdicts.append(unit_report(campaign_dir, unit, campaign, tables[unit.name], kernel,
+                                        analysed[unit.name]))
     finally:
         kernel.discard()
     compare = comparison(campaign_dir, tables)

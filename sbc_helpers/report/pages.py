@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 
 from sbc_helpers.contract import UNIT_FILES, replicate_path
+from sbc_helpers.report.analysis import methods_sentence
 from sbc_helpers.report.tables import SORT_SCRIPT, failures_html
 from sbc_helpers.run import store
 
@@ -86,6 +87,38 @@ th{background:#f4f4f4;cursor:pointer}.ok{color:#11702b;font-weight:600}.bad{colo
 """
 
 
+def _seconds(value) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
+def methods_compared(verdicts: list[dict]) -> str:
+    """For each model fitted by several methods: a table of the methods (verdict, worst quantities,
+    median seconds per fit, median ESS per second where the draws are autocorrelated) and one
+    sentence saying which methods are calibrated for it and what each costs."""
+    by_model: dict[str, list[dict]] = {}
+    for v in verdicts:
+        by_model.setdefault(v["model"], []).append(v)
+    sections = []
+    for model, units in by_model.items():
+        if len(units) < 2:
+            continue
+        rows = "".join(
+            f'<tr><td><a href="{esc(v["unit"])}/{UNIT_FILES["summary_page"]}">{esc(v.get("method_label", v["method"]))}'
+            f'</a></td><td class="{"ok" if v["calibrated"] else "bad"}">{esc(v["verdict"])}</td>'
+            f'<td>{esc(", ".join(v.get("worst") or []))}</td><td>{_seconds(v.get("fit_seconds"))}</td>'
+            f'<td>{_seconds(v.get("ess_per_second"))}</td></tr>' for v in units)
+        sections.append(f"<h3>{esc(model)}</h3><p>{esc(methods_sentence(model, units))}</p>"
+                        '<table class="sortable"><thead><tr><th>method</th><th>verdict</th><th>worst quantities</th>'
+                        "<th>median seconds per fit</th><th>ESS per second</th></tr></thead>"
+                        f"<tbody>{rows}</tbody></table>")
+    if not sections:
+        return ""
+    return ('<h2>Methods compared</h2><p class="muted">Each model fitted by several methods on the same simulated '
+            "data sets. Seconds per fit are the median over completed replicates (the fit alone, on one worker); "
+            "ESS per second is the median of the smallest bulk ESS over the fit's seconds, for methods whose draws "
+            "are autocorrelated.</p>" + "".join(sections))
+
+
 def index_html(campaign: str, verdicts: list[dict], compare: Path | None, campaign_dir: Path,
                rendered: dict[str, set[int]]) -> str:
     """The campaign's index page: one row per unit (model x method) with its verdict, a thumbnail
@@ -127,6 +160,7 @@ for its plots and per-replicate notebooks. Flagged fits crossed a diagnostic thr
 <table class="sortable"><thead><tr><th>model</th><th>method</th><th>replicates done</th><th>failed</th>
 <th>verdict</th><th>flagged fits</th><th>worker seconds</th><th>ECDF differences (worst quantities)</th></tr></thead>
 <tbody>{"".join(body)}</tbody></table>
+{methods_compared(verdicts)}
 {failures_section}
 {side_by_side}
 {SORT_SCRIPT}</body></html>

@@ -113,6 +113,8 @@ def verdict_html(verdict: dict) -> str:
         lines.append("<br>")
     if verdict.get("resolution"):
         lines.append(f'{esc(verdict["resolution"])}<br>')
+    if verdict.get("methods"):
+        lines.append(f'Methods on this model, same data sets: {esc(verdict["methods"])}<br>')
     if verdict.get("stopped"):
         lines.append(f'<span class="bad">This unit was {esc(verdict["stopped"])}</span><br>')
     check = verdict.get("sensitivity")

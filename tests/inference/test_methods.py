@@ -141,6 +141,7 @@ def test_exact_method_on_a_conjugate_model():
     ({"method": "nuts", "sampler": "blackjax"}, "blackjax", "sampler 'blackjax' needs blackjax"),
     ({"method": "pathfinder"}, "pymc_extras", "method 'pathfinder' needs pymc_extras, which is not installed: "
                                               "pip install pymc-extras"),
+    ({"method": "laplace"}, "pymc_extras", "method 'laplace' needs pymc_extras"),
 ])
 def test_a_method_whose_package_is_missing_says_what_to_install(settings, missing, message, monkeypatch,
                                                                  small_model, small_data):
@@ -164,7 +165,7 @@ def test_check_catches_what_would_fail_every_replicate(custom_file):
         check(method="exact")
     with pytest.raises(ValueError, match="has no function 'nope'"):
         check(method="custom", function=f"{custom_file}:nope")
-    assert set(METHODS) == {"nuts", "advi", "fullrank_advi", "pathfinder", "exact", "custom"}
+    assert set(METHODS) == {"nuts", "advi", "fullrank_advi", "pathfinder", "laplace", "smc", "exact", "custom"}
 
 
 def test_a_replicate_runs_end_to_end_with_advi(small_model):
@@ -211,3 +212,10 @@ def test_the_compare_methods_campaign_is_valid():
         "normal_normal-exact", "normal_normal-nuts", "normal_normal-advi",
     ]
     preflight(campaign)
+
+
+def test_the_readmes_table_of_methods_is_the_registrys():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert inference.settings_markdown() in readme
