@@ -81,7 +81,7 @@ class ModelSpec(Strict):
     derived: dict[QuantityName, str] = {}
     conditional_on: str | None = None  # posterior SBC: a CSV/Parquet file of the observed data, rows as the design's
     new_design: dict[str, Any] | str | None = None  # posterior SBC: the design y' is simulated on (default: the design)
-    reference_inference: dict[str, Any] = {"method": "nuts"}  # posterior SBC: the method of the reference posterior
+    reference_inference: dict[str, Any] | None = None  # posterior SBC: the reference posterior's method (NUTS)
 
     @model_validator(mode="after")
     def _one_model(self) -> "ModelSpec":
@@ -89,18 +89,18 @@ class ModelSpec(Strict):
             raise ValueError("give either 'model' (a builder) or 'bambi' (a formula), not both or neither")
         if self.bambi is not None and self.model_kwargs:
             raise ValueError("model_kwargs go with 'model'; a bambi model takes its settings under 'bambi'")
-        if self.conditional_on is None and (self.new_design is not None or "reference_inference" in self.model_fields_set):
+        if self.conditional_on is None and (self.new_design is not None or self.reference_inference is not None):
             raise ValueError("new_design and reference_inference go with conditional_on (posterior SBC)")
         if self.conditional_on is not None and self.simulator:
             raise ValueError("conditional_on draws the true values from the reference posterior; a simulator "
                              "draws them from the prior: give one or the other")
         if self.conditional_on is not None:
-            methods.parse_settings(self.reference_inference, "reference_inference")
+            self.reference_settings  # noqa: B018 (validates the settings)
         return self
 
     @property
     def reference_settings(self) -> MethodSettings:
-        return methods.parse_settings(self.reference_inference, "reference_inference")
+        return methods.parse_settings(self.reference_inference or {"method": "nuts"}, "reference_inference")
 
 
 class Cluster(Strict):

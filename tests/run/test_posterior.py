@@ -79,3 +79,13 @@ def test_the_reference_is_reused_and_refused_once_the_data_change(campaign):
     changed = subprocess.run([*SBC, "run", folder / "campaign.yaml", "--output-dir", folder / "out"],
                              capture_output=True, text=True, timeout=600)
     assert changed.returncode == 2 and "reference posterior was fitted" in changed.stderr
+
+
+def test_a_posterior_campaign_reads_back_from_its_manifest():
+    from sbc_helpers.run.params import campaign_from, dump, load_campaign
+
+    campaign = load_campaign(EXAMPLE / "campaign.yaml")
+    again = campaign_from(dump(campaign), "manifest")
+    assert again.models[1].conditional_on == "heights.csv" and again.models[1].reference_settings.method == "nuts"
+    plain = campaign_from({**dump(campaign), "models": [{"name": "m", "model": "normal_normal"}]}, "manifest")
+    assert plain.models[0].reference_inference is None
