@@ -403,7 +403,9 @@ def log_likelihood_totals(model: pm.Model, data: dict[str, np.ndarray], points: 
         shared = {v.name[len(SHARED_PREFIX):]: v for v in graph_inputs([total])
                   if (v.name or "").startswith(SHARED_PREFIX)}
         values = untransformed.value_vars
-        batched = [pytensor.tensor.tensor(name=v.name, dtype=v.type.dtype, shape=(None, *v.type.shape))
+        # TensorType(...)(name) and not pt.tensor(name=...), which reads a name such as Bambi's
+        # "1|farm_sigma_log__" as a dtype string and fails
+        batched = [pytensor.tensor.TensorType(v.type.dtype, shape=(None, *v.type.shape))(name=v.name)
                    for v in values]
         totals = vectorize_graph(total, replace=dict(zip(values, batched, strict=True)))
         function = untransformed.compile_fn(inputs=batched, outs=totals, on_unused_input="ignore", point_fn=False)
