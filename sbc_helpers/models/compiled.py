@@ -14,6 +14,7 @@ reused, so its draws do not depend on which replicates ran before it in the same
 
 import hashlib
 import os
+import sys
 from collections import Counter
 import time
 from collections.abc import Callable
@@ -38,6 +39,15 @@ SHARED_PREFIX = "sbc_observed__"
 # those of earlier versions. SBC_NUMBA_CACHE=1 turns fast math off and the disk cache on: every
 # kernel after the first starts warm, with draws that differ from the default's but not between
 # cold and cached code.
+# Numba compiles for the host CPU unless told otherwise, and with fast math the code, and so the
+# draws, follow the CPU: ranks recorded on one machine came out different on another (README,
+# "The Numba cache"). A fixed, portable target gives every node of a cluster the same code;
+# NUMBA_CPU_NAME=host asks for native code. It takes effect if nothing was compiled with Numba yet.
+os.environ.setdefault("NUMBA_CPU_NAME", "generic")
+if "numba" in sys.modules:
+    from numba.core import config as _numba_config
+
+    _numba_config.reload_config()
 if os.environ.get("SBC_NUMBA_CACHE") == "1":
     pytensor.config.numba__fastmath = False
     pytensor.config.numba__cache = True
@@ -121,6 +131,7 @@ def _match(kind: str, model: pm.Model, outputs: list, values: list, data: list) 
     other = _other_shared(outputs, data)
     key = (
         kind,
+        str(pytensor.config.mode),  # the preflight compiles with the Python linker (preflight.py)
         tuple(v.name for v in outputs),
         tuple(v.name for v in values),
         tuple((s.name, s.type.dtype, np.shape(s.get_value(borrow=True))) for s in data),

@@ -4,7 +4,9 @@ code gives now, by ``run_replicate`` and by the replicate template on a warm ker
 
 ``tests/data/ranks_before_issue20.csv`` was written by ``run_replicate`` at commit 03419e1 (the
 seed model on the 5 x 10 design, the demo campaign's seeds for its first 4 replicates, 2 chains of
-200 + 200, L = 100, one derived quantity and the log-likelihood).
+200 + 200, L = 100, one derived quantity and the log-likelihood), with ``NUMBA_CPU_NAME=generic``:
+the portable target ``sbc_helpers`` now sets, without which Numba's code and so the draws follow
+the CPU (the file first recorded on another machine failed here on an AMD znver5 one).
 """
 
 from pathlib import Path
