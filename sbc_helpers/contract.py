@@ -180,10 +180,13 @@ def make_archive(kept: xr.Dataset, truth: xr.Dataset, data: dict, quantities: li
     import xarray as xr
 
     names = [str(n) for n in kept.data_vars]
-    truth = truth[names].rename({n: TRUE + n for n in names})
-    arrays = xr.Dataset({DATA + k: (tuple(f"{DATA}{k}_dim_{i}" for i in range(np.ndim(v))), np.asarray(v, dtype=float))
-                         for k, v in data.items()})
-    archived = xr.merge([kept, truth, arrays], compat="override").drop_attrs()
+    # built from bare arrays, not merged: no alignment and no attributes to drop (netCDF-3 keeps few)
+    variables = {n: (kept[n].dims, kept[n].to_numpy()) for n in names}
+    variables.update({TRUE + n: (truth[n].dims, truth[n].to_numpy()) for n in names})
+    variables.update({DATA + k: (tuple(f"{DATA}{k}_dim_{i}" for i in range(np.ndim(v))), np.asarray(v, dtype=float))
+                      for k, v in data.items()})
+    coords = {c: (kept.coords[c].dims, kept.coords[c].to_numpy()) for c in kept.coords}
+    archived = xr.Dataset(variables, coords=coords)
     # netCDF does not keep variable order; recompute needs the run-time order (ties share one stream)
     archived.attrs["quantities"] = json.dumps(list(quantities))
     archived.attrs["conditioning_rows"] = int(conditioning_rows)

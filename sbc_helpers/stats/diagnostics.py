@@ -1,20 +1,32 @@
 """Per-fit diagnostics: what a fit's own health says about the ranks it produced."""
 
-import arviz_stats
 import numpy as np
 import xarray as xr
+from arviz_base import rcParams
+from arviz_stats.base import array_stats
+
+from sbc_helpers.stats.ranks import scalar_quantities
 
 
 def _first(stats: xr.Dataset, *names: str) -> xr.DataArray | None:
     return next((stats[n] for n in names if n in stats), None)
 
 
+def scalar_draws(posterior: xr.Dataset, var_names: list[str]) -> tuple[list[str], np.ndarray]:
+    """The scalar elements of ``var_names`` (labelled like the ranks) as one array of shape
+    (scalars, chain, draw): ArviZ's array functions then take every scalar in one call, without a
+    Dataset built and aligned per variable."""
+    scalars = scalar_quantities(posterior, var_names)
+    return list(scalars), np.stack([np.asarray(v, dtype=float) for v in scalars.values()])
+
+
 def fit_diagnostics(idata: xr.DataTree, var_names: list[str], independent: bool = False) -> dict[str, float | int]:
     """Divergences, max-treedepth hits, max R-hat, min bulk/tail ESS and min BFMI of a fit.
 
     R-hat and ESS judge autocorrelated (MCMC) draws; for independent draws they are left out (NaN).
+    They are ArviZ's (rank-normalised R-hat, bulk and tail ESS), computed on the stacked scalars.
     """
-    posterior = idata["posterior"].to_dataset()[var_names]
+    posterior = idata["posterior"].to_dataset()
     stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata.children else xr.Dataset()
     diverging = _first(stats, "diverging")
     treedepth = _first(stats, "maxdepth_reached", "reached_max_treedepth")
@@ -26,10 +38,14 @@ def fit_diagnostics(idata: xr.DataTree, var_names: list[str], independent: bool 
         "min_ess_tail": float(np.nan),
         "min_bfmi": float(np.nan),
     }
-    if not independent and (posterior.sizes.get("chain", 1) > 1 or posterior.sizes.get("draw", 0) > 3):
-        out["max_rhat"] = float(arviz_stats.rhat(posterior).to_array().max())
-        out["min_ess_bulk"] = float(arviz_stats.ess(posterior, method="bulk").to_array().min())
-        out["min_ess_tail"] = float(arviz_stats.ess(posterior, method="tail").to_array().min())
+    if var_names and not independent and (posterior.sizes.get("chain", 1) > 1 or posterior.sizes.get("draw", 0) > 3):
+        _, draws = scalar_draws(posterior, var_names)
+        out["max_rhat"] = float(np.max(array_stats.rhat(draws)))
+        out["min_ess_bulk"] = float(np.min(array_stats.ess(draws, method="bulk")))
+        # ArviZ's default tail: the quantiles of its default interval (ci_prob)
+        tail = array_stats.ess(draws, method="tail", prob=rcParams["stats.ci_prob"])
+        out["min_ess_tail"] = float(np.min(tail))
     if "energy" in stats:
-        out["min_bfmi"] = float(np.min(arviz_stats.bfmi(stats)["energy"]))
+        energy = stats["energy"].transpose("chain", "draw").to_numpy()
+        out["min_bfmi"] = float(np.min(array_stats.bfmi(energy)))
     return out

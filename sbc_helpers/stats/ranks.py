@@ -5,6 +5,8 @@ exact, independent draws r is uniform on {0, ..., L}. MCMC draws are thinned to 
 draws over all chains; ``diagnostics`` records whether the fit's ESS supports that many.
 """
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -25,21 +27,26 @@ def _label(name: str, coords: tuple) -> str:
     return f"{name}[{', '.join(str(c) for c in coords)}]" if coords else name
 
 
-def scalar_quantities(ds: xr.Dataset, var_names: list[str]) -> dict[str, xr.DataArray]:
-    """Split every variable into its scalar elements, named like ``alpha[A]``.
+def scalar_quantities(ds: xr.Dataset, var_names: list[str]) -> dict[str, np.ndarray]:
+    """Split every variable into its scalar elements, named like ``alpha[A]``: each a NumPy array
+    over the sample dims present (``chain``, ``draw``), 0-d for a true value.
 
-    Non-sample dims are stacked; labels come from the coordinates, so names are stable.
+    Non-sample dims are flattened in order; labels come from the coordinates, so names are stable.
+    One reshape per variable, not one selection per element: a replicate splits its draws, truth
+    and posterior this way several times.
     """
-    out: dict[str, xr.DataArray] = {}
+    out: dict[str, np.ndarray] = {}
     for name in var_names:
         da = ds[name]
+        sample = [d for d in SAMPLE_DIMS if d in da.dims]
         dims = [d for d in da.dims if d not in SAMPLE_DIMS]
+        values = da.transpose(*sample, *dims).to_numpy()
         if not dims:
-            out[name] = da
+            out[name] = values
             continue
-        index = pd.MultiIndex.from_product([da[d].to_numpy() for d in dims])
-        for key in index:
-            out[_label(name, key)] = da.sel(dict(zip(dims, key, strict=True)))
+        flat = values.reshape(*values.shape[:len(sample)], -1)
+        for i, key in enumerate(itertools.product(*(da[d].to_numpy() for d in dims))):
+            out[_label(name, key)] = flat[..., i]
     return out
 
 
@@ -73,13 +80,13 @@ def rank_table(draws: xr.Dataset, truth: xr.Dataset, n_rank_draws: int, seed: in
     true = scalar_quantities(truth, names)
     rows = []
     for quantity, values in ranked.items():
-        all_draws = kept[quantity].to_numpy().ravel()
+        all_draws = kept[quantity].ravel()
         value = float(true[quantity])
         rows.append(
             {
                 "quantity": quantity,
                 "variable": quantity.split("[", 1)[0],
-                "rank": rank(values.to_numpy(), value, rng),
+                "rank": rank(values, value, rng),
                 "max_rank": n_rank_draws,
                 "true_value": value,
                 "post_mean": float(all_draws.mean()),
