@@ -40,10 +40,9 @@ def conditioning_of(spec) -> dict | None:
 
 def preflight(campaign: Campaign) -> dict[str, Checked]:
     """Check every model and method of ``campaign``; return what was learned, per unit name."""
+    import pytensor
+
     from sbc_helpers import inference
-    from sbc_helpers.models.references import load_function
-    from sbc_helpers.run import steps
-    from sbc_helpers.stats.quantities import derived, log_likelihood
 
     units = campaign.units()
     for unit in units:
@@ -54,34 +53,46 @@ def preflight(campaign: Campaign) -> dict[str, Checked]:
             key = ".function" if isinstance(err, BadReference) else ""
             raise ParamsError(f"{where}{key}: {_one_line(err)}") from None
     checked: dict[str, Checked] = {}
-    for i, spec in enumerate(campaign.models):
-        where = f"models.{i} ({spec.name})"
-        first = next(u for u in units if u.spec is spec)
-
-        def step(key: str, action, *args):
-            try:
-                return action(*args)
-            except Exception as err:
-                raise ParamsError(f"{where}.{key}: {_one_line(err)}") from None
-
-        design = step("design", steps.load_design, campaign.design_for(spec), campaign.base_dir)
-        key = "bambi" if spec.bambi else "model"
-        bambi = spec.bambi.model_dump() if spec.bambi else None
-        if spec.simulator:
-            step("simulator", load_function, spec.simulator, campaign.base_dir)
-        built = step(key, lambda: steps.build(design, spec.model or "", spec.model_kwargs, bambi,
-                                              spec.simulator or "", campaign.base_dir, conditioning_of(spec)))
-        simulation = step("simulator" if spec.simulator else key, steps.draw_truth, built,
-                          replicate_seed(campaign.seed, first.name, 0))
-        quantities = step("quantities", steps.ranked_quantities, built, simulation, spec.quantities)
-        truth = simulation.truth
-        as_draws = truth.expand_dims(draw=1)
-        expressions = campaign.derived_for(spec)
-        if expressions:
-            step("derived", derived, as_draws, truth, expressions)
-        if campaign.log_likelihood:
-            step(key, log_likelihood, built.model, simulation.data, as_draws, truth)
-        for unit in units:
-            if unit.spec is spec:
-                checked[unit.name] = Checked(description=built.description, quantities=quantities)
+    # PyTensor's Python linker: the checks need values, not speed, and Numba would spend seconds per
+    # model compiling what no replicate here uses (kernels compile their own; the function cache
+    # keys by mode, so an in-process run after a preflight still compiles with the default)
+    with pytensor.config.change_flags(mode="FAST_COMPILE"):
+        for i, spec in enumerate(campaign.models):
+            checked.update(_check_model(campaign, units, i, spec))
     return checked
+
+
+def _check_model(campaign: Campaign, units: list, i: int, spec) -> dict[str, Checked]:
+    """The design, build, prior draw, quantities, derived expressions and log-likelihood of one model."""
+    from sbc_helpers.models.references import load_function
+    from sbc_helpers.run import steps
+    from sbc_helpers.stats.quantities import derived, log_likelihood
+
+    where = f"models.{i} ({spec.name})"
+    first = next(u for u in units if u.spec is spec)
+
+    def step(key: str, action, *args):
+        try:
+            return action(*args)
+        except Exception as err:
+            raise ParamsError(f"{where}.{key}: {_one_line(err)}") from None
+
+    design = step("design", steps.load_design, campaign.design_for(spec), campaign.base_dir)
+    key = "bambi" if spec.bambi else "model"
+    bambi = spec.bambi.model_dump() if spec.bambi else None
+    if spec.simulator:
+        step("simulator", load_function, spec.simulator, campaign.base_dir)
+    built = step(key, lambda: steps.build(design, spec.model or "", spec.model_kwargs, bambi,
+                                          spec.simulator or "", campaign.base_dir, conditioning_of(spec)))
+    simulation = step("simulator" if spec.simulator else key, steps.draw_truth, built,
+                      replicate_seed(campaign.seed, first.name, 0))
+    quantities = step("quantities", steps.ranked_quantities, built, simulation, spec.quantities)
+    truth = simulation.truth
+    as_draws = truth.expand_dims(draw=1)
+    expressions = campaign.derived_for(spec)
+    if expressions:
+        step("derived", derived, as_draws, truth, expressions)
+    if campaign.log_likelihood:
+        step(key, log_likelihood, built.model, simulation.data, as_draws, truth)
+    return {unit.name: Checked(description=built.description, quantities=quantities)
+            for unit in units if unit.spec is spec}
