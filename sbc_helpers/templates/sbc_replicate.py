@@ -135,8 +135,8 @@ result.record.model_dump(exclude_none=True)
 result.ranks
 
 # %% tags=["plots"]
-flags = steps.fit_flags(result.record, thresholds)
-if make_plots == "flagged" and flags:
+flags = steps.fit_flags(result.record, thresholds) if make_plots == "flagged" else ""
+if flags:
     print(f"the fit is flagged ({flags}): its figures")
     figures.show(figures.design_figure, data, cache_key=figures.design_key(data))
     figures.show(figures.data_figure, data, simulation.data)
