@@ -5,6 +5,7 @@ import xarray as xr
 from arviz_base import rcParams
 from arviz_stats.base import array_stats
 
+from sbc_helpers.stats import mcmc
 from sbc_helpers.stats.ranks import scalar_quantities
 
 
@@ -24,7 +25,8 @@ def fit_diagnostics(idata: xr.DataTree, var_names: list[str], independent: bool 
     """Divergences, max-treedepth hits, max R-hat, min bulk/tail ESS and min BFMI of a fit.
 
     R-hat and ESS judge autocorrelated (MCMC) draws; for independent draws they are left out (NaN).
-    They are ArviZ's (rank-normalised R-hat, bulk and tail ESS), computed on the stacked scalars.
+    They are ArviZ's estimators (rank-normalised R-hat, bulk and tail ESS), computed on all the
+    stacked scalars at once (``mcmc``).
     """
     posterior = idata["posterior"].to_dataset()
     stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata.children else xr.Dataset()
@@ -40,11 +42,10 @@ def fit_diagnostics(idata: xr.DataTree, var_names: list[str], independent: bool 
     }
     if var_names and not independent and (posterior.sizes.get("chain", 1) > 1 or posterior.sizes.get("draw", 0) > 3):
         _, draws = scalar_draws(posterior, var_names)
-        out["max_rhat"] = float(np.max(array_stats.rhat(draws)))
-        out["min_ess_bulk"] = float(np.min(array_stats.ess(draws, method="bulk")))
+        out["max_rhat"] = float(np.max(mcmc.rhat(draws)))
+        out["min_ess_bulk"] = float(np.min(mcmc.ess_bulk(draws)))
         # ArviZ's default tail: the quantiles of its default interval (ci_prob)
-        tail = array_stats.ess(draws, method="tail", prob=rcParams["stats.ci_prob"])
-        out["min_ess_tail"] = float(np.min(tail))
+        out["min_ess_tail"] = float(np.min(mcmc.ess_tail(draws, rcParams["stats.ci_prob"])))
     if "energy" in stats:
         energy = stats["energy"].transpose("chain", "draw").to_numpy()
         out["min_bfmi"] = float(np.min(array_stats.bfmi(energy)))
