@@ -43,6 +43,7 @@ def preflight(campaign: Campaign) -> dict[str, Checked]:
     import pytensor
 
     from sbc_helpers import inference
+    from sbc_helpers.models.compiled import PYTHON_MODE
 
     units = campaign.units()
     for unit in units:
@@ -56,7 +57,7 @@ def preflight(campaign: Campaign) -> dict[str, Checked]:
     # PyTensor's Python linker: the checks need values, not speed, and Numba would spend seconds per
     # model compiling what no replicate here uses (kernels compile their own; the function cache
     # keys by mode, so an in-process run after a preflight still compiles with the default)
-    with pytensor.config.change_flags(mode="FAST_COMPILE"):
+    with pytensor.config.change_flags(mode=PYTHON_MODE):
         for i, spec in enumerate(campaign.models):
             checked.update(_check_model(campaign, units, i, spec))
     return checked

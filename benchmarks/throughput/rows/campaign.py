@@ -195,6 +195,8 @@ def output_sizes(campaign_dir: Path) -> dict:
     for record_path in sorted(reps.glob("[0-9]*.json")):
         stem = record_path.name.split(".")[0]
         files = {k: reps / f"{stem}{suffix}" for k, suffix in kinds.items()}
+        if not files["page"].is_file():  # --no-report: no HTML page per replicate
+            files.pop("page")
         if not all(p.is_file() for p in files.values()):
             continue
         for k, p in files.items():
