@@ -55,3 +55,4 @@ def test_the_template_with_its_figures_gives_the_recorded_ranks():
         assert outcome.record.status == "ok", outcome.record.message
         assert '"image/png"' in outcome.notebook  # the figures were drawn
         _same(outcome.ranks, replicate)
+
