@@ -33,6 +33,17 @@ from pytensor.tensor.random.type import RandomType
 from sbc_helpers.models.simulate import in_dtype
 
 SHARED_PREFIX = "sbc_observed__"
+
+# Numba compiles for the host CPU unless told otherwise, and with fast math the code, and so the
+# draws, follow the CPU: ranks recorded on one machine came out different on another (README,
+# "How a replicate runs"). A fixed, portable target gives every node of a cluster the same code;
+# NUMBA_CPU_NAME=host asks for native code. It takes effect if nothing was compiled with Numba yet.
+os.environ.setdefault("NUMBA_CPU_NAME", "generic")
+if "numba" in sys.modules:
+    from numba.core import config as _numba_config
+
+    _numba_config.reload_config()
+
 # With PyTensor's fast-math flags (its default), Numba code compiled cold, compiled while writing the
 # on-disk cache and loaded from it differ in the last bits of floating point, which HMC amplifies
 # into different draws; without them all three give identical draws (README, "The Numba cache").
@@ -40,15 +51,6 @@ SHARED_PREFIX = "sbc_observed__"
 # those of earlier versions. SBC_NUMBA_CACHE=1 turns fast math off and the disk cache on: every
 # kernel after the first starts warm, with draws that differ from the default's but not between
 # cold and cached code.
-# Numba compiles for the host CPU unless told otherwise, and with fast math the code, and so the
-# draws, follow the CPU: ranks recorded on one machine came out different on another (README,
-# "The Numba cache"). A fixed, portable target gives every node of a cluster the same code;
-# NUMBA_CPU_NAME=host asks for native code. It takes effect if nothing was compiled with Numba yet.
-os.environ.setdefault("NUMBA_CPU_NAME", "generic")
-if "numba" in sys.modules:
-    from numba.core import config as _numba_config
-
-    _numba_config.reload_config()
 if os.environ.get("SBC_NUMBA_CACHE") == "1":
     pytensor.config.numba__fastmath = False
     pytensor.config.numba__cache = True

@@ -27,7 +27,6 @@ if TYPE_CHECKING:  # matplotlib is imported by the first figure: a kernel that d
 DPI = 72
 MAX_LEVELS = 10  # a categorical column colours the points when it has at most this many levels
 MAX_PANELS = 4
-SAMPLE_DIMS = ("chain", "draw")
 
 _CACHE: dict[tuple, bytes] = {}
 
@@ -233,21 +232,11 @@ def data_figure(design: pd.DataFrame, data: dict[str, np.ndarray]) -> Figure:
 
 def _scalars(posterior, truth, quantities: list[str]) -> list[tuple[str, np.ndarray, float]]:
     """(label, draws (chain, draw), true value) of every scalar element of ``quantities``."""
-    out = []
-    for name in quantities:
-        if name not in posterior or name not in truth:
-            continue
-        da = posterior[name]
-        dims = [d for d in da.dims if d not in SAMPLE_DIMS]
-        values = da.transpose(*SAMPLE_DIMS, *dims).to_numpy()
-        values = values.reshape(values.shape[0], values.shape[1], -1)
-        true = np.asarray(truth[name].transpose(*dims).to_numpy() if dims else truth[name].to_numpy()).ravel()
-        labels = [name] if not dims else [
-            f"{name}[{', '.join(map(str, key))}]" for key in
-            pd.MultiIndex.from_product([da[d].to_numpy() for d in dims]).tolist()]
-        for i, label in enumerate(labels):
-            out.append((label, values[:, :, i], float(true[i])))
-    return out
+    from sbc_helpers.stats.ranks import scalar_quantities
+
+    names = [name for name in quantities if name in posterior and name in truth]
+    draws, true = scalar_quantities(posterior, names), scalar_quantities(truth, names)
+    return [(label, values, float(true[label])) for label, values in draws.items()]
 
 
 def _trace_layout(rows: int, chains: int, n_draws: int) -> tuple[Figure, Callable]:
