@@ -92,7 +92,7 @@ if plot_now:
 simulation = steps.draw_truth(built, seed)
 ranked = steps.ranked_quantities(built, simulation, quantities)
 steps.record_truth(simulation, ranked, output_dir)
-simulation.truth
+print(simulation.truth)  # as text: xarray's HTML view adds its style sheet to every notebook
 
 # %% tags=["plots"]
 if plot_now:
@@ -129,9 +129,7 @@ steps.posterior_vs_truth(fitted, simulation, ranked)
 # %% tags=["ranks"]
 result = steps.rank(replicate, seed, built.model, simulation, fitted, ranked, rank_draws, keep_draws, derived,
                     log_likelihood)
-result.record.model_dump(exclude_none=True)
-
-# %% tags=["ranks"]
+display(result.record.model_dump(exclude_none=True))
 result.ranks
 
 # %% tags=["plots"]
