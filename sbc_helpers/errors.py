@@ -28,7 +28,8 @@ class QuantityError(ParamsError):
 
 
 class MethodUnavailable(SBCError, RuntimeError):
-    """An inference method that cannot run here: a package it needs is not installed."""
+    """An inference method that cannot run here (a package it needs is not installed) or cannot fit the
+    model (its discrete variables)."""
 
 
 class NonFiniteError(SBCError, ValueError):

@@ -32,7 +32,19 @@ CASES = {
                  {"level", "error", "log_lik"}),
     "formula": ('bambi: {{formula: "yield_t ~ rain_mm + (1|farm)"}}, design: {{maker: {g}/designs.py:farms}}',
                 {"Intercept", "rain_mm", "1|farm", "1|farm_sigma", "sigma", "log_lik"}),
+    "switchpoint": ("model: {g}/models.py:switchpoint, design: {{maker: {g}/designs.py:years}}, "
+                    "inference: {{method: nuts, sampler: pymc, draws: 60, tune: 60, chains: 2}}",
+                    {"change_year", "early_rate", "late_rate", "log_lik"}),
+    "correlated": ("model: {g}/models.py:correlated, design: {{maker: {g}/designs.py:animals}}",
+                   {"chol", "mu", "chol_corr", "chol_stds", "log_lik"}),
+    "censored": ("model: {g}/models.py:censored, design: {{maker: {g}/designs.py:assays}}",
+                 {"centre", "scale", "log_lik"}),
+    "bernoulli": ('bambi: {{formula: "passed ~ `hours studied` + school", family: bernoulli}}, '
+                  "design: {{maker: {g}/designs.py:students}}",
+                  {"Intercept", "hours studied", "school", "log_lik"}),
 }
+# figures a replicate notebook shows (design, mock data, trace), where not all three
+FIGURES = {"correlated": 2}  # its design is labels only: a note says there is no design figure
 
 
 def _params() -> str:
@@ -77,8 +89,25 @@ def test_every_replicate_notebook_shows_its_figures(gallery, unit):
         text = "".join("".join(o.get("text", "")) for o in outputs)
         assert "figure not drawn" not in text and "graph not drawn" not in text, text
         pngs = [o for o in outputs if "image/png" in o.get("data", {})]
-        assert len(pngs) == 3, f"{notebook}: design, mock data and trace figures"
+        assert len(pngs) == FIGURES.get(unit, 3), f"{notebook}: design, mock data and trace figures"
+        assert ("no design figure" in text) == (unit == "correlated"), text
+        assert "Warning" not in text, text  # PyTensor's notes on speed are not shown
         assert any("image/svg+xml" in o.get("data", {}) for o in outputs)  # the model graph
+
+
+@pytest.mark.slow
+def test_a_constant_quantity_is_left_out_and_named(gallery):
+    # an LKJ correlation matrix's diagonal is 1 in every prior draw: its ranks would test nothing
+    _, out = gallery
+    verdict = json.loads((out / "correlated" / "verdict.json").read_text())
+    assert verdict["constant"] == ["chol_corr[0, 0]", "chol_corr[1, 1]"]
+    ranked = set(pd.read_parquet(out / "correlated" / "ranks.parquet")["quantity"])
+    assert "chol_corr[0, 1]" in ranked and not ranked & set(verdict["constant"])
+    assert set(pd.read_csv(out / "correlated" / "calibration.csv")["quantity"]) == ranked
+    assert "Not tested, the same true value in every replicate: chol_corr[0, 0], chol_corr[1, 1]." in (
+        out / "correlated" / "summary.html").read_text()
+    fits = pd.read_parquet(out / "correlated" / "replicates.parquet")
+    assert fits["max_rhat"].notna().all()  # the constant has no R-hat; the others judge the fit
 
 
 @pytest.mark.slow

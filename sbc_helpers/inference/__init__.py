@@ -58,6 +58,11 @@ def check(settings: MethodSettings, base_dir=None) -> None:
     backend(settings.method).check(settings, base_dir)
 
 
+def check_model(settings: MethodSettings, model) -> None:
+    """Raise a one-line error if the method cannot fit ``model``."""
+    backend(settings.method).check_model(settings, model)
+
+
 def fit(model, data, *, seed: int, method: str = "nuts", cores: int = 1, base_dir=None, **settings) -> Fit:
     """Approximate the posterior of ``model`` given ``data`` with ``method`` and its settings.
 
@@ -66,6 +71,7 @@ def fit(model, data, *, seed: int, method: str = "nuts", cores: int = 1, base_di
     """
     parsed = parse_settings({"method": method, **settings})
     backend(method).check(parsed, base_dir)
+    backend(method).check_model(parsed, model)
     return timed_fit(backend(method), model, data, seed=seed, settings=parsed, cores=cores, base_dir=base_dir)
 
 
@@ -84,5 +90,5 @@ def settings_markdown() -> str:
     return "\n".join(rows)
 
 
-__all__ = ["BACKENDS", "METHODS", "Backend", "Fit", "MethodSettings", "backend", "check", "condition", "fit",
+__all__ = ["BACKENDS", "METHODS", "Backend", "Fit", "MethodSettings", "backend", "check", "check_model", "condition", "fit",
            "parse_settings", "posterior_from_draws", "settings_markdown", "settings_types"]

@@ -9,6 +9,8 @@ It declares:
 - ``independent(settings)``: whether its draws are independent. MCMC draws are autocorrelated, so
   they are thinned evenly over the pooled chains and checked with R-hat and ESS; independent draws
   (exact, variational) need neither, and those diagnostics are not computed for them;
+- ``discrete(settings)``: whether it samples discrete free variables (a switchpoint, a count);
+  a model that has some is refused before any replicate runs by a method that does not;
 - ``fit(model, data, seed, settings, cores, base_dir)``: a DataTree whose ``posterior`` group has
   (chain, draw) dims; ``fit`` below completes it with the model's Deterministics.
 """
@@ -63,16 +65,34 @@ class Backend:
     def independent(self, settings: MethodSettings) -> bool:
         return True
 
+    def discrete(self, settings: MethodSettings) -> bool:
+        return False
+
     def label(self, settings: MethodSettings) -> str:
         return settings.label or self.name
+
+    def what(self, settings: MethodSettings) -> str:
+        """The method as error messages name it."""
+        return f"sampler {settings.sampler!r}" if hasattr(settings, "sampler") else f"method {self.name!r}"
 
     def check(self, settings: MethodSettings, base_dir=None) -> None:
         """Raise a one-line error if the method cannot run here (cheap: nothing is compiled)."""
         missing = [p for p in self.requirements(settings) if importlib.util.find_spec(p) is None]
         if missing:
-            what = f"sampler {settings.sampler!r}" if hasattr(settings, "sampler") else f"method {self.name!r}"
             pip = " ".join(PIP_NAMES.get(p, p) for p in missing)
-            raise MethodUnavailable(f"{what} needs {' and '.join(missing)}, which is not installed: pip install {pip}")
+            raise MethodUnavailable(f"{self.what(settings)} needs {' and '.join(missing)}, which is not installed: "
+                                    f"pip install {pip}")
+
+    def check_model(self, settings: MethodSettings, model: pm.Model) -> None:
+        """Raise a one-line error if the method cannot fit ``model`` (its discrete free variables)."""
+        from pymc.vartypes import discrete_types
+
+        discrete = [rv.name for rv in model.free_RVs if rv.dtype in discrete_types]
+        if discrete and not self.discrete(settings):
+            raise MethodUnavailable(
+                f"{self.what(settings)} samples continuous variables only, and {', '.join(map(repr, discrete))} "
+                f"{'is' if len(discrete) == 1 else 'are'} discrete: use {{method: nuts, sampler: pymc}} (NUTS with "
+                "the Metropolis-type steps pm.sample assigns to discrete variables) or {method: smc}")
 
     def fit(self, model: pm.Model, data: dict[str, np.ndarray], *, seed: int, settings: MethodSettings,
             cores: int = 1, base_dir=None) -> xr.DataTree:

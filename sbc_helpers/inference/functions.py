@@ -50,6 +50,9 @@ class Exact(Backend):
     def independent(self, settings):
         return getattr(settings, "independent_draws", True)
 
+    def discrete(self, settings):
+        return True
+
     def fit(self, model, data, *, seed, settings, cores=1, base_dir=None):
         import numpy as np
         import xarray as xr

@@ -46,6 +46,9 @@ class Nuts(Backend):
     def independent(self, settings):
         return False
 
+    def discrete(self, settings):
+        return settings.sampler == "pymc"
+
     def label(self, settings):
         return settings.label or (self.name if settings.sampler == "nutpie" else f"{self.name}-{settings.sampler}")
 

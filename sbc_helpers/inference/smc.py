@@ -38,6 +38,9 @@ class Smc(Backend):
     def independent(self, settings):
         return False
 
+    def discrete(self, settings):
+        return True
+
     def fit(self, model, data, *, seed, settings, cores=1, base_dir=None):
         from sbc_helpers.models.compiled_smc import sample_smc
 

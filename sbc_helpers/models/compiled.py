@@ -225,7 +225,8 @@ def sample_pymc_nuts(model: pm.Model, data: dict[str, np.ndarray], *, seed: int,
 
     The steps are ``pm.sample``'s (seeds, jittered initial points, ``init_nuts``' adapting
     potential, a new NUTS step, chains one after another), so the draws are those of a new
-    ``pm.sample`` on the same shared-data model (tested)."""
+    ``pm.sample`` on the same shared-data model (tested). A model with discrete free variables is
+    ``pm.sample`` itself, compiled for each data set."""
     import pytensor as pt_
     from pymc.backends.ndarray import NDArray
     from pymc.blocking import DictToArrayBijection
@@ -236,6 +237,11 @@ def sample_pymc_nuts(model: pm.Model, data: dict[str, np.ndarray], *, seed: int,
     from pymc.util import get_random_generator
 
     conditioned, shared = shared_condition(model, data)
+    if conditioned.discrete_value_vars:
+        # pm.sample's compound step (NUTS on the continuous variables, Metropolis on the discrete):
+        # its steps compile their own functions, so nothing is reused across data sets
+        return pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed, model=conditioned,
+                         target_accept=target_accept, progressbar=False, compute_convergence_checks=False)
     outputs = [conditioned.logp(), *conditioned.unobserved_value_vars]
     values = conditioned.value_vars
     key, inputs = _match("pymc", conditioned, outputs, values, shared)

@@ -121,9 +121,6 @@ def fit_laplace(model: pm.Model, data: dict[str, np.ndarray], *, seed: int, draw
     from pymc.pytensorf import reseed_rngs
 
     conditioned, shared = shared_condition(model, data)
-    if conditioned.discrete_value_vars:
-        raise ValueError("the Laplace approximation needs continuous free variables only; "
-                         f"{', '.join(v.name for v in conditioned.discrete_value_vars)} are discrete")
     outputs = [conditioned.logp(jacobian=False), *conditioned.unobserved_value_vars]
     key, inputs = _match("laplace", conditioned, outputs, conditioned.value_vars, shared)
     key = (*key, ("settings", draws, optimize_method))

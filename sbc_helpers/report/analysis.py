@@ -10,7 +10,7 @@ and the index page only render these files.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,8 @@ import pandas as pd
 from sbc_helpers.contract import CALIBRATION_COLUMNS, FAILURE_COLUMNS, UNIT_FILES
 from sbc_helpers.run import store
 from sbc_helpers.run.params import Campaign, Unit
-from sbc_helpers.stats.calibrate import calibration_table, shape_reading, undetected_coverage, worst_replicates
+from sbc_helpers.stats.calibrate import (calibration_table, constant_quantities, shape_reading, undetected_coverage,
+                                         worst_replicates)
 from sbc_helpers.stats.failures import dependence_line, failure_dependence, truth_outcomes
 from sbc_helpers.stats.flags import flag_replicates
 
@@ -30,18 +31,22 @@ RESOLUTION_UP_TO = 10_000  # above this many replicates the "4x as many" figure 
 class Tables:
     """A unit's gathered tables, and in a sequential campaign where it stopped."""
 
-    ranks: pd.DataFrame
+    ranks: pd.DataFrame  # the tested quantities' ranks
     replicates: pd.DataFrame
     decision: object = None  # run.sequential.Decision
     kept_after_stop: int = 0  # replicates that finished after the stop: on disk, not in the tables
     failed_truths: pd.DataFrame | None = None  # true values of failed replicates (store.Gathered)
+    constant: list[str] = field(default_factory=list)  # quantities constant in every prior draw: not tested
+    sequential_ranks: pd.DataFrame | None = None  # every quantity's ranks, as the stopping rule read them
 
 
 def gather(campaign_dir: Path, unit: str, campaign: Campaign) -> Tables:
     """Gather a unit's replicates 0..N-1 into its two tables, flag its fits, write both files.
 
     In a sequential campaign the tables hold the replicates the stopping rule used (those before
-    its stopping point), so they depend on the seeds only, not on which worker finished first."""
+    its stopping point), so they depend on the seeds only, not on which worker finished first.
+    Quantities whose true value never changes are left out of the ranks table (the stopping rule,
+    which sees replicates one at a time, read them: their tied ranks are uniform)."""
     folder = store.unit_dir(campaign_dir, unit)
     gathered = store.gather(folder, campaign.replicates)
     store.warn_unused(unit, gathered, campaign.replicates)
@@ -56,9 +61,13 @@ def gather(campaign_dir: Path, unit: str, campaign: Campaign) -> Tables:
             ranks = ranks.loc[ranks["replicate"] < decision.stopped_at].reset_index(drop=True)
             replicates = replicates.loc[replicates["replicate"] < decision.stopped_at].reset_index(drop=True)
     replicates["flags"] = flag_replicates(replicates, campaign.thresholds.model_dump()) if len(replicates) else []
-    store.write_tables(folder, ranks, replicates)
-    return Tables(ranks=ranks, replicates=replicates, decision=decision, kept_after_stop=kept,
-                  failed_truths=gathered.failed_truths)
+    constant = constant_quantities(ranks)
+    tested = ranks.loc[~ranks["quantity"].isin(constant)].reset_index(drop=True)
+    store.write_tables(folder, tested, replicates)
+    failed_truths = gathered.failed_truths
+    failed_truths = failed_truths.loc[~failed_truths["quantity"].isin(constant)].reset_index(drop=True)
+    return Tables(ranks=tested, replicates=replicates, decision=decision, kept_after_stop=kept,
+                  failed_truths=failed_truths, constant=constant, sequential_ranks=ranks)
 
 
 def calibration_report(ranks: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
@@ -145,7 +154,9 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
     failed = failures(replicates)
     line = verdict_line(calibration)
     stopped = stopped_reason(replicates)
-    if calibration.empty and stopped:
+    if calibration.empty and tables.constant:
+        line = "nothing tested: every ranked quantity is the same point in every replicate's truth and posterior"
+    elif calibration.empty and stopped:
         line = f"no completed replicates: {stopped}"
     elif calibration.empty and len(failed):
         top = failed.iloc[0]
@@ -161,8 +172,8 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
     if decision is not None:
         from sbc_helpers.run.sequential import evidence_paths
 
-        store.atomic_write(folder / UNIT_FILES["evidence"],
-                           evidence_paths(campaign, ranks, decision.stopped_at).to_parquet(index=False))
+        paths = evidence_paths(campaign, tables.sequential_ranks, decision.stopped_at)
+        store.atomic_write(folder / UNIT_FILES["evidence"], paths.to_parquet(index=False))
         sequential = {"reason": decision.reason, "line": decision.line(campaign.replicates),
                       "stopped_at": decision.stopped_at, "flagged": decision.flagged, "target": decision.target,
                       "threshold": decision.threshold, "kept_after_stop": tables.kept_after_stop}
@@ -197,6 +208,7 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
         "failure_region": region,
         "stopped": stopped,
         "worst": calibration.sort_values("p_adjusted")["quantity"].head(4).tolist() if len(calibration) else [],
+        "constant": tables.constant,
     }
     store.atomic_write(folder / UNIT_FILES["verdict"], json.dumps(verdict, indent=1, default=_plain).encode())
     return verdict

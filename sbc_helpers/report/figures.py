@@ -62,12 +62,19 @@ def render(draw: Callable[..., Figure], *args, cache_key: tuple | None = None, *
     return data
 
 
+class NothingToDraw(ValueError):
+    """The data have nothing this figure shows (a design of labels only): a note, not a failure."""
+
+
 def show(draw: Callable[..., Figure], *args, cache_key: tuple | None = None, **kwargs) -> None:
     """Display a figure as a PNG (``render``); print a one-line note if it cannot be drawn."""
     from IPython.display import Image, display
 
     try:
         data = render(draw, *args, cache_key=cache_key, **kwargs)
+    except NothingToDraw as note:
+        print(note)
+        return
     except Exception as err:  # noqa: BLE001 - a figure is never worth a failed replicate
         message = " ".join(str(err).split())[:200]
         print(f"figure not drawn ({draw.__name__}): {type(err).__name__}: {message}")
@@ -120,7 +127,9 @@ def design_figure(design: pd.DataFrame, exclude: tuple = ()) -> Figure:
     numeric, hue = _columns(design, exclude)
     if not numeric:
         if hue is None:
-            raise ValueError("the design has no numeric column and no categorical column with few levels")
+            shown = [c for c in design.columns if c not in exclude][:4]
+            raise NothingToDraw(f"no design figure: no column varies numerically or has 2 to {MAX_LEVELS} levels "
+                                f"({', '.join(f'{c}: {design[c].nunique()} levels' for c in shown)})")
         counts = design[hue].value_counts(sort=False)
         fig, (ax,) = _panels(1)
         ax.bar([text(c) for c in counts.index], counts.to_numpy(), color="C0")

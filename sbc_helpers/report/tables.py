@@ -113,6 +113,8 @@ def verdict_html(verdict: dict) -> str:
         lines.append("<br>")
     if verdict.get("resolution"):
         lines.append(f'{esc(verdict["resolution"])}<br>')
+    if verdict.get("constant"):
+        lines.append(f'Not tested, the same true value in every replicate: {esc(", ".join(verdict["constant"]))}.<br>')
     if verdict.get("methods"):
         lines.append(f'Methods on this model, same data sets: {esc(verdict["methods"])}<br>')
     if verdict.get("stopped"):

@@ -5,7 +5,7 @@ something, a term its prior predictive ignores has a simulator; one prior draw (
 draw, with the model's variable names and shapes) succeeds; every ranked quantity exists; every
 derived expression and the log-likelihood evaluate on that draw. In posterior SBC the model builds
 on the observed and new designs concatenated, and the data file has its observed variables. For each method:
-its packages import and its function loads. Each failure is a ``ParamsError`` naming the key.
+its packages import, its function loads, and it can sample the model's free variables (discrete ones). Each failure is a ``ParamsError`` naming the key.
 """
 
 from __future__ import annotations
@@ -64,7 +64,9 @@ def preflight(campaign: Campaign) -> dict[str, Checked]:
 
 
 def _check_model(campaign: Campaign, units: list, i: int, spec) -> dict[str, Checked]:
-    """The design, build, prior draw, quantities, derived expressions and log-likelihood of one model."""
+    """The design, build, methods, prior draw, quantities, derived expressions and log-likelihood of
+    one model."""
+    from sbc_helpers import inference
     from sbc_helpers.models.references import load_function
     from sbc_helpers.run import steps
     from sbc_helpers.stats.quantities import derived, log_likelihood
@@ -72,11 +74,11 @@ def _check_model(campaign: Campaign, units: list, i: int, spec) -> dict[str, Che
     where = f"models.{i} ({spec.name})"
     first = next(u for u in units if u.spec is spec)
 
-    def step(key: str, action, *args):
+    def step(key: str, action, *args, doing: str = ""):
         try:
             return action(*args)
         except Exception as err:
-            raise ParamsError(f"{where}.{key}: {_one_line(err)}") from None
+            raise ParamsError(f"{where}.{key}: {doing}{_one_line(err)}") from None
 
     design = step("design", steps.load_design, campaign.design_for(spec), campaign.base_dir)
     key = "bambi" if spec.bambi else "model"
@@ -85,8 +87,12 @@ def _check_model(campaign: Campaign, units: list, i: int, spec) -> dict[str, Che
         step("simulator", load_function, spec.simulator, campaign.base_dir)
     built = step(key, lambda: steps.build(design, spec.model or "", spec.model_kwargs, bambi,
                                           spec.simulator or "", campaign.base_dir, conditioning_of(spec)))
+    for unit in units:
+        if unit.spec is spec:
+            step("inference", inference.check_model, unit.inference, built.model)
     simulation = step("simulator" if spec.simulator else key, steps.draw_truth, built,
-                      replicate_seed(campaign.seed, first.name, 0))
+                      replicate_seed(campaign.seed, first.name, 0),
+                      doing="the simulator's draw failed: " if spec.simulator else "the prior draw failed: ")
     quantities = step("quantities", steps.ranked_quantities, built, simulation, spec.quantities)
     truth = simulation.truth
     as_draws = truth.expand_dims(draw=1)

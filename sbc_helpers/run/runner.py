@@ -192,7 +192,8 @@ class FailureWatch:
         self.failures: dict[tuple[str, str], list[int]] = defaultdict(list)
 
     def see(self, record: Record) -> tuple[str, str, int] | None:
-        """Note one finished attempt; the (error, message, first replicate) to stop on, if any."""
+        """Note one finished attempt; the (error, message, lowest failing replicate) to stop on, if
+        any (the lowest, not the first to finish: the same notebook whichever worker was faster)."""
         if record.status == "ok":
             self.succeeded += 1
             return None
@@ -200,7 +201,7 @@ class FailureWatch:
         if record.replicate not in same:
             same.append(record.replicate)
         if self.k and not self.succeeded and len(same) >= self.k:
-            return record.error or "", record.message or "", same[0]
+            return record.error or "", record.message or "", min(same)
         return None
 
 

@@ -9,7 +9,9 @@ ranking silently.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,17 @@ from sbc_helpers.run.seeds import stream_seeds
 from sbc_helpers.stats.diagnostics import fit_diagnostics, scalar_draws
 from sbc_helpers.stats.quantities import derived, log_likelihood
 from sbc_helpers.stats.ranks import rank_table, scalar_quantities, thin
+
+
+@contextmanager
+def _without_speed_notes():
+    """PyTensor's notes on speed, not on results, which would fill replicate notebooks: its C backend
+    (PyMC's initial points) found no BLAS library, and an Op without Numba code (some random
+    variables' draws) runs in Python. The fits run in Numba either way."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS installation", category=UserWarning)
+        warnings.filterwarnings("ignore", message="Numba will use object mode", category=UserWarning)
+        yield
 
 
 @dataclass
@@ -97,6 +110,14 @@ def check_model(model: pm.Model, has_simulator: bool) -> None:
     """Refuse models SBC cannot calibrate as they stand."""
     if not model.observed_RVs:
         raise ParamsError("the model has no observed variable: there is nothing to simulate")
+    if not model.free_RVs:
+        raise ParamsError("the model has no free variable: there is nothing to calibrate")
+    names = set(model.named_vars)
+    imputed = [rv.name.removesuffix("_observed") for rv in model.observed_RVs
+               if rv.name.endswith("_observed") and f"{rv.name.removesuffix('_observed')}_unobserved" in names]
+    if imputed:
+        raise ParamsError(f"observed variable {imputed[0]!r} has missing values, which PyMC imputes: SBC simulates "
+                          "every value, so give the model only the observed rows (or model the missing ones)")
     if model.potentials and not has_simulator:
         names = ", ".join(p.name or "?" for p in model.potentials)
         raise ParamsError(f"the model has pm.Potential term(s) {names}, which its prior predictive ignores, so "
@@ -104,6 +125,7 @@ def check_model(model: pm.Model, has_simulator: bool) -> None:
                           "the prior you intend")
 
 
+@_without_speed_notes()
 def draw_truth(built: Built, seed: int) -> Simulation:
     """Steps 1 and 2: true parameters from the prior and data simulated from them (by the model's
     prior predictive, or by the simulator); in posterior SBC, from the reference posterior, the
@@ -158,6 +180,7 @@ def record_truth(simulation: Simulation, quantities: list[str], output_dir=".") 
     return truth
 
 
+@_without_speed_notes()
 def fit(built: Built, simulation: Simulation, seed: int, inference_settings: dict, cores: int = 1,
         base_dir=None) -> Fit:
     """Step 3: condition the model on the simulated data and approximate its posterior."""
@@ -167,6 +190,7 @@ def fit(built: Built, simulation: Simulation, seed: int, inference_settings: dic
                          base_dir=base_dir, **settings)
 
 
+@_without_speed_notes()
 def rank(replicate: int, seed: int, model: pm.Model, simulation: Simulation, fitted: Fit, quantities: list[str],
          rank_draws: int, keep_draws: int = 0, expressions: dict[str, str] | None = None,
          log_lik: bool = True) -> ReplicateResult:

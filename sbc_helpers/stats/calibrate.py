@@ -13,6 +13,8 @@ import xarray as xr
 from arviz_stats.ecdf_utils import ecdf_pit
 from scipy import stats
 
+from sbc_helpers.stats.ranks import TIE_RTOL
+
 ALPHA = 0.05
 
 
@@ -363,7 +365,33 @@ def ecdf_difference(pit: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.sort(pit), grid, side="right") / len(pit) - grid
 
 
+def constant_quantities(ranks: pd.DataFrame) -> list[str]:
+    """Quantities that test nothing: in every replicate (at least two) the true value is the same
+    and the posterior is a point at it, such as a correlation matrix's diagonal.
+
+    Their ranks are ties broken at random, uniform whatever the model and its inference, so leaving
+    them out changes only how many quantities the multiplicity correction counts. A true value that
+    is constant with a posterior that is not (a simulator that fixes what the model gives a prior)
+    stays tested, and is flagged.
+    """
+    if ranks.empty:
+        return []
+    truth = ranks.groupby("quantity", sort=False)["true_value"]
+    scale = TIE_RTOL * truth.apply(lambda v: v.abs().max())
+    point = ((ranks["post_mean"] - ranks["true_value"]).abs() <= TIE_RTOL * ranks["true_value"].abs()) & (
+        ranks["post_sd"] <= TIE_RTOL * ranks["true_value"].abs())
+    constant = ((truth.count() >= 2) & (truth.max() - truth.min() <= scale)
+                & point.groupby(ranks["quantity"], sort=False).all() & truth.apply(lambda v: v.notna().all()))
+    return list(constant.index[constant])
+
+
 def worst_replicates(ranks: pd.DataFrame) -> pd.Series:
-    """Per quantity, the replicate whose true value lies furthest out in its posterior (max |z|)."""
-    z = ((ranks["true_value"] - ranks["post_mean"]) / ranks["post_sd"]).abs()
+    """Per quantity, the replicate whose true value lies furthest out in its posterior (max |z|; a
+    point posterior is 0 away from an equal true value and infinitely far from any other)."""
+    distance = (ranks["true_value"] - ranks["post_mean"]).abs().to_numpy(dtype=float)
+    sd = ranks["post_sd"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = distance / sd
+    z[(sd == 0) & (distance == 0)] = 0.0
+    z = pd.Series(np.nan_to_num(z, nan=-np.inf, posinf=np.inf), index=ranks.index)  # no sd: never the worst
     return ranks.loc[z.groupby(ranks["quantity"]).idxmax(), ["quantity", "replicate"]].set_index("quantity")["replicate"]

@@ -13,6 +13,14 @@ def _first(stats: xr.Dataset, *names: str) -> xr.DataArray | None:
     return next((stats[n] for n in names if n in stats), None)
 
 
+def _extreme(values: np.ndarray, pick) -> float:
+    """``pick`` (np.max, np.min) over the defined values: a constant quantity (a correlation
+    matrix's diagonal) has no R-hat, as ArviZ's own summaries skip it."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    return float(pick(values)) if values.size else float(np.nan)
+
+
 def scalar_draws(posterior: xr.Dataset, var_names: list[str]) -> tuple[list[str], np.ndarray]:
     """The scalar elements of ``var_names`` (labelled like the ranks) as one array of shape
     (scalars, chain, draw): ArviZ's array functions then take every scalar in one call, without a
@@ -42,10 +50,10 @@ def fit_diagnostics(idata: xr.DataTree, var_names: list[str], independent: bool 
     }
     if var_names and not independent and (posterior.sizes.get("chain", 1) > 1 or posterior.sizes.get("draw", 0) > 3):
         _, draws = scalar_draws(posterior, var_names)
-        out["max_rhat"] = float(np.max(mcmc.rhat(draws)))
-        out["min_ess_bulk"] = float(np.min(mcmc.ess_bulk(draws)))
+        out["max_rhat"] = _extreme(mcmc.rhat(draws), np.max)
+        out["min_ess_bulk"] = _extreme(mcmc.ess_bulk(draws), np.min)
         # ArviZ's default tail: the quantiles of its default interval (ci_prob)
-        out["min_ess_tail"] = float(np.min(mcmc.ess_tail(draws, rcParams["stats.ci_prob"])))
+        out["min_ess_tail"] = _extreme(mcmc.ess_tail(draws, rcParams["stats.ci_prob"]), np.min)
     if "energy" in stats:
         energy = stats["energy"].transpose("chain", "draw").to_numpy()
         out["min_bfmi"] = float(np.min(array_stats.bfmi(energy)))

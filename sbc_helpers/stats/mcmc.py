@@ -35,7 +35,8 @@ def _rhat(draws: np.ndarray) -> np.ndarray:
     length = draws.shape[-1]
     between = length * np.var(np.mean(draws, axis=-1), axis=-1, ddof=1)
     within = np.mean(np.var(draws, axis=-1, ddof=1), axis=-1)
-    return np.sqrt((between / within + length - 1) / length)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a constant scalar: NaN, as ArviZ gives
+        return np.sqrt((between / within + length - 1) / length)
 
 
 def rhat(draws: np.ndarray) -> np.ndarray:

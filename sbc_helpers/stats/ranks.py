@@ -1,7 +1,10 @@
 """Rank: place each true value among L thinned posterior draws (Talts et al. 2018).
 
 A rank is r = #{l : f(theta_l) < f(theta~)} with ties broken uniformly at random, so that with
-exact, independent draws r is uniform on {0, ..., L}. MCMC draws are thinned to L evenly spaced
+exact, independent draws r is uniform on {0, ..., L}. A draw within ``TIE_RTOL`` (relative) of the
+true value ties with it: a quantity that is constant by construction (a correlation matrix's
+diagonal) is computed with rounding errors, which would otherwise decide its rank. (A constant
+zero has no relative scale: it ties only where it is computed exactly.) MCMC draws are thinned to L evenly spaced
 draws over all chains; ``diagnostics`` records whether the fit's ESS supports that many.
 """
 
@@ -12,6 +15,7 @@ import pandas as pd
 import xarray as xr
 
 SAMPLE_DIMS = ("chain", "draw")
+TIE_RTOL = 1e-12
 
 
 def thin_indices(n_draws: int, n_keep: int) -> np.ndarray:
@@ -61,8 +65,12 @@ def thin(draws: xr.Dataset, n_keep: int) -> xr.Dataset:
 def rank(draws: np.ndarray, truth: float, rng: np.random.Generator) -> int:
     """Rank of ``truth`` among ``draws``: the count below it plus a uniform share of the ties."""
     draws = np.asarray(draws)
-    below = int(np.sum(draws < truth))
-    ties = int(np.sum(draws == truth))
+    if np.issubdtype(draws.dtype, np.floating) and np.isfinite(truth):
+        tied = np.abs(draws - truth) <= TIE_RTOL * abs(truth)
+    else:  # whole numbers and infinities tie exactly
+        tied = draws == truth
+    below = int(np.sum((draws < truth) & ~tied))
+    ties = int(np.sum(tied))
     return below + (int(rng.integers(0, ties + 1)) if ties else 0)
 
 

@@ -29,3 +29,22 @@ def farms():
     rng = np.random.default_rng(2)
     return pd.DataFrame({"yield_t": rng.normal(5, 1, 16).round(2), "rain_mm": rng.uniform(300, 700, 16).round(),
                          "farm": np.repeat(["f1", "f2", "f3", "f4"], 4)})
+
+
+def years():
+    return pd.DataFrame({"year": np.arange(1950, 1966)})
+
+
+def animals():
+    """Labels only: one id per row, nothing to plot."""
+    return pd.DataFrame({"Tier": [f"a{i}" for i in range(12)]})
+
+
+def assays():
+    return pd.DataFrame({"Grenze (µg/L)": np.linspace(0.2, 1.4, 10).round(2)})
+
+
+def students():
+    rng = np.random.default_rng(3)
+    return pd.DataFrame({"hours studied": rng.uniform(0, 10, 24).round(1), "school": np.tile(["north", "south", "east"], 8),
+                         "passed": rng.integers(0, 2, 24)})

@@ -74,3 +74,35 @@ def repeated(design):
         error = pm.HalfNormal("error", 1)
         pm.Normal("reading", level[np.repeat(np.arange(n_sites), 3)], error, observed=np.zeros(3 * n_sites))
     return model
+
+
+def switchpoint(design):
+    """A discrete free variable: the year a rate changes (PyMC assigns it a Metropolis step)."""
+    years = design["year"].to_numpy()
+    with pm.Model(coords={"year": years}) as model:
+        change = pm.DiscreteUniform("change_year", lower=years.min(), upper=years.max())
+        early = pm.Exponential("early_rate", 0.5)
+        late = pm.Exponential("late_rate", 0.5)
+        pm.Poisson("accidents", pm.math.switch(change >= years, early, late), observed=np.zeros(len(years), dtype=int),
+                   dims="year")
+    return model
+
+
+def correlated(design):
+    """A bivariate outcome per row with an LKJ prior: 2-D quantities whose diagonal is constant."""
+    with pm.Model(coords={"trait": ["height", "weight"], "animal": design["Tier"]}) as model:
+        chol, _, _ = pm.LKJCholeskyCov("chol", n=2, eta=2.0, sd_dist=pm.Exponential.dist(1.0, shape=2),
+                                       compute_corr=True)
+        mu = pm.Normal("mu", 0, 1, dims="trait")
+        pm.MvNormal("measure", mu, chol=chol, observed=np.zeros((len(design), 2)), dims=("animal", "trait"))
+    return model
+
+
+def censored(design):
+    """A censored likelihood: readings above the assay's limit are recorded at the limit."""
+    limit = design["Grenze (µg/L)"].to_numpy(dtype=float)
+    with pm.Model() as model:
+        centre = pm.Normal("centre", 0, 1)
+        scale = pm.HalfNormal("scale", 1)
+        pm.Censored("assay", pm.Normal.dist(centre, scale), lower=None, upper=limit, observed=np.zeros(len(limit)))
+    return model

@@ -102,6 +102,37 @@ def test_builtin_method_returns_a_posterior_with_the_models_dims(label, small_mo
     assert fitted.seconds > 0
 
 
+@pytest.fixture(scope="module")
+def switchpoint():
+    """A discrete free variable: where a mean changes along 12 points."""
+    with pm.Model() as model:
+        change = pm.DiscreteUniform("change", 0, 12)
+        level = pm.Normal("level", 0, 2)
+        pm.Normal("y", pm.math.switch(change > np.arange(12), 0.0, level), 0.5, observed=np.zeros(12))
+    return model, simulate(model, seed=4).data
+
+
+@pytest.mark.parametrize("settings", [{"method": "nuts", "sampler": "pymc", "draws": 40, "tune": 40, "chains": 2},
+                                      {"method": "smc", "draws": 40, "chains": 2}])
+def test_discrete_free_variables_are_sampled_by_the_methods_that_take_them(settings, switchpoint):
+    model, data = switchpoint
+    posterior = fit(model, data, seed=1, **settings).idata["posterior"]
+    change = posterior["change"].to_numpy()
+    assert posterior.sizes["chain"] * posterior.sizes["draw"] == 80
+    np.testing.assert_array_equal(change, np.round(change))  # whole numbers, within the prior's range
+    assert change.min() >= 0 and change.max() <= 12
+
+
+@pytest.mark.parametrize("settings, what", [({"method": "nuts"}, "sampler 'nutpie'"),
+                                            ({"method": "advi"}, "method 'advi'"),
+                                            ({"method": "laplace"}, "method 'laplace'")])
+def test_a_method_for_continuous_variables_refuses_a_discrete_one(settings, what, switchpoint):
+    model, data = switchpoint
+    with pytest.raises(MethodUnavailable, match=f"^{what} samples continuous variables only, and 'change' is "
+                                                 "discrete: use {method: nuts, sampler: pymc}"):
+        fit(model, data, seed=1, **settings)
+
+
 def test_pathfinder_where_pymc_extras_is_installed(small_model, small_data):
     pytest.importorskip("pymc_extras")
     fitted = fit(small_model, small_data, seed=3, method="pathfinder", draws=40)

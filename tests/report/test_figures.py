@@ -92,6 +92,12 @@ def test_a_figure_that_cannot_be_drawn_prints_one_line_and_the_replicate_goes_on
     assert out == "figure not drawn (broken): KeyError: 'y'\n"
 
 
+def test_a_design_of_labels_only_says_there_is_no_design_figure(capsys):
+    # one label per row (an animal's id): nothing to plot, which is a note rather than a failure
+    figures.show(figures.design_figure, pd.DataFrame({"Tier": [f"a{i}" for i in range(30)]}))
+    assert capsys.readouterr().out == "no design figure: no column varies numerically or has 2 to 10 levels (Tier: 30 levels)\n"
+
+
 def test_dollar_signs_in_names_are_text_not_mathtext():
     design = pd.DataFrame({"cost $": [1.0, 2.0, 3.0], "gain $": [2.0, 1.0, 0.0]})
     figures.png(figures.design_figure(design))  # a lone "$" would raise in mathtext

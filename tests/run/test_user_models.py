@@ -50,6 +50,34 @@ USER_MODEL = textwrap.dedent("""
         with pm.Model() as model:
             pm.Normal("mu", 0, 1)
         return model
+
+
+    def no_free_variable(design):
+        with pm.Model() as model:
+            pm.Normal("y", 0, 1, observed=np.zeros(len(design)))
+        return model
+
+
+    def missing_values(design):
+        with pm.Model() as model:
+            mu = pm.Normal("mu", 0, 1)
+            pm.Normal("y", mu, 1, observed=np.r_[np.nan, np.zeros(len(design) - 1)])
+        return model
+
+
+    def flat_prior(design):
+        with pm.Model() as model:
+            mu = pm.Flat("mu")
+            pm.Normal("y", mu, 1, observed=np.zeros(len(design)))
+        return model
+
+
+    def switchpoint(design):
+        with pm.Model() as model:
+            change = pm.DiscreteUniform("change", 0, len(design))
+            pm.Normal("y", pm.math.switch(change > np.arange(len(design)), 0.0, 1.0), 1.0,
+                      observed=np.zeros(len(design)))
+        return model
 """)
 
 
@@ -245,6 +273,18 @@ MALFORMED = {
     "custom function missing": ("{name: m, model: models/user_model.py:build, "
                                 "inference: {method: custom, function: models/user_model.py:my_fit}}",
                                 ["models.0 (m).inference.function", "has no function 'my_fit'"]),
+    "no free variable": ("{name: m, model: models/user_model.py:no_free_variable}",
+                         ["models.0 (m).model", "has no free variable: there is nothing to calibrate"]),
+    "missing values": ("{name: m, model: models/user_model.py:missing_values}",
+                       ["models.0 (m).model", "observed variable 'y' has missing values, which PyMC imputes"]),
+    "improper prior": ("{name: m, model: models/user_model.py:flat_prior}",
+                       ["models.0 (m).model: the prior draw failed:", "Cannot sample from flat variable"]),
+    "discrete variable, nutpie": ("{name: m, model: models/user_model.py:switchpoint, "
+                                  "inference: {method: nuts, sampler: nutpie}}",
+                                  ["models.0 (m).inference", "sampler 'nutpie' samples continuous variables only",
+                                   "'change' is discrete", "sampler: pymc"]),
+    "discrete variable, advi": ("{name: m, model: models/user_model.py:switchpoint, inference: {method: advi}}",
+                                ["models.0 (m).inference", "method 'advi' samples continuous variables only"]),
 }
 
 

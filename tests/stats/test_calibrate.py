@@ -485,3 +485,45 @@ def test_zscores_of_an_exact_posterior_are_standard_normal_and_contraction_match
     assert abs(out["zscore"].mean()) < 4 / np.sqrt(n_rep)
     assert out["zscore"].std() == pytest.approx(1, abs=0.05)
     assert out["contraction"].mean() == pytest.approx(1 - 1 / (n_obs + 1), abs=0.01)
+
+
+# --- quantities constant by construction ----------------------------------------------------------
+
+
+def _constant_frame() -> pd.DataFrame:
+    """Three replicates of a correlation matrix's elements: the diagonal is 1 in every prior draw
+    (one element with a rounding error), the off-diagonal element and a zero-sd one vary."""
+    return pd.DataFrame({
+        "replicate": [0, 1, 2] * 4,
+        "quantity": ["corr[0, 0]"] * 3 + ["corr[1, 1]"] * 3 + ["corr[0, 1]"] * 3 + ["zero"] * 3,
+        "true_value": [1.0, 1.0, 1.0, 1.0, np.nextafter(1.0, 0.0), 1.0, 0.3, -0.1, 0.5, 0.0, 0.0, 0.0],
+        "post_mean": [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.1, 0.0, 0.4, 0.0, 0.0, 0.0],
+        "post_sd": [0.0, 0.0, 0.0, 1e-16, 1e-16, 1e-16, 0.2, 0.2, 0.2, 0.0, 0.0, 0.0],
+    })
+
+
+def test_constant_quantities_are_those_whose_truth_and_posterior_never_change():
+    frame = _constant_frame()
+    assert cal.constant_quantities(frame) == ["corr[0, 0]", "corr[1, 1]", "zero"]
+    assert cal.constant_quantities(frame.loc[frame["replicate"] == 0]) == []  # one replicate decides nothing
+
+
+def test_a_constant_truth_with_a_spread_posterior_stays_tested_and_is_flagged():
+    # a simulator that fixes sigma at 1 while the model gives it a prior: the true value never
+    # changes, the posteriors do, and the ranks (all near L / 2 here) are far from uniform
+    rng = np.random.default_rng(5)
+    n, L = 200, 99
+    frame = pd.DataFrame({"replicate": np.arange(n), "quantity": "sigma", "variable": "sigma",
+                          "rank": rng.integers(40, 60, n), "max_rank": L, "true_value": 1.0,
+                          "post_mean": rng.normal(1.0, 0.05, n), "post_sd": 0.1})
+    assert cal.constant_quantities(frame) == []
+    assert not cal.calibration_table(frame).set_index("quantity").loc["sigma", "calibrated"]
+
+
+def test_worst_replicate_of_a_point_posterior_is_where_it_misses_the_truth():
+    frame = _constant_frame()
+    frame.loc[(frame["quantity"] == "zero") & (frame["replicate"] == 1), "true_value"] = 0.5
+    worst = cal.worst_replicates(frame)
+    assert worst["zero"] == 1  # 0.5 away from a posterior of sd 0: infinitely far
+    assert worst["corr[0, 1]"] == 0  # |0.3 - 0.1| / 0.2 = 1 beats 0.5 and 0.5
+    assert set(worst.index) == set(frame["quantity"])

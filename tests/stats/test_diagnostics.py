@@ -54,6 +54,17 @@ def test_scalar_draws_are_labelled_like_the_ranks():
     np.testing.assert_array_equal(draws[5], posterior["b"].isel(b_dim_0=1, b_dim_1=0).to_numpy())
 
 
+def test_a_constant_quantity_leaves_the_others_r_hat_to_judge_the_fit():
+    # a correlation matrix's diagonal is constant: no R-hat of its own, as ArviZ gives (NaN); the
+    # fit's largest R-hat is the other quantities', not NaN (which no threshold would flag)
+    idata = _idata(1)
+    posterior = idata["posterior"].to_dataset().assign(one=(("chain", "draw"), np.ones((3, 400))))
+    idata = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": idata["sample_stats"].to_dataset()})
+    got = fit_diagnostics(idata, ["mu", "one"])
+    assert got["max_rhat"] == pytest.approx(float(arviz_stats.rhat(posterior["mu"])), rel=1e-12)
+    assert got["max_rhat"] > 1.01
+
+
 def test_independent_draws_have_no_rhat_or_ess():
     got = fit_diagnostics(_idata(), ["mu"], independent=True)
     assert np.isnan(got["max_rhat"]) and np.isnan(got["min_ess_bulk"]) and np.isnan(got["min_ess_tail"])

@@ -94,6 +94,23 @@ def test_rank_breaks_partial_ties_among_the_tied_positions_only():
     assert stats.chisquare(np.bincount(ranks)[1:]).pvalue > CHI2_LEVEL
 
 
+def test_a_constant_computed_with_rounding_errors_ties_with_its_truth():
+    # a correlation matrix's diagonal: the truth is 1.0 exactly, every draw one rounding error below.
+    # Without the tolerance the rank would be L every time, a certain false alarm.
+    L, n = 20, (20 + 1) * 300
+    rng = np.random.default_rng(3)
+    draws = np.full(L, np.nextafter(1.0, 0.0))
+    ranks = np.array([rank(draws, 1.0, rng) for _ in range(n)])
+    assert stats.chisquare(np.bincount(ranks, minlength=L + 1)).pvalue > CHI2_LEVEL
+
+
+def test_draws_beyond_the_tie_tolerance_are_ranked_as_they_are():
+    rng = np.random.default_rng(0)
+    draws = np.array([1.0 - 1e-9, 1.0 + 1e-9, 1.0 - 2e-9])  # far above 1e-12 relative
+    assert all(rank(draws, 1.0, rng) == 2 for _ in range(50))
+    assert rank(np.array([-1e-300, 1e-300]), 0.0, rng) == 1  # a zero truth ties only with exact zeros
+
+
 # --- rank_table ---------------------------------------------------------------------------------
 
 
