@@ -90,5 +90,5 @@ def settings_markdown() -> str:
     return "\n".join(rows)
 
 
-__all__ = ["BACKENDS", "METHODS", "Backend", "Fit", "MethodSettings", "backend", "check", "check_model", "condition", "fit",
-           "parse_settings", "posterior_from_draws", "settings_markdown", "settings_types"]
+__all__ = ["BACKENDS", "METHODS", "Backend", "Fit", "MethodSettings", "backend", "check", "check_model", "condition",
+           "fit", "parse_settings", "posterior_from_draws", "settings_markdown", "settings_types"]

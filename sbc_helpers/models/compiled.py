@@ -238,7 +238,7 @@ def sample_pymc_nuts(model: pm.Model, data: dict[str, np.ndarray], *, seed: int,
 
     conditioned, shared = shared_condition(model, data)
     if conditioned.discrete_value_vars:
-        # pm.sample's compound step (NUTS on the continuous variables, Metropolis on the discrete):
+        # pm.sample's compound step (NUTS on the continuous variables, Metropolis-type on the discrete):
         # its steps compile their own functions, so nothing is reused across data sets
         return pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed, model=conditioned,
                          target_accept=target_accept, progressbar=False, compute_convergence_checks=False)

@@ -36,7 +36,7 @@ class Tables:
     decision: object = None  # run.sequential.Decision
     kept_after_stop: int = 0  # replicates that finished after the stop: on disk, not in the tables
     failed_truths: pd.DataFrame | None = None  # true values of failed replicates (store.Gathered)
-    constant: list[str] = field(default_factory=list)  # quantities constant in every prior draw: not tested
+    constant: list[str] = field(default_factory=list)  # the same point in every truth and posterior: not tested
     sequential_ranks: pd.DataFrame | None = None  # every quantity's ranks, as the stopping rule read them
 
 
@@ -45,8 +45,9 @@ def gather(campaign_dir: Path, unit: str, campaign: Campaign) -> Tables:
 
     In a sequential campaign the tables hold the replicates the stopping rule used (those before
     its stopping point), so they depend on the seeds only, not on which worker finished first.
-    Quantities whose true value never changes are left out of the ranks table (the stopping rule,
-    which sees replicates one at a time, read them: their tied ranks are uniform)."""
+    Quantities that are the same point in every true value and posterior are left out of the ranks
+    table (``calibrate.constant_quantities``); the stopping rule, which sees replicates one at a
+    time, read them, and their tied ranks are uniform."""
     folder = store.unit_dir(campaign_dir, unit)
     gathered = store.gather(folder, campaign.replicates)
     store.warn_unused(unit, gathered, campaign.replicates)

@@ -112,9 +112,9 @@ def check_model(model: pm.Model, has_simulator: bool) -> None:
         raise ParamsError("the model has no observed variable: there is nothing to simulate")
     if not model.free_RVs:
         raise ParamsError("the model has no free variable: there is nothing to calibrate")
-    names = set(model.named_vars)
-    imputed = [rv.name.removesuffix("_observed") for rv in model.observed_RVs
-               if rv.name.endswith("_observed") and f"{rv.name.removesuffix('_observed')}_unobserved" in names]
+    free = {rv.name for rv in model.free_RVs}
+    imputed = [base for rv in model.observed_RVs
+               if (base := rv.name.removesuffix("_observed")) != rv.name and f"{base}_unobserved" in free]
     if imputed:
         raise ParamsError(f"observed variable {imputed[0]!r} has missing values, which PyMC imputes: SBC simulates "
                           "every value, so give the model only the observed rows (or model the missing ones)")

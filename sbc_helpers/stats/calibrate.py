@@ -376,12 +376,12 @@ def constant_quantities(ranks: pd.DataFrame) -> list[str]:
     """
     if ranks.empty:
         return []
-    truth = ranks.groupby("quantity", sort=False)["true_value"]
-    scale = TIE_RTOL * truth.apply(lambda v: v.abs().max())
-    point = ((ranks["post_mean"] - ranks["true_value"]).abs() <= TIE_RTOL * ranks["true_value"].abs()) & (
-        ranks["post_sd"] <= TIE_RTOL * ranks["true_value"].abs())
-    constant = ((truth.count() >= 2) & (truth.max() - truth.min() <= scale)
-                & point.groupby(ranks["quantity"], sort=False).all() & truth.apply(lambda v: v.notna().all()))
+    tolerance = TIE_RTOL * ranks["true_value"].abs()  # a NaN true value compares False: never a point
+    point = ((ranks["post_mean"] - ranks["true_value"]).abs() <= tolerance) & (ranks["post_sd"] <= tolerance)
+    by = ranks.assign(point=point).groupby("quantity", sort=False)
+    truth = by["true_value"]
+    constant = (truth.count() >= 2) & (truth.max() - truth.min() <= truth.apply(lambda v: TIE_RTOL * v.abs().max())) \
+        & by["point"].all()
     return list(constant.index[constant])
 
 

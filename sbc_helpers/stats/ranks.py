@@ -4,8 +4,8 @@ A rank is r = #{l : f(theta_l) < f(theta~)} with ties broken uniformly at random
 exact, independent draws r is uniform on {0, ..., L}. A draw within ``TIE_RTOL`` (relative) of the
 true value ties with it: a quantity that is constant by construction (a correlation matrix's
 diagonal) is computed with rounding errors, which would otherwise decide its rank. (A constant
-zero has no relative scale: it ties only where it is computed exactly.) MCMC draws are thinned to L evenly spaced
-draws over all chains; ``diagnostics`` records whether the fit's ESS supports that many.
+zero has no relative scale: it ties only where it is computed exactly.) MCMC draws are thinned to
+L evenly spaced draws over all chains; ``diagnostics`` records whether the fit's ESS supports that many.
 """
 
 import itertools
