@@ -7,6 +7,8 @@ dict, the keyword arguments of ``fit`` (and the ``inference`` argument of ``run_
 
 import pytest
 
+import campaigns
+
 from sbc_helpers.models.designs import seed_design
 from sbc_helpers.inference import fit
 from sbc_helpers.models.library import hierarchical_centered, hierarchical_noncentered
@@ -69,3 +71,12 @@ def centered_simulation(centered_model):
 def centered_fit(centered_model, centered_simulation):
     """One tiny posterior fit of the centred model on data simulated from its prior."""
     return fit(centered_model, centered_simulation.data, seed=11, **TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_campaign(tmp_path_factory):
+    """(params file, campaign folder) of the session's tiny real campaign (``campaigns.py``): read
+    only; copy it to change it."""
+    params, out, run = campaigns.tiny_campaign(tmp_path_factory)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return params, out

@@ -1,6 +1,7 @@
 """Model builders that misbehave inside a replicate's kernel, for the fault-injection tests.
 
-``faulty(design, mode, replicates, once_dir)`` builds the non-centred seed model, except inside the
+``faulty(design, mode, replicates, once_dir)`` builds the conjugate ``normal_normal`` model (exact
+draws make a replicate cheap: these tests are about faults, not fits), except inside the
 replicate kernel of one of ``replicates`` (read from the notebook's ``replicate`` parameter), where it:
 
 - ``raise``: raises RuntimeError (the cell fails: PapermillExecutionError)
@@ -18,7 +19,7 @@ import signal
 import time
 from pathlib import Path
 
-from sbc_helpers.models.library import hierarchical_noncentered
+from sbc_helpers.models.library import normal_normal
 
 
 def _replicate() -> int | None:
@@ -32,7 +33,7 @@ def _replicate() -> int | None:
 
 
 def faulty(design, mode: str = "ok", replicates: list[int] = (), once_dir: str | None = None):
-    model = hierarchical_noncentered(design)
+    model = normal_normal(design)
     replicate = _replicate()
     if replicate is None or replicate not in replicates:
         return model

@@ -2,14 +2,13 @@
 
 import json
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from campaigns import TINY, copy_campaign
+from processes import sbc
 from sbc_helpers import cli
 from sbc_helpers.run import store
 from sbc_helpers.run.params import campaign_from
@@ -17,36 +16,15 @@ from sbc_helpers.run.recompute import recompute
 from sbc_helpers.run.runner import lock
 
 ROOT = Path(__file__).resolve().parent.parent
-SBC = [sys.executable, "-m", "sbc_helpers.cli"]
-TINY = """
-name: tiny
-seed: 11
-replicates: 3
-rank_draws: 20
-design: {maker: seed_design, n_groups: 2, n_points: 4, seed: 1}
-inference: {sampler: nutpie, draws: 50, tune: 50, chains: 2}
-timeout: 300
-models:
-  - {name: centered, model: hierarchical_centered}
-  - {name: noncentered, model: hierarchical_noncentered}
-"""
-
-
-def sbc(*args, cwd=None):
-    return subprocess.run([*SBC, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=1200)
-
 
 pytestmark = pytest.mark.slow  # a real campaign, resumed, reported and recomputed
 
 
 @pytest.fixture(scope="module")
-def campaign(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("campaign")
-    params = folder / "tiny.yaml"
-    params.write_text(TINY)
-    done = sbc("run", params, "--output-dir", folder / "out", "--workers", "2", "-q")
-    assert done.returncode == 0, done.stderr
-    return params, folder / "out" / "tiny"
+def campaign(tiny_campaign, tmp_path_factory):
+    """The session's tiny campaign, copied: these tests rerun, relock and rebuild it."""
+    params, out = tiny_campaign
+    return params, copy_campaign(out, tmp_path_factory.mktemp("cli"))
 
 
 def test_run_writes_the_output_contract(campaign):
@@ -162,9 +140,7 @@ def _fitted_files(out: Path) -> dict[str, int]:
 def campaign_copy(campaign, tmp_path):
     """A copy of the finished campaign (file times kept), for tests that change its ranks."""
     _, out = campaign
-    copy = tmp_path / "out" / "tiny"
-    shutil.copytree(out, copy)
-    return copy
+    return copy_campaign(out, tmp_path / "out")
 
 
 def test_recompute_with_the_same_settings_leaves_the_ranks_equal(campaign_copy, capsys):

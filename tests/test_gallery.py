@@ -7,14 +7,13 @@ kernels start once.
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from processes import SBC
 GALLERY = Path(__file__).resolve().parent / "gallery"
-SBC = [sys.executable, "-m", "sbc_helpers.cli"]
 
 CASES = {
     # unit: (model entry, variables that must be ranked)

@@ -7,15 +7,14 @@ how good its approximation is (that is ``validation/campaigns/methods.yaml``).
 
 import importlib.util
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
+from processes import SBC
 from sbc_helpers.cli import main
 from sbc_helpers.inference import METHODS
 
-SBC = [sys.executable, "-m", "sbc_helpers.cli"]
 EXACT = "sbc_helpers.models:beta_binomial_posterior"
 
 JAX_METHODS = """\

@@ -1,14 +1,12 @@
 """The HTML report in a real browser (Debian's Chromium, headless): links, images, console.
 
-A tiny real campaign is run, then its index page, every model report and one replicate page are
-opened; every local link must resolve, every image must load, and the console must stay free of
-errors. Screenshots are saved under outputs/test-artifacts/ for a person to look at.
+On the session's tiny real campaign (``campaigns.py``), the index page, every model report and one
+replicate page are opened; every local link must resolve, every image must load, and the console
+must stay free of errors. Screenshots are saved under outputs/test-artifacts/ for a person to look at.
 """
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -17,32 +15,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "outputs" / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-TINY = """
-name: browser
-seed: 5
-replicates: 3
-rank_draws: 20
-design: {maker: seed_design, n_groups: 2, n_points: 4, seed: 1}
-inference: {sampler: nutpie, draws: 50, tune: 50, chains: 2}
-derived: {contrast: "alpha[:, 0] - alpha[:, 1]"}
-models:
-  - {name: centered, model: hierarchical_centered}
-  - {name: noncentered, model: hierarchical_noncentered}
-"""
-
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("CI"), reason="Chromium is not installed (make setup installs it)"
 )]
 
 
 @pytest.fixture(scope="module")
-def campaign(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("browser")
-    (folder / "browser.yaml").write_text(TINY)
-    done = subprocess.run([sys.executable, "-m", "sbc_helpers.cli", "run", str(folder / "browser.yaml"),
-                           "--output-dir", str(folder / "out"), "-q"], capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr
-    return folder / "out" / "browser"
+def campaign(tiny_campaign) -> Path:
+    return tiny_campaign[1]
 
 
 @pytest.fixture(scope="module")

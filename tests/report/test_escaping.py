@@ -7,13 +7,11 @@ markup must produce pages where that markup only ever appears escaped.
 """
 
 import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-SBC = [sys.executable, "-m", "sbc_helpers.cli"]
+from processes import SBC
 EVIL_LABEL = "<img src=x onerror=alert(1)>"
 EVIL_NAME = "<b onmouseover=alert(2)>mu"  # PyMC refuses a "/" in a name
 

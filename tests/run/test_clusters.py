@@ -22,7 +22,9 @@ from processes import BIN, SBC, descendants, free_port, kill, sbc, start, stop, 
 
 pytestmark = pytest.mark.slow  # whole campaigns on real processes
 
-REPLICATES = 3
+REPLICATES = 6
+# the conjugate model with exact draws: these tests are about processes, files and seeds, not fits
+# (the SLURM test keeps a NUTS sampler, whose ranks must also match across clusters)
 PARAMS = f"""
 name: scale
 seed: 7
@@ -31,7 +33,7 @@ rank_draws: 10
 log_likelihood: false
 make_plots: false
 design: design.csv
-inference: {{method: nuts, sampler: nutpie, draws: 40, tune: 40, chains: 1}}
+inference: {{method: exact, function: 'sbc_helpers.models:normal_normal_posterior', draws: 40}}
 timeout: 900
 retries: 1
 models:
@@ -43,7 +45,7 @@ USER_MODEL = '''
 import os
 from pathlib import Path
 
-from sbc_helpers.models.library import hierarchical_noncentered
+from sbc_helpers.models.library import normal_normal
 
 
 def build(design):
@@ -54,19 +56,19 @@ def build(design):
         in_kernel = False
     if in_kernel and not Path(__file__).resolve().is_relative_to(Path(os.getcwd()).resolve()):
         raise RuntimeError(f"model loaded from {__file__}, not from the scratch folder {os.getcwd()}")
-    return hierarchical_noncentered(design)
+    return normal_normal(design)
 '''
 
 
 @pytest.fixture(scope="module")
 def client_side(tmp_path_factory) -> Path:
     """The params file, its model file and its design file: a folder only the client reads."""
-    from sbc_helpers.models.designs import seed_design
+    from sbc_helpers.models.designs import normal_normal_design
 
     folder = tmp_path_factory.mktemp("client-only")
     (folder / "scale.yaml").write_text(PARAMS)
     (folder / "user_model.py").write_text(USER_MODEL)
-    seed_design(n_groups=2, n_points=4, seed=3).to_csv(folder / "design.csv", index=False)
+    normal_normal_design(n_points=4, sigma=[0.5, 1.0, 1.5, 2.0]).to_csv(folder / "design.csv", index=False)
     return folder
 
 

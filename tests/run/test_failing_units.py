@@ -3,22 +3,20 @@ non-finite becomes a rank; failures are grouped on the pages."""
 
 import re
 import subprocess
-import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
 
+from processes import SBC
 from sbc_helpers.cli import main
 from sbc_helpers.errors import NonFiniteError
 from sbc_helpers.models import normal_normal, normal_normal_design
 from sbc_helpers.run.steps import run_replicate
 
-SBC = [sys.executable, "-m", "sbc_helpers.cli"]
 
 USER = textwrap.dedent('''
     import numpy as np

@@ -5,17 +5,16 @@ the reference posterior is fitted once and reused."""
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from processes import SBC
 from sbc_helpers import api
 from sbc_helpers.errors import ParamsError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "posterior"
-SBC = [sys.executable, "-m", "sbc_helpers.cli"]
 
 
 def _copy(tmp_path) -> Path:

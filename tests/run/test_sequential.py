@@ -4,17 +4,16 @@ campaign stops a miscalibrated unit early and runs a calibrated one to its maxim
 
 import re
 import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from processes import SBC
 from sbc_helpers.run.params import Campaign
 from sbc_helpers.run.sequential import UnitMonitor, decide
 
-SBC = [sys.executable, "-m", "sbc_helpers.cli"]
 
 
 def _campaign(**sequential) -> Campaign:

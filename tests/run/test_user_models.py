@@ -7,7 +7,6 @@ one-line errors `sbc run` gives, with exit code 2 before any replicate starts, f
 """
 
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from processes import SBC
 from sbc_helpers.stats.calibrate import calibration_table
 from sbc_helpers.models.designs import normal_normal_design, seed_design
 from sbc_helpers.inference import fit
@@ -28,7 +28,6 @@ from sbc_helpers.models.simulate import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 RADON = ROOT / "examples" / "radon_like"
-SBC = [sys.executable, "-m", "sbc_helpers.cli", "run"]
 
 USER_MODEL = textwrap.dedent("""
     import numpy as np
@@ -331,7 +330,7 @@ def test_malformed_params_through_the_real_command(malformed_folder):
     runs = {}
     for case in cases:  # started together: each spends most of its few seconds importing PyMC
         params, out = _write_case(malformed_folder, case)
-        runs[case] = (subprocess.Popen([*SBC, str(params), "--output-dir", str(out)], cwd=malformed_folder,
+        runs[case] = (subprocess.Popen([*SBC, "run", str(params), "--output-dir", str(out)], cwd=malformed_folder,
                                        text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE), out)
     for case, (process, out) in runs.items():
         _, stderr = process.communicate(timeout=600)
@@ -359,7 +358,7 @@ def test_user_model_with_csv_design_simulator_and_two_methods_runs(tmp_path):
             simulator: {RADON / 'simulate.py'}:simulate
             inference: [{{method: nuts}}, {{method: advi, iterations: 300, draws: 20}}]
     """))
-    done = subprocess.run([*SBC, str(params), "--output-dir", str(tmp_path / "out"), "--workers", "1",
+    done = subprocess.run([*SBC, "run", str(params), "--output-dir", str(tmp_path / "out"), "--workers", "1",
                            "--no-report", "-q"], capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     for unit in ("radon-nuts-pymc", "radon-advi"):  # a sampler other than nutpie names its folder
