@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 KERNEL := sbc
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test system-deps lock clean-outputs
+.PHONY: setup demo test test-quick system-deps lock clean-outputs
 
 setup: $(STAMP)
 
@@ -38,8 +38,16 @@ system-deps:
 demo: setup
 	$(BIN)/sbc run params/demo.yaml
 
+# Two pytest-xdist workers, a test file each at a time (module fixtures run once); the 25 slowest
+# tests are listed at the end.
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile
+
 test: setup
-	$(BIN)/python -m pytest
+	$(PYTEST) --durations=25
+
+# The inner loop: everything but whole campaigns and other slow tests.
+test-quick: setup
+	$(PYTEST) -m "not slow" --durations=10
 
 # Re-resolve the pinned versions (needs network); commit the result.
 lock:

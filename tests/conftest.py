@@ -18,6 +18,12 @@ from sbc_helpers.models.simulate import simulate
 TINY = {"method": "nuts", "sampler": "nutpie", "draws": 100, "tune": 100, "chains": 2, "cores": 1,
         "target_accept": 0.8}
 RANK_DRAWS = 20
+
+
+def pytest_collection_modifyitems(items):
+    """Slow tests first, so that pytest-xdist starts the long campaigns early and the quick tests
+    fill the gaps (a stable sort: the order within each group is kept)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 REPLICATE_INDEX = 3
 REPLICATE_SEED = 918_273_645
 

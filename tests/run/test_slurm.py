@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -327,3 +328,27 @@ def test_an_interrupted_run_leaves_no_job_behind(slurm, client_side, tmp_path, s
         assert "interrupted" in log.read_text()
     assert _queue(slurm) == []
     kill(wait_gone(tracked, 30))
+
+
+def test_no_job_outlives_the_cluster_sbc_started_even_when_stopped_by_sigterm(slurm, tmp_path):
+    """The quick tier's check of the clean-up on SLURM: a cluster started as `sbc run` starts it,
+    one task run on its worker, then the process is sent SIGTERM (as a batch system or `kill`
+    would): nothing of the run is left in the queue."""
+    code = """if __name__ == "__main__":
+    import time
+    from sbc_helpers.run.clusters import dask_client
+    from sbc_helpers.run.params import Cluster
+    with dask_client(cluster=Cluster(kind="slurm", jobs=1, timeout=120)) as client:
+        print(client.submit(sum, [40, 2]).result(), flush=True)
+        time.sleep(600)
+"""
+    log = tmp_path / "run.log"
+    proc = start([sys.executable, "-c", code], log, env=slurm)
+    try:
+        _wait(lambda: "42" in log.read_text().split(), 180, "a task done on a SLURM worker", proc, log)
+        assert _queue(slurm), "no job in the queue while the cluster runs"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM, log.read_text()
+    finally:
+        stop(proc)
+    assert _queue(slurm) == []

@@ -1,0 +1,103 @@
+"""Plant one-line defects, one at a time, and check that the test suite catches each.
+
+Each defect is a change a future edit could make. The script writes it into the source, runs the
+tests named for it (the quick tier, ``-m "not slow"``, for those marked quick), puts the line back
+and prints whether some test failed. Run it before and after restructuring the suite:
+
+    .venv/bin/python scripts/defects.py            # every defect
+    .venv/bin/python scripts/defects.py rank retries
+
+A defect whose line is not found is reported as such (the code moved: update the line here).
+"""
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Defect:
+    name: str
+    what: str
+    file: str
+    line: str  # the line as it is (stripped of its indentation for the match)
+    defect: str  # what it becomes
+    tests: tuple[str, ...]  # pytest paths or node ids to run
+    quick: bool = False  # run with -m "not slow": the quick tier must catch it
+
+
+DEFECTS = [
+    Defect("rank", "the rank off by one", "sbc_helpers/stats/ranks.py",
+           "below = int(np.sum((draws < truth) & ~tied))", "below = int(np.sum((draws < truth) & ~tied)) + 1",
+           ("tests/stats", "tests/run/test_steps.py"), quick=True),
+    Defect("retries", "retries disabled", "sbc_helpers/run/runner.py",
+           "if record.status != \"ok\" and tries <= self.campaign.retries:",
+           "if record.status != \"ok\" and tries <= 0:", ("tests/run",), quick=True),
+    Defect("resume", "a resumed run redoes finished replicates", "sbc_helpers/run/runner.py",
+           "if store.state(store.unit_dir(folder, unit.name), r) == \"complete\":",
+           "if store.state(store.unit_dir(folder, unit.name), r) == \"done\":", ("tests/run",), quick=True),
+    Defect("slurm-jobs", "SLURM jobs left running at exit (SIGTERM ends sbc on the spot)", "sbc_helpers/run/clusters.py",
+           "saved = {sig: signal.signal(sig, _raise_exit) for sig in (signal.SIGTERM, signal.SIGHUP)}",
+           "saved = {}", ("tests/run",), quick=True),
+    Defect("escaping", "escaping removed from a page", "sbc_helpers/report/tables.py",
+           "esc = html.escape", "esc = str", ("tests/report",)),
+    Defect("sequential", "the sequential threshold doubled", "sbc_helpers/stats/sequential.py",
+           "bar = np.log(1 / alpha)", "bar = np.log(2 / alpha)", ("tests/stats", "tests/run/test_sequential.py")),
+    Defect("failed-as-ok", "a failed replicate recorded as ok", "sbc_helpers/contract.py",
+           "return cls(replicate=replicate, seed=seed, status=\"failed\", error=error, message=message[:500], **fields)",
+           "return cls(replicate=replicate, seed=seed, status=\"ok\", error=error, message=message[:500], **fields)",
+           ("tests/run/test_store.py", "tests/run/test_faults.py", "tests/run/test_failing_units.py")),
+    Defect("small-reference", "posterior SBC reusing a small reference", "sbc_helpers/run/posterior.py",
+           "needed = reference_draws_needed(settings, replicates)", "needed = 0",
+           ("tests/run/test_posterior.py", "tests/models/test_conditioning.py")),
+]
+
+
+def plant(defect: Defect) -> str | None:
+    """Write the defect in; return the file's text as it was (None when the line is not found)."""
+    path = ROOT / defect.file
+    text = path.read_text()
+    lines = text.splitlines(keepends=True)
+    hits = [i for i, line in enumerate(lines) if line.strip() == defect.line]
+    if len(hits) != 1:
+        return None
+    i = hits[0]
+    indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+    lines[i] = indent + defect.defect + "\n"
+    path.write_text("".join(lines))
+    return text
+
+
+def main(names: list[str]) -> int:
+    chosen = [d for d in DEFECTS if not names or d.name in names]
+    missed = 0
+    for defect in chosen:
+        original = plant(defect)
+        if original is None:
+            print(f"{defect.name}: line not found in {defect.file}", flush=True)
+            missed += 1
+            continue
+        started = time.monotonic()
+        try:
+            cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-n", "2",
+                   "--dist", "loadfile", *(["-m", "not slow"] if defect.quick else []), *defect.tests]
+            done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        finally:
+            (ROOT / defect.file).write_text(original)
+        failed = [line.split(" ", 1)[1].split(" - ")[0] for line in done.stdout.splitlines()
+                  if line.startswith("FAILED ") or line.startswith("ERROR ")]
+        caught = done.returncode != 0 and failed
+        missed += not caught
+        tier = "quick tier" if defect.quick else "suite"
+        print(f"{defect.name} ({defect.what}): {'caught' if caught else 'NOT CAUGHT'} by the {tier} in "
+              f"{time.monotonic() - started:.0f} s: {failed[0] if failed else done.stdout.strip().splitlines()[-1:]}",
+              flush=True)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
