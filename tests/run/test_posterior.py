@@ -17,6 +17,7 @@ import xarray as xr
 from sbc_helpers import api
 from sbc_helpers.contract import read_archive
 from sbc_helpers.errors import ParamsError
+from sbc_helpers.report.tables import reference_line
 from sbc_helpers.run import posterior
 from sbc_helpers.run.params import load_campaign
 
@@ -109,7 +110,9 @@ def test_a_reference_far_smaller_than_the_campaign_is_extended_and_kept_for_earl
     path = posterior.prepare(campaign, tmp_path)["level"]
     first = read_archive(path)
     assert first.attrs["ess"] >= 4000 and first.attrs["fits"] == 2 and first.sizes["draw"] >= 4000
-    assert posterior.reference_summary(tmp_path, campaign.models[0], 200)["ratio"] >= 20
+    summary = posterior.reference_summary(tmp_path, campaign.models[0], 200)
+    assert summary["ratio"] >= 20 and summary["fits"] == 2
+    assert f"Reference posterior: ESS {summary['ess']:.0f} ({summary['ratio']:.1f} per replicate)" in reference_line(summary)
     assert len(np.unique(first["mu"])) == first.sizes["draw"]
     written = path.stat().st_mtime_ns
     posterior.prepare(_exact_level(150), tmp_path)  # enough already: reused as it is
