@@ -179,6 +179,9 @@ def prepare(campaign: Campaign, folder: Path) -> dict[str, Path]:
             draws.attrs["stamp"] = stamp
             path.parent.mkdir(parents=True, exist_ok=True)
             store.atomic_write(path, archive_bytes(draws))
+        log.info("%s: the reference posterior's ESS is %.0f, %.1f per replicate (%d draws in %d fit(s))", spec.name,
+                 draws.attrs["ess"], draws.attrs["ess"] / campaign.replicates, draws.attrs["fitted_draws"],
+                 draws.attrs["fits"])
         paths[spec.name] = path
     return paths
 
