@@ -114,7 +114,7 @@ def replicate_with_figures(built, replicate: int, seed: int, inference: dict, op
 
     draw(figures.render, figures.design_figure, built.design, cache_key=figures.design_key(built.design))
     draw(figures.model_graph, built.model)
-    simulation = steps.draw_truth(built, seed)
+    simulation = steps.draw_truth(built, replicate, seed)
     ranked = steps.ranked_quantities(built, simulation)
     draw(figures.render, figures.data_figure, built.design, simulation.data)
     fitted = steps.fit(built, simulation, seed, inference)

@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from sbc_helpers.stats.calibrate import ALPHA, calibration_table
-from validation.tables import markdown
+from validation.tables import block, markdown
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -221,8 +221,9 @@ def results_text(table: pd.DataFrame, command: str, output_dir: Path) -> str:
 
 
 def table_block(results: str) -> str:
-    """The Markdown table of a RESULTS.md text."""
-    return "\n".join(line for line in results.splitlines() if line.startswith("|"))
+    """The Markdown table of a RESULTS.md text (not validation/posterior.py's, between its markers)."""
+    own = results.replace(block(results, "posterior-sbc"), "")
+    return "\n".join(line for line in own.splitlines() if line.startswith("|"))
 
 
 def write_readme(results: str, readme: Path = ROOT / "README.md") -> None:
@@ -257,7 +258,8 @@ def main() -> int:
     complete = sorted(cases) == every and args.replicates is None
     target = HERE / "RESULTS.md" if complete else args.output_dir / "RESULTS.md"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(results)
+    kept = block(target.read_text(), "posterior-sbc") if target.is_file() else ""  # validation/posterior.py's
+    target.write_text(results + (f"\n{kept}\n" if kept else ""))
     if complete:
         write_readme(results)
     print(f"wrote {target}" + (" and the README's table" if complete else " (not every case at full size: "

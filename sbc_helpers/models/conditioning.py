@@ -5,8 +5,16 @@ Prior SBC averages over the whole prior; posterior SBC asks whether inference is
 the data at hand. A reference posterior p(θ | y) is fitted once to the observed data. Each
 replicate draws θ' from it, simulates y' from θ' on the new design (the observed design unless
 another is given) and fits the method under test to y and y' together, on the two designs
-concatenated. Then θ' is a draw from p(θ | y, y'), so its ranks among that fit's draws must be
-uniform, exactly as in prior SBC with p(θ | y) in the prior's place.
+concatenated. Then θ' is a draw from p(θ | y, y'), so its ranks among that fit's draws are
+uniform, as in prior SBC with p(θ | y) in the prior's place, provided the θ' are independent draws
+of p(θ | y) itself.
+
+A fitted reference is a finite sample. Drawn from with replacement, the replicates' θ' follow its
+empirical distribution, off from p(θ | y) by about 1/√ESS, and over N replicates that offset shows
+once N approaches the ESS. So each chain is thinned to close-to-independent draws, the pool is
+shuffled, and replicate r takes draw r: no θ' is used twice, and with ESS ≥ ``reference_ess_ratio``
+× N (``run.posterior`` sizes the fit) the N true values vary as N independent posterior draws do,
+up to a factor of about 1 + N / ESS.
 
 The log-likelihood test quantity is that of y' alone, log p(y' | θ): any function of θ and the
 conditioning data is a valid test quantity, and y' is the part that differs between replicates,
@@ -86,15 +94,26 @@ def check_rows(model: pm.Model, rows: int, total: int) -> None:
                               f"{rv.name!r} has {length} values, not one per row")
 
 
-def draw(model: pm.Model, conditioning: Conditioning, seed: int) -> Simulation:
-    """θ' from the reference posterior and y' simulated from it on the new rows; the data are the
-    observed rows followed by y'. ``model`` is built on the concatenated design."""
+def true_values(reference: xr.Dataset, replicate: int | np.ndarray) -> dict[str, np.ndarray]:
+    """θ' of a replicate: draw number ``replicate`` of the shuffled reference (an array of
+    replicates gives their θ' stacked on a first axis). A replicate beyond the reference is an
+    error, never a draw used again."""
+    size = reference.sizes["draw"]
+    if np.max(replicate) >= size:
+        raise ParamsError(f"replicate {int(np.max(replicate))} needs its own true values, and the reference posterior "
+                          f"holds {size} independent draws: rerun sbc run, which extends the reference to the "
+                          "campaign's replicates")
+    return {name: reference[name].isel(draw=replicate).to_numpy() for name in reference.data_vars}
+
+
+def draw(model: pm.Model, conditioning: Conditioning, replicate: int, seed: int) -> Simulation:
+    """θ' of replicate ``replicate`` from the reference posterior and y' simulated from it on the
+    new rows; the data are the observed rows followed by y'. ``model`` is built on the
+    concatenated design."""
     from sbc_helpers.models.compiled import predictive_draw
 
-    index_seed, data_seed = np.random.SeedSequence(seed).generate_state(2)
-    index = int(np.random.default_rng(index_seed).integers(conditioning.reference.sizes["draw"]))
-    point = {name: conditioning.reference[name].isel(draw=index).to_numpy() for name in conditioning.reference.data_vars}
-    simulated = predictive_draw(model, point, int(data_seed >> 1))
+    point = true_values(conditioning.reference, replicate)
+    simulated = predictive_draw(model, point, seed)
     data = {}
     for rv in model.observed_RVs:
         values = np.array(simulated[rv.name])
@@ -106,8 +125,27 @@ def draw(model: pm.Model, conditioning: Conditioning, seed: int) -> Simulation:
     return Simulation(truth=truth, data=data, conditioning_rows=conditioning.rows)
 
 
-def reference_draws(idata, model: pm.Model) -> xr.Dataset:
-    """A fit's posterior draws of the free variables, chains pooled along ``draw``."""
-    posterior = idata["posterior"].to_dataset()[[rv.name for rv in model.free_RVs]]
-    pooled = posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
-    return pooled.drop_vars(["sample", "chain", "draw"]).rename(sample="draw").drop_attrs()
+def effective_size(posterior: xr.Dataset, independent: bool) -> float:
+    """The ESS of a reference fit's draws (``chain``, ``draw`` dims): the smallest bulk or tail ESS
+    of any scalar of its variables (as the fit diagnostics compute them; NaN when one is constant);
+    for independent draws, the count of distinct ones (a resampling method repeats draws)."""
+    from arviz_base import rcParams
+
+    from sbc_helpers.stats import mcmc
+    from sbc_helpers.stats.diagnostics import scalar_draws
+
+    _, draws = scalar_draws(posterior, list(posterior.data_vars))
+    if independent:
+        return float(len(np.unique(draws.reshape(len(draws), -1).T, axis=0)))
+    with np.errstate(invalid="ignore"):
+        return float(min(np.min(mcmc.ess_bulk(draws)), np.min(mcmc.ess_tail(draws, rcParams["stats.ci_prob"]))))
+
+
+def independent_draws(posterior: xr.Dataset, ess: float, seed: int) -> xr.Dataset:
+    """A fit's draws (``chain``, ``draw`` dims) as close-to-independent draws in random order, along
+    ``draw``: each chain keeps every k-th draw, k = draws / ESS (about ESS draws are kept), and the
+    chains' kept draws are pooled and shuffled."""
+    step = max(1, int(posterior.sizes["chain"] * posterior.sizes["draw"] // ess))
+    kept = posterior.isel(draw=slice(None, None, step)).stack(sample=("chain", "draw")).transpose("sample", ...)
+    kept = kept.drop_vars(["sample", "chain", "draw"]).rename(sample="draw").drop_attrs()
+    return kept.isel(draw=np.random.default_rng(seed).permutation(kept.sizes["draw"]))

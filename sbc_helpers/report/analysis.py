@@ -184,11 +184,17 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
     if region:
         line = f"{line}; {region}"
     flags = replicates.get("flags", pd.Series(dtype=str)).fillna("")
+    reference = None
+    if unit.spec.conditional_on:
+        from sbc_helpers.run.posterior import reference_summary
+
+        reference = reference_summary(campaign_dir, unit.spec, campaign.replicates)
     verdict = {
         "unit": unit.name,
         "model": unit.spec.name,
         "method": unit.inference.method,
         "conditional_on": Path(unit.spec.conditional_on).name if unit.spec.conditional_on else None,
+        "reference": reference,
         "method_label": _method_label(unit),
         "verdict": line,
         "calibrated": bool(len(calibration)) and bool(calibration["calibrated"].astype(bool).all())

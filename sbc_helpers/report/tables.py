@@ -95,12 +95,22 @@ def failures_html(failures: list[dict], rendered: set[int], prefix: str = REPLIC
     return _table(["failed", "error", "message", "first failing replicate"], rows)
 
 
+def reference_line(reference: dict | None) -> str:
+    """The reference posterior's size against the campaign's, as HTML (empty when unknown)."""
+    if not reference:
+        return ""
+    return (f'Reference posterior: ESS {reference["ess"]:.0f} ({reference["ratio"]:.1f} per replicate) from '
+            f'{reference["fitted_draws"]} draws in {reference["fits"]} fit(s); each replicate takes its own true '
+            "values from its close-to-independent draws, none used twice.<br>")
+
+
 def verdict_html(verdict: dict) -> str:
     """The verdict, counts, resolution and the flagged-fit check, as escaped HTML."""
     css = "ok" if verdict["calibrated"] else "bad"
     lines = [f'<p><b>Verdict:</b> <span class="{css}">{esc(verdict["verdict"])}</span><br>',
              *([f'Posterior SBC conditional on {esc(verdict["conditional_on"])}: true values drawn from the '
-                "reference posterior of these data, each fit to them plus data simulated from those values.<br>"]
+                "reference posterior of these data, each fit to them plus data simulated from those values.<br>"
+                + reference_line(verdict.get("reference"))]
                if verdict.get("conditional_on") else []),
              f'{verdict["done"]} of {verdict["replicates"]} replicates completed, {verdict["failed"]} failed'
              + (f', {verdict["not_run"]} not run' if verdict["not_run"] else "") + ".<br>"]

@@ -184,6 +184,8 @@ class Campaign(Strict):
     retries: int = Field(1, ge=0, description="extra attempts for a replicate that fails")
     stop_after_failures: int = Field(3, ge=0, description="stop a unit whose first k replicates all fail alike; 0: never")
     sequential: Sequential | None = None
+    reference_ess_ratio: float = Field(20, ge=1, description="posterior SBC: the reference posterior's ESS must be "
+                                       "at least this many times the replicates (the maximum, when sequential)")
     make_plots: bool | Literal["flagged"] = Field(True, description='"flagged": figures only for fits the thresholds flag')
     kernel_reuse: int = Field(1000, ge=0, description="replicates per warm kernel; 0 starts a fresh kernel each")
     cluster: Cluster = Cluster()

@@ -91,7 +91,7 @@ def _check_model(campaign: Campaign, units: list, i: int, spec) -> dict[str, Che
     for unit in units:
         if unit.spec is spec:
             step("inference", inference.check_model, unit.inference, built.model)
-    simulation = step("simulator" if spec.simulator else key, steps.draw_truth, built,
+    simulation = step("simulator" if spec.simulator else key, steps.draw_truth, built, 0,
                       replicate_seed(campaign.seed, first.name, 0),
                       doing="the simulator's draw failed: " if spec.simulator else "the prior draw failed: ")
     quantities = step("quantities", steps.ranked_quantities, built, simulation, spec.quantities)

@@ -23,7 +23,8 @@ def stream_seeds(seed: int) -> dict[str, int]:
     return {n: int(c.generate_state(1)[0] >> 1) for n, c in zip(names, children, strict=True)}
 
 
-def reference_seed(campaign_seed: int, model_name: str) -> int:
-    """The seed of a model's reference fit in posterior SBC (no replicate shares it)."""
-    seq = np.random.SeedSequence([int(campaign_seed), _name_key(model_name)])
+def reference_seed(campaign_seed: int, model_name: str, part: int = 0) -> int:
+    """The seed of a model's reference fit in posterior SBC (``part``: the fits that extend the
+    first; no replicate shares any of them)."""
+    seq = np.random.SeedSequence([int(campaign_seed), _name_key(model_name), *([int(part)] if part else [])])
     return int(seq.generate_state(1)[0] >> 1)

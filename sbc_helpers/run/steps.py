@@ -126,12 +126,13 @@ def check_model(model: pm.Model, has_simulator: bool) -> None:
 
 
 @_without_speed_notes()
-def draw_truth(built: Built, seed: int) -> Simulation:
+def draw_truth(built: Built, replicate: int, seed: int) -> Simulation:
     """Steps 1 and 2: true parameters from the prior and data simulated from them (by the model's
-    prior predictive, or by the simulator); in posterior SBC, from the reference posterior, the
-    data being the observed rows followed by the simulated ones."""
+    prior predictive, or by the simulator); in posterior SBC, the replicate's own draw of the
+    reference posterior, the data being the observed rows followed by the simulated ones."""
     if built.conditioning is not None and built.conditioning.reference is not None:
-        simulation = conditioning_module.draw(built.model, built.conditioning, stream_seeds(seed)["simulate"])
+        simulation = conditioning_module.draw(built.model, built.conditioning, replicate,
+                                              stream_seeds(seed)["simulate"])
     else:
         simulation = simulate(built.model, stream_seeds(seed)["simulate"], built.simulator, built.design)
     for name in simulation.truth.data_vars:
@@ -279,7 +280,7 @@ def run_replicate(built: Built | pm.Model, replicate: int, seed: int, inference_
     if isinstance(built, pm.Model):
         check_model(built, has_simulator=False)
         built = Built(design=pd.DataFrame(), model=built, description="")
-    simulation = draw_truth(built, seed)
+    simulation = draw_truth(built, replicate, seed)
     fitted = fit(built, simulation, seed, inference_settings, cores=cores, base_dir=base_dir)
     ranked = ranked_quantities(built, simulation, quantities)
     return rank(replicate, seed, built.model, simulation, fitted, ranked, rank_draws, keep_draws, expressions, log_lik)

@@ -89,7 +89,7 @@ if plot_now:
 # the observed data instead, and the simulated rows follow the observed ones.
 
 # %% tags=["prior"]
-simulation = steps.draw_truth(built, seed)
+simulation = steps.draw_truth(built, replicate, seed)
 ranked = steps.ranked_quantities(built, simulation, quantities)
 steps.record_truth(simulation, ranked, output_dir)
 print(simulation.truth)  # as text: xarray's HTML view adds its style sheet to every notebook

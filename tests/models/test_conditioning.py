@@ -1,5 +1,6 @@
-"""Posterior SBC's replicate: the true values come from the reference posterior, the data keep the
-observed rows, and the log-likelihood quantity covers the simulated rows alone."""
+"""Posterior SBC's replicate: the true values come from the reference posterior, each replicate's
+its own draw of it, the data keep the observed rows, and the log-likelihood quantity covers the
+simulated rows alone."""
 
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from scipy import stats
+from scipy.signal import lfilter
 
 from sbc_helpers.errors import ParamsError
 from sbc_helpers.models import conditioning
@@ -30,18 +32,59 @@ def _conditioning(model, rows=4, draws=500, seed=0):
 def test_a_draw_keeps_the_observed_rows_and_takes_its_truth_from_the_reference():
     model = level(pd.DataFrame({"r": range(8)}))
     cond = _conditioning(model)
-    first, again, other = (conditioning.draw(model, cond, s) for s in (5, 5, 6))
+    first, again, other = (conditioning.draw(model, cond, r, s) for r, s in ((2, 5), (2, 5), (3, 6)))
     np.testing.assert_array_equal(first.data["reading"][:4], OBSERVED)
     assert first.conditioning_rows == 4 and first.data["reading"].shape == (8,)
-    assert float(first.truth["mu"]) in set(cond.reference["mu"].to_numpy())
+    assert float(first.truth["mu"]) == float(cond.reference["mu"][2])
     np.testing.assert_array_equal(first.data["reading"], again.data["reading"])
     assert float(first.truth["mu"]) != float(other.truth["mu"])
+
+
+def test_each_replicate_takes_its_own_draw_and_none_beyond_the_reference():
+    model = level(pd.DataFrame({"r": range(8)}))
+    cond = _conditioning(model, draws=50)
+    truths = [float(conditioning.draw(model, cond, r, 100 + r).truth["mu"]) for r in range(50)]
+    np.testing.assert_array_equal(truths, cond.reference["mu"].to_numpy())  # without replacement
+    np.testing.assert_array_equal(conditioning.true_values(cond.reference, np.arange(50))["mu"], truths)
+    with pytest.raises(ParamsError, match="replicate 50 needs its own true values.*holds 50 independent draws"):
+        conditioning.draw(model, cond, 50, 1)
+
+
+def _ar_chains(rho: float, chains: int, draws: int, seed: int) -> xr.Dataset:
+    """AR(1) chains started in their stationary law N(0, 1): every draw N(0, 1), autocorrelated."""
+    noise = np.random.default_rng(seed).normal(size=(chains, draws))
+    noise[:, 0] /= np.sqrt(1 - rho**2)
+    values = np.sqrt(1 - rho**2) * lfilter([1], [1, -rho], noise, axis=-1)
+    return xr.Dataset({"mu": (("chain", "draw"), values), "b": (("chain", "draw", "k"), np.stack([values, -values], -1))})
+
+
+def test_the_reference_ess_is_the_smallest_of_bulk_and_tail_over_scalars():
+    chains = _ar_chains(0.8, 4, 5000, 0)
+    ess = conditioning.effective_size(chains, independent=False)
+    assert 0.8 * 20000 / 9 < ess < 1.2 * 20000 / 9  # AR(0.8): ESS = draws (1 - rho) / (1 + rho)
+    assert conditioning.effective_size(chains, independent=True) == 20000
+
+
+def test_reference_draws_are_thinned_to_about_their_ess_and_shuffled():
+    chains = _ar_chains(0.9, 4, 20000, 1)
+    ess = conditioning.effective_size(chains, independent=False)
+    kept = conditioning.independent_draws(chains, ess, seed=3)
+    step = int(80000 // ess)
+    assert ess <= kept.sizes["draw"] <= 80000 / step + 4 and kept["b"].dims == ("draw", "k")
+    thinned = chains["mu"].to_numpy()[:, ::step].ravel()
+    np.testing.assert_array_equal(np.sort(kept["mu"].to_numpy()), np.sort(thinned))  # each kept draw once
+    # every step-th draw: lag-1 correlation rho^step, near 0 (0.9 at every draw); then shuffled
+    mu = chains["mu"].to_numpy()[:, ::step]
+    assert abs(np.corrcoef(mu[:, :-1].ravel(), mu[:, 1:].ravel())[0, 1] - 0.9**step) < 0.05
+    assert abs(np.corrcoef(kept["mu"][:-1], kept["mu"][1:])[0, 1]) < 3 / np.sqrt(kept.sizes["draw"])
+    again = conditioning.independent_draws(chains, ess, seed=3)
+    np.testing.assert_array_equal(kept["mu"], again["mu"])
 
 
 def test_the_simulated_rows_come_from_the_drawn_truth():
     model = level(pd.DataFrame({"r": range(4 + 400)}))
     cond = _conditioning(model)
-    simulation = conditioning.draw(model, cond, 3)
+    simulation = conditioning.draw(model, cond, 0, 3)
     new = simulation.data["reading"][4:]
     mu = float(simulation.truth["mu"])
     assert abs(new.mean() - mu) < 4 / np.sqrt(400) and abs(new.std() - 1) < 0.15

@@ -16,7 +16,7 @@ import numpy as np
 from sbc_helpers.run import steps
 built = steps.build(steps.load_design({"maker": "seed_design", "n_groups": 3, "n_points": 4, "seed": 1}),
                     "hierarchical_centered")
-simulation = steps.draw_truth(built, 11)
+simulation = steps.draw_truth(built, 0, 11)
 fitted = steps.fit(built, simulation, 11, {"method": "nuts", "sampler": "nutpie", "draws": 100, "tune": 100,
                                            "chains": 2})
 posterior = fitted.idata["posterior"].to_dataset()

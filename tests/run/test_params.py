@@ -192,6 +192,10 @@ BAD = {
     "a formula without its formula": (MINIMAL.replace("model: hierarchical_centered}", "bambi: {family: poisson}}"),
                                       ["models.0.bambi.formula", "required"]),
     "negative stop_after_failures": (MINIMAL + "stop_after_failures: -1\n", ["stop_after_failures"]),
+    "a reference smaller than the replicates": (MINIMAL + "reference_ess_ratio: 0.5\n",
+                                                ["reference_ess_ratio", "greater than or equal to 1"]),
+    "a reference ratio that is not a number": (MINIMAL + "reference_ess_ratio: many\n",
+                                               ["reference_ess_ratio", "valid number"]),
 }
 
 
@@ -306,6 +310,8 @@ def test_new_settings_default_sensibly(tmp_path):
     assert campaign.derived == {} and campaign.kernel_reuse == 1000
     assert campaign.units()[0].inference == NutsSettings(draws=100, tune=100, chains=2)
     assert campaign.stop_after_failures == 3 and campaign.make_plots is True
+    assert campaign.reference_ess_ratio == 20
+    assert load_campaign(write(tmp_path, MINIMAL + "reference_ess_ratio: 5\n")).reference_ess_ratio == 5
 
 
 def test_a_bambi_model_and_sampler_labels(tmp_path):

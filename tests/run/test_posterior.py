@@ -1,18 +1,25 @@
 """Posterior SBC through the real ``sbc run``: conditional on a data file, NUTS is judged
 calibrated and mean-field ADVI flagged on a correlated regression, the exact posterior passes, and
-the reference posterior is fitted once and reused."""
+the reference posterior is fitted once and reused; in process, the reference is sized to the
+campaign: extended when too small for its replicates, or refused, never reused as it is."""
 
 import json
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from processes import SBC
 from sbc_helpers import api
+from sbc_helpers.contract import read_archive
 from sbc_helpers.errors import ParamsError
+from sbc_helpers.report.tables import reference_line
+from sbc_helpers.run import posterior
+from sbc_helpers.run.params import load_campaign
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "posterior"
 
@@ -64,7 +71,8 @@ def test_nuts_calibrated_and_advi_flagged_conditional_on_the_data(campaign):
     index = (folder / "out" / "posterior" / "index.html").read_text()
     assert index.count("posterior SBC | heights.csv") == 2 and "posterior SBC | readings.csv" in index
     summary = (folder / "out" / "posterior" / "growth-nuts" / "summary.html").read_text()
-    assert "Posterior SBC conditional on heights.csv" in summary
+    assert "Posterior SBC conditional on heights.csv" in summary and "Reference posterior: ESS" in summary
+    assert all(_verdict(folder, u)["reference"]["ratio"] >= 20 for u in ("level", "growth-nuts"))
 
 
 @pytest.mark.slow
@@ -88,3 +96,61 @@ def test_a_posterior_campaign_reads_back_from_its_manifest():
     assert again.models[1].conditional_on == "heights.csv" and again.models[1].reference_settings.method == "nuts"
     plain = campaign_from({**dump(campaign), "models": [{"name": "m", "model": "normal_normal"}]}, "manifest")
     assert plain.models[0].reference_inference is None
+
+
+def _exact_level(replicates: int):
+    """The example's exact-posterior model alone (its reference: 1000 exact draws)."""
+    campaign = load_campaign(EXAMPLE / "campaign.yaml", replicates=replicates)
+    return campaign.model_copy(update={"models": campaign.models[:1]})
+
+
+def test_a_reference_far_smaller_than_the_campaign_is_extended_and_kept_for_earlier_replicates(tmp_path):
+    campaign = _exact_level(200)  # needs ESS 20 x 200 = 4000 of the 1000 draws the reference settings give
+    path = posterior.prepare(campaign, tmp_path)["level"]
+    first = read_archive(path)
+    assert first.attrs["ess"] >= 4000 and first.attrs["fits"] == 2 and first.sizes["draw"] >= 4000
+    summary = posterior.reference_summary(tmp_path, campaign.models[0], 200)
+    assert summary["ratio"] >= 20 and summary["fits"] == 2
+    assert f"Reference posterior: ESS {summary['ess']:.0f} ({summary['ratio']:.1f} per replicate)" in reference_line(summary)
+    assert len(np.unique(first["mu"])) == first.sizes["draw"]
+    written = path.stat().st_mtime_ns
+    posterior.prepare(_exact_level(150), tmp_path)  # enough already: reused as it is
+    assert path.stat().st_mtime_ns == written
+    posterior.prepare(_exact_level(300), tmp_path)  # resumed with more replicates: extended after its draws
+    more = read_archive(path)
+    assert more.attrs["ess"] >= 6000 and more.attrs["fits"] == 3
+    np.testing.assert_array_equal(more["mu"][:first.sizes["draw"]], first["mu"])
+
+
+def _stub(ess_per_draw: float, scalars: int = 1, chains: int = 2, draws: int = 1000):
+    """A reference fit for ``size_reference``: ``chains`` x ``draws`` draws (or as many per chain as
+    asked) with ESS ``ess_per_draw`` per draw; the draws per chain it was asked for are kept."""
+    asked = []
+
+    def fit(part, per_chain):
+        asked.append(per_chain)
+        n = chains * (per_chain or draws)
+        pool = xr.Dataset({"theta": (("draw", "k"), np.zeros((int(n * ess_per_draw), scalars)))})
+        return pool, n * ess_per_draw, n, False
+    return fit, asked
+
+
+def test_an_extension_is_sized_from_the_measured_ess():
+    fit, asked = _stub(0.1)
+    reference = posterior.size_reference("m", 100, 20, fit, chains=2)
+    # ESS 200 of 2 x 1000 draws, 2000 needed: 1800 more at 0.1 per draw, with the margin of 1.25
+    assert asked == [None, 11250] and reference.attrs["ess"] >= 2000 and reference.attrs["fits"] == 2
+
+
+@pytest.mark.parametrize("ess_per_draw, scalars", [(0.001, 1000), (None, 1)])
+def test_a_reference_that_cannot_be_sized_stops_with_one_line(ess_per_draw, scalars):
+    if ess_per_draw is None:  # a fit whose ESS does not grow with its draws: extensions never catch up
+        def fit(part, per_chain):
+            return xr.Dataset({"theta": (("draw",), np.zeros(10))}), 10.0, 2000, False
+    else:  # so slow a sampler that the draws needed would not fit in memory
+        fit, _ = _stub(ess_per_draw, scalars)
+    with pytest.raises(ParamsError) as raised:
+        posterior.size_reference("growth", 1000, 20, fit, chains=2)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith("growth: the reference posterior's ESS is")
+    assert "1000 replicates need 20000 (reference_ess_ratio 20)" in message and "fewer replicates" in message

@@ -9,6 +9,7 @@ import pytest
 
 from validation import run
 from validation.run import ANY, EXPECTED, Expect, check, flagged_from, successful_ranks
+from validation.tables import block, replace_block
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,6 +18,15 @@ def test_the_readme_table_is_the_one_in_results():
     results = (ROOT / "validation" / "RESULTS.md").read_text()
     assert run.table_block(results) == run.readme_block(ROOT / "README.md")
     assert run.table_block(results).count("\n") >= 2
+
+
+def test_the_readme_quotes_the_posterior_sbc_table_of_results_and_apart_from_the_validation_table():
+    results = (ROOT / "validation" / "RESULTS.md").read_text()
+    posterior = block(results, "posterior-sbc")
+    assert posterior and posterior == block((ROOT / "README.md").read_text(), "posterior-sbc")
+    assert "| exact draws, sized: ESS >= 20 x N | without replacement |" in posterior
+    assert block(replace_block(results, "posterior-sbc", "new"), "posterior-sbc").split("\n")[1] == "new"
+    assert "|" not in run.table_block(posterior)
 
 
 def test_every_unit_of_every_campaign_has_an_expectation():
