@@ -51,8 +51,8 @@ DEFECTS = [
            "return cls(replicate=replicate, seed=seed, status=\"failed\", error=error, message=message[:500], **fields)",
            "return cls(replicate=replicate, seed=seed, status=\"ok\", error=error, message=message[:500], **fields)",
            ("tests/run/test_store.py", "tests/run/test_faults.py", "tests/run/test_failing_units.py")),
-    Defect("small-reference", "posterior SBC reusing a small reference", "sbc_helpers/run/posterior.py",
-           "needed = reference_draws_needed(settings, replicates)", "needed = 0",
+    Defect("small-reference", "posterior SBC keeping a reference too small for the campaign",
+           "sbc_helpers/run/posterior.py", "while fits == 0 or ess < target:", "while fits == 0:",
            ("tests/run/test_posterior.py", "tests/models/test_conditioning.py")),
 ]
 
