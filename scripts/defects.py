@@ -7,7 +7,8 @@ and prints whether some test failed. Run it before and after restructuring the s
     .venv/bin/python scripts/defects.py            # every defect
     .venv/bin/python scripts/defects.py rank retries
 
-A defect whose line is not found is reported as such (the code moved: update the line here).
+A defect whose line is not found is reported as such (the code moved: update the line here). A run
+of every defect writes its table into tests/README.md, between the defects markers.
 """
 
 import subprocess
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "tests" / "README.md"
+START, END = "<!-- defects:start -->", "<!-- defects:end -->"
 
 
 @dataclass
@@ -33,16 +36,16 @@ class Defect:
 DEFECTS = [
     Defect("rank", "the rank off by one", "sbc_helpers/stats/ranks.py",
            "below = int(np.sum((draws < truth) & ~tied))", "below = int(np.sum((draws < truth) & ~tied)) + 1",
-           ("tests/stats", "tests/run/test_steps.py"), quick=True),
+           ("tests/stats/test_ranks.py", "tests/run/test_steps.py"), quick=True),
     Defect("retries", "retries disabled", "sbc_helpers/run/runner.py",
            "if record.status != \"ok\" and tries <= self.campaign.retries:",
-           "if record.status != \"ok\" and tries <= 0:", ("tests/run",), quick=True),
+           "if record.status != \"ok\" and tries <= 0:", ("tests/run/test_runner.py",), quick=True),
     Defect("resume", "a resumed run redoes finished replicates", "sbc_helpers/run/runner.py",
            "if store.state(store.unit_dir(folder, unit.name), r) == \"complete\":",
-           "if store.state(store.unit_dir(folder, unit.name), r) == \"done\":", ("tests/run",), quick=True),
+           "if store.state(store.unit_dir(folder, unit.name), r) == \"done\":", ("tests/run/test_runner.py",), quick=True),
     Defect("slurm-jobs", "SLURM jobs left running at exit (SIGTERM ends sbc on the spot)", "sbc_helpers/run/clusters.py",
            "saved = {sig: signal.signal(sig, _raise_exit) for sig in (signal.SIGTERM, signal.SIGHUP)}",
-           "saved = {}", ("tests/run",), quick=True),
+           "saved = {}", ("tests/run/test_slurm.py",), quick=True),
     Defect("escaping", "escaping removed from a page", "sbc_helpers/report/tables.py",
            "esc = html.escape", "esc = str", ("tests/report",)),
     Defect("sequential", "the sequential threshold doubled", "sbc_helpers/stats/sequential.py",
@@ -74,7 +77,7 @@ def plant(defect: Defect) -> str | None:
 
 def main(names: list[str]) -> int:
     chosen = [d for d in DEFECTS if not names or d.name in names]
-    missed = 0
+    missed, rows = 0, []
     for defect in chosen:
         original = plant(defect)
         if original is None:
@@ -96,6 +99,12 @@ def main(names: list[str]) -> int:
         print(f"{defect.name} ({defect.what}): {'caught' if caught else 'NOT CAUGHT'} by the {tier} in "
               f"{time.monotonic() - started:.0f} s: {failed[0] if failed else done.stdout.strip().splitlines()[-1:]}",
               flush=True)
+        rows.append(f"| {defect.what} | `{defect.file}`: `{defect.defect}` | "
+                    f"{f'`{failed[0]}` ({tier})' if caught else '**not caught**'} |")
+    if not names:
+        text = README.read_text()
+        head, _, rest = text.partition(START)
+        README.write_text(head + START + "\n" + "\n".join(rows) + "\n" + END + rest.partition(END)[2])
     return 1 if missed else 0
 
 
