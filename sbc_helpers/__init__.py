@@ -24,6 +24,7 @@ _API = {
     "campaign_status": "sbc_helpers.api",
     "plan_campaign": "sbc_helpers.api",
     "run_replicate": "sbc_helpers.run.steps",
+    "configure": "sbc_helpers.setup",
     "SBCError": "sbc_helpers.errors",
     "ParamsError": "sbc_helpers.errors",
 }

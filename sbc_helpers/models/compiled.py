@@ -13,8 +13,6 @@ reused, so its draws do not depend on which replicates ran before it in the same
 """
 
 import hashlib
-import os
-import sys
 from collections import Counter
 import time
 from collections.abc import Callable
@@ -31,31 +29,9 @@ from pytensor.graph.traversal import graph_inputs
 from pytensor.tensor.random.type import RandomType
 
 from sbc_helpers.models.simulate import in_dtype
+from sbc_helpers.setup import configure
 
 SHARED_PREFIX = "sbc_observed__"
-
-# Numba compiles for the host CPU unless told otherwise, and with fast math the code, and so the
-# draws, follow the CPU: ranks recorded on one machine came out different on another (README,
-# "How a replicate runs"). A fixed, portable target gives every node of a cluster the same code;
-# NUMBA_CPU_NAME=host asks for native code. It takes effect if nothing was compiled with Numba yet.
-os.environ.setdefault("NUMBA_CPU_NAME", "generic")
-if "numba" in sys.modules:
-    from numba.core import config as _numba_config
-
-    _numba_config.reload_config()
-
-# With PyTensor's fast-math flags (its default), Numba code compiled cold, compiled while writing the
-# on-disk cache and loaded from it differ in the last bits of floating point, which HMC amplifies
-# into different draws; without them all three give identical draws (README, "The Numba cache").
-# By default every process compiles cold (once per model, thanks to the cache below), so draws stay
-# those of earlier versions. SBC_NUMBA_CACHE=1 turns fast math off and the disk cache on: every
-# kernel after the first starts warm, with draws that differ from the default's but not between
-# cold and cached code.
-if os.environ.get("SBC_NUMBA_CACHE") == "1":
-    pytensor.config.numba__fastmath = False
-    pytensor.config.numba__cache = True
-else:
-    pytensor.config.numba__cache = False
 
 PYTHON_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion")
 """PyTensor's Python linker with its usual rewrites (stabilisation included) but no elementwise
@@ -103,6 +79,7 @@ class FunctionCache:
                 self.entries.append(entry)
                 self.hits[key[0]] += 1
                 return entry.function, entry.inputs
+        configure()
         function = build()
         self.entries = [*self.entries[-(self.size - 1):], _Entry(key, outputs, inputs, function)]
         self.misses[key[0]] += 1

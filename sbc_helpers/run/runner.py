@@ -219,7 +219,9 @@ def run(campaign: Campaign, output_dir: Path | str, workers: int | None = None, 
     the campaign's folder locked (``lock``)."""
     from sbc_helpers.run import posterior
     from sbc_helpers.run.clusters import dask_client
+    from sbc_helpers.setup import configure
 
+    configure()  # before the reference posterior's fit
     folder = campaign_dir(campaign, output_dir)
     workers = workers or os.cpu_count() or 1
     store.write_manifest(folder, dump(campaign))

@@ -29,6 +29,7 @@ from sbc_helpers.models.conditioning import Conditioning
 from sbc_helpers.models.references import load_function, make_design, resolve_model
 from sbc_helpers.models.simulate import Simulation, simulate
 from sbc_helpers.run.seeds import stream_seeds
+from sbc_helpers.setup import configure
 from sbc_helpers.stats.diagnostics import fit_diagnostics, scalar_draws
 from sbc_helpers.stats.quantities import derived, log_likelihood
 from sbc_helpers.stats.ranks import rank_table, scalar_quantities, thin
@@ -277,6 +278,7 @@ def run_replicate(built: Built | pm.Model, replicate: int, seed: int, inference_
                   expressions: dict[str, str] | None = None, log_lik: bool = True, cores: int = 1,
                   base_dir=None) -> ReplicateResult:
     """One replicate in this process, by the template's steps (``built``: a ``Built`` or a bare model)."""
+    configure()
     if isinstance(built, pm.Model):
         check_model(built, has_simulator=False)
         built = Built(design=pd.DataFrame(), model=built, description="")

@@ -111,21 +111,6 @@ def test_data_for_a_variable_that_is_not_observed_is_a_one_line_error(tiny_desig
 
 
 
-@pytest.mark.parametrize("first", ["", "import numba; "])
-def test_numba_compiles_for_the_portable_target(first):
-    """The same seeds give the same draws on any CPU only if Numba does not tune code to the host:
-    importing the compile-once module sets the portable target, before or after Numba's import."""
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CPU_NAME"}
-    code = f"{first}import sbc_helpers.models.compiled; from numba.core import config; print(config.CPU_NAME)"
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-500:]
-    assert done.stdout.strip().splitlines()[-1] == "generic"
-
-
 def test_a_function_compiled_in_the_preflights_mode_never_serves_a_replicate(empty_cache, tiny_design):
     """The preflight compiles with PyTensor's Python linker; a replicate after it in the same process
     must compile its own Numba function, or its draws would be the Python linker's."""

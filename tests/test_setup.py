@@ -1,0 +1,68 @@
+"""``sbc_helpers.configure()``: Numba's portable target and PyTensor's flags, set by an explicit call,
+never by an import; checked on the code Numba generates, in fresh processes."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+AXPY = """
+import numpy as np
+
+@numba.njit
+def axpy(x, y):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = 2.5 * x[i] + y[i]
+    return out
+
+axpy(np.ones(64), np.ones(64))
+asm = "\\n".join(axpy.inspect_asm().values())
+print("wide" if ("ymm" in asm or "zmm" in asm) else "narrow")
+"""
+
+
+def _python(code: str, **env) -> str:
+    environ = {k: v for k, v in os.environ.items() if k != "NUMBA_CPU_NAME"} | env
+    done = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stderr + done.stdout  # what it printed last
+
+
+def _host_has_avx() -> bool:
+    import llvmlite.binding as ll
+
+    return "+avx" in ll.get_host_cpu_features().flatten().split(",")
+
+
+def test_configured_numba_code_uses_no_instruction_beyond_the_portable_target():
+    out = _python("import numba, sbc_helpers; sbc_helpers.configure()" + AXPY)
+    assert out.split()[-1] == "narrow", out
+    if _host_has_avx():  # the check can tell: unconfigured, Numba tunes the loop to the host's AVX
+        assert _python("import numba" + AXPY).split()[-1] == "wide"
+
+
+def test_importing_the_package_changes_no_setting():
+    code = ("import os, numba; numba.config.BOUNDSCHECK = True\n"
+            "import sbc_helpers.models.compiled, sbc_helpers.run.steps, pytensor\n"
+            "print(os.environ.get('NUMBA_CPU_NAME'), numba.config.CPU_NAME, numba.config.BOUNDSCHECK,"
+            " pytensor.config.numba__cache)")
+    assert _python(code).split()[-4:] == ["None", "None", "True", "True"]
+
+
+def test_configure_keeps_the_users_numba_settings_and_a_users_target():
+    code = ("import numba; numba.config.BOUNDSCHECK = True\n"
+            "import sbc_helpers; sbc_helpers.configure(); print(numba.config.BOUNDSCHECK, numba.config.CPU_NAME)")
+    assert _python(code).split()[-2:] == ["True", "generic"]
+    assert _python(code, NUMBA_CPU_NAME="host").split()[-2:] == ["True", "host"]
+
+
+@pytest.mark.skipif(not _host_has_avx(), reason="the host CPU has no AVX: portable and native code look alike")
+def test_configure_after_numba_compiled_warns_once_and_says_what_to_do():
+    code = ("import logging, numba; logging.basicConfig()\n"
+            "numba.njit(lambda x: x + 1)(1.0)\n"
+            "import sbc_helpers; sbc_helpers.configure(); sbc_helpers.configure()" + AXPY)
+    out = _python(code)
+    assert out.count("Numba compiled code before sbc_helpers.configure()") == 1, out
+    assert out.split()[-1] == "wide"
