@@ -1,6 +1,7 @@
 """Posterior SBC through the real ``sbc run``: conditional on a data file, NUTS is judged
 calibrated and mean-field ADVI flagged on a correlated regression, the exact posterior passes, and
-the reference posterior is fitted once and reused."""
+the reference posterior is fitted once and reused; in process, the exact posterior of a model with
+dims and data containers passes."""
 
 import json
 import shutil
@@ -8,11 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import pymc as pm
+import xarray as xr
 
+import clinics
 from sbc_helpers import api
 from sbc_helpers.errors import ParamsError
+from sbc_helpers.models.conditioning import Conditioning, concatenate
+from sbc_helpers.run.steps import Built, run_replicate
+from sbc_helpers.stats.calibrate import calibration_table
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "posterior"
 SBC = [sys.executable, "-m", "sbc_helpers.cli"]
@@ -89,3 +97,22 @@ def test_a_posterior_campaign_reads_back_from_its_manifest():
     assert again.models[1].conditional_on == "heights.csv" and again.models[1].reference_settings.method == "nuts"
     plain = campaign_from({**dump(campaign), "models": [{"name": "m", "model": "normal_normal"}]}, "manifest")
     assert plain.models[0].reference_inference is None
+
+
+def test_posterior_sbc_of_a_model_with_dims_and_data_passes_with_the_exact_posterior():
+    # y' drawn from θ' on a new design with more rows, fitted exactly given y and y': every quantity,
+    # the log-likelihood of y' too, has uniform ranks (with θ' redrawn from the prior, none has)
+    observed_design = clinics.design(2)
+    design = concatenate(observed_design, clinics.design(20))
+    observed = np.array([3.1, 2.4, -1.0, -0.2, 0.8, 1.5])
+    reference = clinics.posterior(pm.observe(clinics.model(observed_design), {"visits": observed}),
+                                  np.random.default_rng(1), 4000)
+    built = Built(design=design, model=clinics.model(design), description="",
+                  conditioning=Conditioning(observed={"visits": observed}, rows=len(observed_design), design=design,
+                                            reference=xr.Dataset({"a": (("draw", "clinic"), reference["a"])}),
+                                            source="visits.csv"))
+    settings = {"method": "exact", "function": f"{clinics.__file__}:posterior", "draws": 19}
+    ranks = pd.concat([run_replicate(built, i, 1000 + i, settings, rank_draws=19).ranks for i in range(40)])
+    table = calibration_table(ranks)
+    assert set(table["quantity"]) == {"a[north]", "a[east]", "a[south]", "log_lik"}
+    assert table["calibrated"].all(), table[["quantity", "gamma_p_value"]]
