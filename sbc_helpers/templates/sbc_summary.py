@@ -56,11 +56,13 @@ if verdict["failures"]:
 # %% [markdown]
 # ## Where fits fail or are flagged
 #
-# The verdict reads only clean replicates. Per quantity, the true values of failed or flagged
-# replicates are compared with the clean ones' (two-sided Mann-Whitney U test, Holm-adjusted across
-# quantities: `failures.csv`). A small `p_adjusted` means the left-out fits sit in one region of
-# parameter space, which the verdict then does not cover. Failed replicates that failed before their
-# true values were drawn, and derived quantities of failed replicates, have no true value to show.
+# The verdict reads every completed replicate, flagged fits included (whether it changes without
+# them is said under the verdict); failed replicates have no ranks. Per quantity, the true values of
+# failed or flagged replicates are compared with the clean ones' (two-sided Mann-Whitney U test,
+# Holm-adjusted across quantities: `failures.csv`). A small `p_adjusted` means they sit in one region
+# of parameter space: the verdict does not cover where fits fail, and where fits are flagged it rests
+# on fits with suspect diagnostics. Failed replicates that failed before their true values were
+# drawn, and derived quantities of failed replicates, have no true value to show.
 
 # %% tags=["failure_map"]
 truths_file, failures_file = folder / UNIT_FILES["truths"], folder / UNIT_FILES["failures"]
