@@ -177,6 +177,7 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
         paths = evidence_paths(campaign, tables.sequential_ranks, decision.stopped_at)
         store.atomic_write(folder / UNIT_FILES["evidence"], paths.to_parquet(index=False))
         sequential = {"reason": decision.reason, "line": decision.line(campaign.replicates),
+                      "alpha_sequential": campaign.sequential.alpha_sequential,
                       "stopped_at": decision.stopped_at, "flagged": decision.flagged, "target": decision.target,
                       "threshold": decision.threshold, "kept_after_stop": tables.kept_after_stop}
         if decision.reason == "flagged":
@@ -203,6 +204,7 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
         if len(replicates) else 0.0,
         "fit_seconds": _median(replicates.get("seconds")),
         "ess_per_second": _ess_per_second(replicates),
+        "alpha": campaign.alpha,  # the level of the calibration table's marks
         "resolution": resolution(calibration, max_rank, campaign.alpha) if len(calibration) else "",
         "sensitivity": check,
         "sequential": sequential,

@@ -92,13 +92,13 @@ if verdict["sequential"]:
 # `worst_replicate` links to the replicate whose true value lies furthest out in its posterior.
 # `gamma_p_value` tests the whole rank ECDF against its simultaneous band (Säilynoja et al.'s gamma,
 # exact null distribution); `p_adjusted` is its Holm adjustment across this model's quantities and
-# decides `calibrated` at the 5% level. `p_value` is ArviZ's pot_c test, `chi2_p_value` bins the
-# ranks, `log_gamma_ratio` below 0 means the ECDF leaves its 95% band. `log_lik` is the
-# log-likelihood of the simulated data: it fails when the posterior ignores or misreads the data even
-# if every parameter's ranks look uniform.
+# decides `calibrated` at the level stated above the table. `p_value` is ArviZ's pot_c test,
+# `chi2_p_value` bins the ranks, `log_gamma_ratio` below 0 means the ECDF leaves its band at that
+# level. `log_lik` is the log-likelihood of the simulated data: it fails when the posterior ignores
+# or misreads the data even if every parameter's ranks look uniform.
 
 # %% tags=["table"]
-HTML(tables.calibration_table_html(calibration, rendered))
+HTML(tables.calibration_table_html(calibration, rendered, verdict))
 
 # %% [markdown]
 # ## Rank histograms
