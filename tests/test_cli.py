@@ -1,8 +1,10 @@
 """The ``sbc`` command end to end on a tiny campaign: outputs, resume, status, errors, lock, recompute."""
 
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +34,9 @@ models:
 """
 
 
-def sbc(*args, cwd=None):
-    return subprocess.run([*SBC, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=1200)
+def sbc(*args, cwd=None, umask=None):
+    return subprocess.run([*SBC, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=1200,
+                          preexec_fn=None if umask is None else lambda: os.umask(umask))
 
 
 pytestmark = pytest.mark.slow  # a real campaign, resumed, reported and recomputed
@@ -44,9 +47,16 @@ def campaign(tmp_path_factory):
     folder = tmp_path_factory.mktemp("campaign")
     params = folder / "tiny.yaml"
     params.write_text(TINY)
-    done = sbc("run", params, "--output-dir", folder / "out", "--workers", "2", "-q")
+    done = sbc("run", params, "--output-dir", folder / "out", "--workers", "2", "-q", umask=0o022)
     assert done.returncode == 0, done.stderr
     return params, folder / "out" / "tiny"
+
+
+def test_every_file_the_run_writes_honours_the_umask(campaign):
+    _, out = campaign
+    modes = {str(p.relative_to(out)): oct(stat.S_IMODE(p.stat().st_mode)) for p in out.rglob("*") if p.is_file()}
+    assert "centered/summary.html" in modes and "index.html" in modes
+    assert {k: v for k, v in modes.items() if v != "0o644"} == {}
 
 
 def test_run_writes_the_output_contract(campaign):
