@@ -71,7 +71,8 @@ def levels(verdict: dict) -> str:
     fixed = f"{_percent(verdict['alpha'])} level"
     if not verdict.get("sequential"):
         return fixed
-    return f"the fixed-N test at the {fixed}, the e-process at the other {_percent(verdict['sequential']['alpha_sequential'])}"
+    sequential = _percent(verdict["sequential"]["alpha_sequential"])
+    return f"the fixed-N test at the {fixed}, the e-process at the other {sequential}"
 
 
 def level_line(verdict: dict) -> str:
