@@ -1,9 +1,9 @@
 """One tiny real campaign per test session, shared by the tests that only read its outputs.
 
-`sbc run` on the seed models with the default sampler and reports: the path a new user takes. It
-runs once per session, also under pytest-xdist, where the first worker to ask runs it and the
-others wait for it (a file lock in the session's shared temporary folder). Tests that change what
-they read work on a copy.
+`sbc run` on the seed models with the default sampler and reports, under umask 022: the path a new
+user takes. It runs once per session, also under pytest-xdist, where the first worker to ask runs
+it and the others wait for it (a file lock in the session's shared temporary folder). Tests that
+change what they read work on a copy.
 """
 
 import os
@@ -44,7 +44,7 @@ def tiny_campaign(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedPro
         if not (folder / "done.json").is_file():
             params.write_text(TINY)
             done = subprocess.run([*SBC, "run", params, "--output-dir", folder / "out", "--workers", "2", "-q"],
-                                  capture_output=True, text=True, timeout=900)
+                                  capture_output=True, text=True, timeout=900, preexec_fn=lambda: os.umask(0o022))
             (folder / "stderr.txt").write_text(done.stderr)
             (folder / "done.json").write_text(str(done.returncode))
     run = subprocess.CompletedProcess([], int((folder / "done.json").read_text()), "",

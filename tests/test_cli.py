@@ -2,6 +2,7 @@
 
 import json
 import re
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +26,13 @@ def campaign(tiny_campaign, tmp_path_factory):
     """The session's tiny campaign, copied: these tests rerun, relock and rebuild it."""
     params, out = tiny_campaign
     return params, copy_campaign(out, tmp_path_factory.mktemp("cli"))
+
+
+def test_every_file_the_run_writes_honours_the_umask(campaign):
+    _, out = campaign
+    modes = {str(p.relative_to(out)): oct(stat.S_IMODE(p.stat().st_mode)) for p in out.rglob("*") if p.is_file()}
+    assert "centered/summary.html" in modes and "index.html" in modes
+    assert {k: v for k, v in modes.items() if v != "0o644"} == {}
 
 
 def test_run_writes_the_output_contract(campaign):

@@ -432,7 +432,10 @@ def log_likelihood_totals(model: pm.Model, data: dict[str, np.ndarray], points: 
 
 def predictive_draw(model: pm.Model, point: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
     """One draw of every observed variable given the free variables' values ``point`` (constrained
-    scale): ``pm.sample_posterior_predictive`` for one point, compiled once per graph."""
+    scale): ``pm.sample_posterior_predictive`` for one point, compiled once per graph.
+
+    Every free variable is frozen at its value in ``point``: otherwise PyMC redraws from the prior
+    any variable that reads a shared variable (a ``dims`` length, a ``pm.Data`` container)."""
     from pymc.pytensorf import collect_default_updates, reseed_rngs
     from pymc.sampling.forward import compile_forward_sampling_function
     from pymc.sampling.mcmc import _get_seeds_per_chain
@@ -442,8 +445,9 @@ def predictive_draw(model: pm.Model, point: dict[str, np.ndarray], seed: int) ->
 
     def build():
         function, _ = compile_forward_sampling_function(outputs=observed, vars_in_trace=list(model.free_RVs),
-                                                        basic_rvs=model.basic_RVs, random_seed=False,
-                                                        allow_input_downcast=True, accept_inplace=True)
+                                                        basic_rvs=model.basic_RVs, freeze_vars=set(model.free_RVs),
+                                                        random_seed=False, allow_input_downcast=True,
+                                                        accept_inplace=True)
         free = {rv.name for rv in model.free_RVs}
         names = [i.variable.name for i in function.maker.inputs if i.variable.name in free]
         return function, names, list(collect_default_updates(inputs=[], outputs=observed))

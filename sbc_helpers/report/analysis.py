@@ -166,7 +166,8 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
     store.atomic_write(folder / UNIT_FILES["truths"], truths.to_parquet(index=False))
     dependence = failure_dependence(truths, int(status.eq("failed").sum()), campaign.alpha)
     store.atomic_write(folder / UNIT_FILES["failures"], dependence.to_csv(index=False).encode())
-    region = dependence_line(dependence)
+    check = sensitivity(ranks, replicates, calibration, campaign.alpha) if len(calibration) else None
+    region = dependence_line(dependence, flagged_change=check["changed"] if check else None)
     max_rank = int(ranks["max_rank"].max()) if len(ranks) else 0
     decision = tables.decision
     sequential = None
@@ -176,6 +177,7 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
         paths = evidence_paths(campaign, tables.sequential_ranks, decision.stopped_at)
         store.atomic_write(folder / UNIT_FILES["evidence"], paths.to_parquet(index=False))
         sequential = {"reason": decision.reason, "line": decision.line(campaign.replicates),
+                      "alpha_sequential": campaign.sequential.alpha_sequential,
                       "stopped_at": decision.stopped_at, "flagged": decision.flagged, "target": decision.target,
                       "threshold": decision.threshold, "kept_after_stop": tables.kept_after_stop}
         if decision.reason == "flagged":
@@ -208,8 +210,9 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
         if len(replicates) else 0.0,
         "fit_seconds": _median(replicates.get("seconds")),
         "ess_per_second": _ess_per_second(replicates),
+        "alpha": campaign.alpha,  # the level of the calibration table's marks
         "resolution": resolution(calibration, max_rank, campaign.alpha) if len(calibration) else "",
-        "sensitivity": sensitivity(ranks, replicates, calibration, campaign.alpha) if len(calibration) else None,
+        "sensitivity": check,
         "sequential": sequential,
         "failures": failed.to_dict(orient="records"),
         "failure_region": region,

@@ -11,7 +11,7 @@ import nbformat
 
 from sbc_helpers.contract import UNIT_FILES, replicate_path
 from sbc_helpers.report.analysis import methods_sentence
-from sbc_helpers.report.tables import SORT_SCRIPT, failures_html
+from sbc_helpers.report.tables import SORT_SCRIPT, failures_html, levels
 from sbc_helpers.run import store
 
 log = logging.getLogger("sbc")
@@ -148,13 +148,14 @@ def index_html(campaign: str, verdicts: list[dict], compare: Path | None, campai
         "least calibrated first, on shared axes; grey is the 99% simultaneous band.</p>"
         f'<img class="wide" src="{os.path.relpath(compare, campaign_dir)}" alt="ECDF differences compared">'
         if compare else "")
+    level = levels(verdicts[0]) if verdicts else ""  # one campaign: the same levels in every unit
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>SBC: {esc(campaign)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
 <body><h1>Simulation-based calibration: {esc(campaign)}</h1>
 <p class="muted">Each model's true values were ranked among its posterior draws over many simulated
 data sets; calibrated inference gives uniform ranks. The verdict tests each quantity's ranks
-(Holm-adjusted across the model's quantities, 5% level) and names the worst. Follow a model's name
+(Holm-adjusted across the model's quantities, {level}) and names the worst. Follow a model's name
 for its plots and per-replicate notebooks. Flagged fits crossed a diagnostic threshold
 (divergences, R-hat, ESS, BFMI).</p>
 <table class="sortable"><thead><tr><th>model</th><th>method</th><th>replicates done</th><th>failed</th>

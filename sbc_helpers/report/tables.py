@@ -57,8 +57,43 @@ def _table(columns: list[str], rows: list[str]) -> str:
     return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def calibration_table_html(calibration: pd.DataFrame, rendered: set[int]) -> str:
-    """The verdict table, least calibrated first: tests, reading in words, link to the worst replicate."""
+def _percent(alpha: float) -> str:
+    return f"{100 * alpha:.3g}%"
+
+
+def stopped_by_data(verdict: dict) -> bool:
+    """A sequential unit stopped because its e-process flagged a quantity: a stop the ranks chose."""
+    return bool(verdict.get("sequential")) and verdict["sequential"]["reason"] == "flagged"
+
+
+def levels(verdict: dict) -> str:
+    """The campaign's levels in a few words: the fixed-N test's, and the e-process's in a sequential one."""
+    fixed = f"{_percent(verdict['alpha'])} level"
+    if not verdict.get("sequential"):
+        return fixed
+    sequential = _percent(verdict["sequential"]["alpha_sequential"])
+    return f"the fixed-N test at the {fixed}, the e-process at the other {sequential}"
+
+
+def level_line(verdict: dict) -> str:
+    """The level the calibration table's marks are decided at, and in a sequential campaign the
+    e-process's share; after a stop the data chose, the marks are descriptive."""
+    fixed = _percent(verdict["alpha"])
+    if not verdict.get("sequential"):
+        return f"calibrated: the gamma test, Holm-adjusted across the quantities, at the {fixed} level."
+    sequential = verdict["sequential"]
+    line = (f"calibrated: the fixed-N gamma test, Holm-adjusted across the quantities, at the {fixed} level; "
+            f"the other {_percent(sequential['alpha_sequential'])} of the campaign's "
+            f"{_percent(verdict['alpha'] + sequential['alpha_sequential'])} goes to the e-process.")
+    if stopped_by_data(verdict):
+        line += (" The e-process stopped this unit when it flagged a quantity, a stop the data chose: the marks "
+                 "read the replicates up to it and are descriptive, without the guarantee of that level.")
+    return line
+
+
+def calibration_table_html(calibration: pd.DataFrame, rendered: set[int], verdict: dict | None = None) -> str:
+    """The verdict table, least calibrated first: tests, reading in words, link to the worst replicate;
+    given the ``verdict``, the level its marks are decided at above it (``level_line``)."""
     if calibration.empty:
         return "<p>No completed replicates.</p>"
     columns = ["quantity", "calibrated", "reading", "p_adjusted", "gamma_p_value", "p_value",
@@ -69,7 +104,10 @@ def calibration_table_html(calibration: pd.DataFrame, rendered: set[int]) -> str
         cells = [(f"<td>{link(row[c], rendered)}</td>" if c == "worst_replicate" else cell(row[c]))
                  for c in columns]
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    return _table(columns, rows) + SORT_SCRIPT
+    descriptive = verdict is not None and stopped_by_data(verdict)
+    headers = ["calibrated (descriptive)" if c == "calibrated" and descriptive else c for c in columns]
+    caption = f"<p>{esc(level_line(verdict))}</p>" if verdict is not None else ""
+    return caption + _table(headers, rows) + SORT_SCRIPT
 
 
 def replicate_table_html(replicates: pd.DataFrame, rendered: set[int]) -> str:

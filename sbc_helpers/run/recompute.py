@@ -7,7 +7,6 @@ intact.
 """
 
 import os
-import tempfile
 from pathlib import Path
 
 from sbc_helpers.contract import archived_quantities, read_archive, replicate_path
@@ -60,7 +59,7 @@ def recompute(campaign_dir: Path, campaign: Campaign) -> int:
 def _stage(target: Path, data: bytes) -> tuple[str, Path]:
     """Write ``data`` beside ``target`` under a temporary name (``clean_partial_writes`` removes
     leftovers); return the temporary name and the target."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = store.temporary_file(target)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()

@@ -199,6 +199,8 @@ def rank(replicate: int, seed: int, model: pm.Model, simulation: Simulation, fit
     """Step 4: archive the kept draws, rank every test quantity and record the fit's diagnostics."""
     posterior = fitted.idata["posterior"].to_dataset()
     names = list(dict.fromkeys([*quantities, *(rv.name for rv in model.free_RVs)]))
+    for name in names:  # every draw, not only the kept ones: a NaN anywhere fails the replicate
+        _require_finite(posterior[name].to_numpy(), f"the posterior draws of {name!r}")
     kept = thin(posterior[names], keep_draws or rank_draws)
     archived = make_archive(kept, simulation.truth, simulation.data, quantities, simulation.conditioning_rows)
     ranks = ranks_from_archive(archived, quantities, rank_draws, seed, expressions, model if log_lik else None)

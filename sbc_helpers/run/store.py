@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,10 +37,18 @@ def unit_dir(campaign_dir: Path | str, unit: str) -> Path:
     return Path(campaign_dir) / unit
 
 
+def temporary_file(path: Path) -> tuple[int, str]:
+    """A new file beside ``path`` to write and rename into place, open for writing: its descriptor
+    and name (``.<name>.<random>.tmp``, which ``clean_partial_writes`` removes). Its mode is 0666
+    less the umask, as for any file the user writes (``mkstemp`` would give 0600 whatever the umask)."""
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), str(tmp)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_file(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

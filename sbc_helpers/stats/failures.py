@@ -1,8 +1,10 @@
-"""Failures and flags mapped to parameters: do the replicates left out of the verdict sit somewhere
-particular in parameter space?
+"""Failures and flags mapped to parameters: do failed or flagged fits sit somewhere particular in
+parameter space?
 
-The verdict is read from the clean replicates' ranks only. When failed or flagged fits concentrate
-in a region (a funnel's neck, large counts), the verdict says nothing about that region. Per test
+The verdict is read from the ranks of every completed replicate, flagged fits included; failed
+replicates have no ranks. When failed fits concentrate in a region (a funnel's neck, large counts),
+the verdict says nothing about that region; where flagged fits concentrate, it rests on fits whose
+diagnostics are suspect there (the report says whether leaving them out changes it). Per test
 quantity, the true values of the failed or flagged replicates are compared with the clean ones' by
 a two-sided Mann-Whitney U test, Holm-adjusted across the quantities.
 
@@ -51,7 +53,7 @@ def failure_dependence(truths: pd.DataFrame, n_failed: int | None = None, alpha:
     those without true values included (default: those in ``truths``). ``p_value`` is the two-sided
     Mann-Whitney U test of (failed or flagged) against clean, NaN when either group has fewer than
     ``MIN_GROUP`` values; ``p_adjusted`` is Holm's across the tested quantities; ``direction`` says
-    whether the left-out replicates' median true value is ``high`` or ``low`` against the clean ones';
+    whether the failed or flagged replicates' median true value is ``high`` or ``low`` against the clean ones';
     ``depends`` is ``p_adjusted < alpha``.
     """
     rows = []
@@ -80,10 +82,13 @@ def failure_dependence(truths: pd.DataFrame, n_failed: int | None = None, alpha:
     return table.sort_values("p_adjusted", na_position="last")[FAILURES_BY_QUANTITY_COLUMNS].reset_index(drop=True)
 
 
-def dependence_line(table: pd.DataFrame, top: int = 3) -> str:
+def dependence_line(table: pd.DataFrame, top: int = 3, flagged_change: bool | None = None) -> str:
     """One sentence when failures or flags depend on a parameter, else ''.
 
-    "fits fail when mu is high: the verdict does not cover that region"."""
+    Failed fits are not in the verdict: "fits fail when mu is high: the verdict does not cover that
+    region". Flagged fits are: the sentence says so and, given ``flagged_change`` (the ``changed`` of
+    ``report.analysis.sensitivity``: True, False, or None when every fit is flagged), whether the
+    verdict changes without them."""
     hits = table.loc[table["depends"].astype(bool)] if len(table) else table
     if hits.empty:
         return ""
@@ -93,4 +98,12 @@ def dependence_line(table: pd.DataFrame, top: int = 3) -> str:
                                                      strict=True))
     more = f" (and {len(hits) - top} more)" if len(hits) > top else ""
     region = "that region" if len(hits) == 1 else "those regions"
-    return f"fits {what} when {where}{more}: the verdict does not cover {region}"
+    change = {True: ", and changes without them", False: ", and does not change without them",
+              None: ""}[flagged_change]
+    if failed and flagged:
+        cover = f"the verdict leaves out the failed fits and includes the flagged ones{change}"
+    elif failed:
+        cover = f"the verdict does not cover {region}"
+    else:
+        cover = f"the verdict includes these fits{change}"
+    return f"fits {what} when {where}{more}: {cover}"

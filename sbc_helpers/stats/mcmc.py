@@ -46,7 +46,11 @@ def rhat(draws: np.ndarray) -> np.ndarray:
         return np.full(draws.shape[0], np.nan)
     split = _split(draws)
     folded = np.abs(split - np.median(split.reshape(len(split), -1), axis=-1)[:, None, None])
-    return np.maximum(_rhat(_z_scale(split)), _rhat(_z_scale(folded)))
+    bulk, tail = _rhat(_z_scale(split)), _rhat(_z_scale(folded))
+    # as ArviZ's max(bulk, tail): a NaN tail (constant folded draws, e.g. chains stuck at two
+    # values) leaves the bulk R-hat; NaN draws give NaN
+    rhat_ = np.where(np.isnan(tail), bulk, np.maximum(bulk, tail))
+    return np.where(np.isnan(draws).any(axis=(-2, -1)), np.nan, rhat_)
 
 
 def _autocov(draws: np.ndarray) -> np.ndarray:
@@ -110,4 +114,4 @@ def ess_tail(draws: np.ndarray, prob: float) -> np.ndarray:
     for p in (low, high):
         quantile = np.quantile(pooled, p, axis=-1)
         out.append(_ess(_split((draws <= quantile[:, None, None]).astype(float))))
-    return np.minimum(*out)
+    return np.where(np.isnan(pooled).any(axis=-1), np.nan, np.minimum(*out))  # NaN draws: NaN, as ArviZ

@@ -63,8 +63,12 @@ def thin(draws: xr.Dataset, n_keep: int) -> xr.Dataset:
 
 
 def rank(draws: np.ndarray, truth: float, rng: np.random.Generator) -> int:
-    """Rank of ``truth`` among ``draws``: the count below it plus a uniform share of the ties."""
+    """Rank of ``truth`` among ``draws``: the count below it plus a uniform share of the ties.
+
+    A NaN truth or draw has no place in the order: it raises ``ValueError``."""
     draws = np.asarray(draws)
+    if np.isnan(truth) or (np.issubdtype(draws.dtype, np.floating) and np.isnan(draws).any()):
+        raise ValueError("cannot rank a NaN true value or among NaN draws")
     if np.issubdtype(draws.dtype, np.floating) and np.isfinite(truth):
         tied = np.abs(draws - truth) <= TIE_RTOL * abs(truth)
     else:  # whole numbers and infinities tie exactly

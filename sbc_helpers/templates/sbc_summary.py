@@ -56,11 +56,13 @@ if verdict["failures"]:
 # %% [markdown]
 # ## Where fits fail or are flagged
 #
-# The verdict reads only clean replicates. Per quantity, the true values of failed or flagged
-# replicates are compared with the clean ones' (two-sided Mann-Whitney U test, Holm-adjusted across
-# quantities: `failures.csv`). A small `p_adjusted` means the left-out fits sit in one region of
-# parameter space, which the verdict then does not cover. Failed replicates that failed before their
-# true values were drawn, and derived quantities of failed replicates, have no true value to show.
+# The verdict reads every completed replicate, flagged fits included (whether it changes without
+# them is said under the verdict); failed replicates have no ranks. Per quantity, the true values of
+# failed or flagged replicates are compared with the clean ones' (two-sided Mann-Whitney U test,
+# Holm-adjusted across quantities: `failures.csv`). A small `p_adjusted` means they sit in one region
+# of parameter space: the verdict does not cover where fits fail, and where fits are flagged it rests
+# on fits with suspect diagnostics. Failed replicates that failed before their true values were
+# drawn, and derived quantities of failed replicates, have no true value to show.
 
 # %% tags=["failure_map"]
 truths_file, failures_file = folder / UNIT_FILES["truths"], folder / UNIT_FILES["failures"]
@@ -90,13 +92,13 @@ if verdict["sequential"]:
 # `worst_replicate` links to the replicate whose true value lies furthest out in its posterior.
 # `gamma_p_value` tests the whole rank ECDF against its simultaneous band (Säilynoja et al.'s gamma,
 # exact null distribution); `p_adjusted` is its Holm adjustment across this model's quantities and
-# decides `calibrated` at the 5% level. `p_value` is ArviZ's pot_c test, `chi2_p_value` bins the
-# ranks, `log_gamma_ratio` below 0 means the ECDF leaves its 95% band. `log_lik` is the
-# log-likelihood of the simulated data: it fails when the posterior ignores or misreads the data even
-# if every parameter's ranks look uniform.
+# decides `calibrated` at the level stated above the table. `p_value` is ArviZ's pot_c test,
+# `chi2_p_value` bins the ranks, `log_gamma_ratio` below 0 means the ECDF leaves its band at that
+# level. `log_lik` is the log-likelihood of the simulated data: it fails when the posterior ignores
+# or misreads the data even if every parameter's ranks look uniform.
 
 # %% tags=["table"]
-HTML(tables.calibration_table_html(calibration, rendered))
+HTML(tables.calibration_table_html(calibration, rendered, verdict))
 
 # %% [markdown]
 # ## Rank histograms

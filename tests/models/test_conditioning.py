@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pymc as pm
 import pytest
 import xarray as xr
 from scipy import stats
 from scipy.signal import lfilter
 
+import clinics
 from sbc_helpers.errors import ParamsError
 from sbc_helpers.models import conditioning
 from sbc_helpers.models.conditioning import Conditioning
@@ -120,3 +122,26 @@ def test_a_new_design_needs_the_design_columns():
     assert conditioning.concatenate(design, None).shape == (2, 2)
     with pytest.raises(ParamsError, match="lacks the design's column"):
         conditioning.concatenate(design, pd.DataFrame({"dose": [3.0]}))
+
+
+def test_the_simulated_rows_of_a_model_with_dims_and_data_come_from_the_drawn_truth():
+    # a group-level parameter with dims reads a shared coordinate length: it must still be θ', not a
+    # fresh prior draw; checked per clinic against its expectation under θ' over many draws
+    observed_design, new_rows = clinics.design(2), 200
+    combined = conditioning.concatenate(observed_design, clinics.design(new_rows))
+    model = clinics.model(combined)
+    observed = np.array([3.1, 2.4, -1.0, -0.2, 0.8, 1.5])
+    # θ' from the exact posterior given the observed rows
+    reference = clinics.posterior(pm.observe(clinics.model(observed_design), {"visits": observed}),
+                                  np.random.default_rng(1), 500)
+    cond = Conditioning(observed={"visits": observed}, rows=6, design=combined,
+                        reference=xr.Dataset({"a": (("draw", "clinic"), reference["a"])}), source="visits.csv")
+    codes = pd.Categorical(combined["clinic"][6:], categories=clinics.CLINICS).codes
+    z = []
+    for seed in range(30):
+        simulation = conditioning.draw(model, cond, seed)
+        new = simulation.data["visits"][6:]
+        means = np.array([new[codes == k].mean() for k in range(len(clinics.CLINICS))])
+        z.extend((means - simulation.truth["a"].to_numpy()) / (clinics.NOISE / np.sqrt(new_rows)))
+    z = np.asarray(z)
+    assert abs(z.mean()) < 4 / np.sqrt(z.size) and abs(z.std() - 1) < 0.3 and np.abs(z).max() < 4.5

@@ -1,10 +1,15 @@
-"""Analysis: the verdict, its resolution, and whether flagged fits change it."""
+"""Analysis: the verdict, its resolution, whether flagged fits change it, and the level the pages state."""
+
+import html
 
 import numpy as np
 import pandas as pd
 from rankdata import flat_ranks, mixed_frame, ranks_frame
 
-from sbc_helpers.report import analysis
+from sbc_helpers.report import analysis, tables
+from sbc_helpers.report.pages import index_html
+from sbc_helpers.run.params import Campaign
+from sbc_helpers.run.sequential import decide
 from sbc_helpers.stats import calibrate as cal
 
 
@@ -66,3 +71,47 @@ def test_resolution_line_quotes_the_coverage_this_campaign_is_sure_to_flag():
     assert f"central {nominal:.0%} intervals cover under {low:.0%} or over {high:.0%}" in line
     assert line.endswith(f"With 408 replicates: under {low4:.0%} or over {high4:.0%}.")
     assert analysis.resolution(flat.iloc[0:0], 50) == ""
+
+
+def _analysed(tmp_path, bad: bool, sequential: bool) -> tuple[dict, pd.DataFrame]:
+    """A unit analysed in process: 200 replicates of ranks of two quantities, the first piled at the
+    ends when ``bad``; in a sequential campaign the stopping rule decides where the tables end."""
+    campaign = Campaign(name="s", seed=1, replicates=200, rank_draws=20,
+                        sequential={"alpha": 0.05} if sequential else None,
+                        models=[{"name": "m", "model": "normal_normal"}], inference={"method": "nuts"})
+    rng = np.random.default_rng(5)
+    first = rng.choice([0, 20], 200) if bad else rng.integers(0, 21, 200)
+    ranks = ranks_frame(np.stack([first, rng.integers(0, 21, 200)]), 20)
+    ranks = ranks.assign(true_value=0.0, post_mean=0.0, post_sd=1.0, variable=ranks["quantity"])
+    replicates = pd.DataFrame({"replicate": range(200), "status": "ok", "flags": "", "error": None, "message": None})
+    decision, used = None, ranks
+    if sequential:
+        decision = decide(campaign, ranks, replicates)
+        used = ranks.loc[ranks["replicate"] < decision.stopped_at].reset_index(drop=True)
+        replicates = replicates.loc[replicates["replicate"] < decision.stopped_at]
+    tables = analysis.Tables(ranks=used, replicates=replicates, decision=decision, sequential_ranks=ranks,
+                             failed_truths=pd.DataFrame(columns=["replicate", "quantity", "true_value"]))
+    verdict = analysis.analyse(tmp_path, campaign.units()[0], campaign, tables)
+    return verdict, analysis.calibration_report(used, campaign.alpha)
+
+
+def test_pages_state_the_level_the_marks_are_decided_at(tmp_path):
+    verdict, calibration = _analysed(tmp_path, bad=False, sequential=False)
+    assert "at the 5% level" in tables.calibration_table_html(calibration, set(), verdict)
+    assert "(Holm-adjusted across the model's quantities, 5% level)" in index_html("s", [verdict], None, tmp_path, {})
+    verdict, calibration = _analysed(tmp_path, bad=False, sequential=True)
+    assert verdict["sequential"]["reason"] == "maximum"
+    page = html.unescape(tables.calibration_table_html(calibration, set(), verdict))
+    assert ("the fixed-N gamma test, Holm-adjusted across the quantities, at the 2.5% level; the other 2.5% of "
+            "the campaign's 5% goes to the e-process.") in page
+    assert "5% level" not in page.replace("2.5% level", "") and "descriptive" not in page
+    assert "the fixed-N test at the 2.5% level, the e-process at the other 2.5%" in index_html(
+        "s", [verdict], None, tmp_path, {})
+
+
+def test_after_a_stop_the_data_chose_the_fixed_n_marks_are_descriptive(tmp_path):
+    verdict, calibration = _analysed(tmp_path, bad=True, sequential=True)
+    assert verdict["sequential"]["reason"] == "flagged"
+    page = tables.calibration_table_html(calibration, set(), verdict)
+    assert "<th>calibrated (descriptive)</th>" in page
+    assert "a stop the data chose: the marks read the replicates up to it and are descriptive" in page

@@ -130,6 +130,14 @@ def test_nan_posterior_draws_fail_the_replicate_naming_the_quantity(conjugate, t
         run_replicate(conjugate, 0, 5, inference, rank_draws=40)
 
 
+def test_a_nan_in_a_draw_that_is_not_kept_fails_the_replicate_too(conjugate, tmp_path):
+    # 40 draws thinned to 20 keep the even ones: draw 3 is not kept, yet it fails the replicate
+    inference = _custom(tmp_path, "    draws_ = rng.normal(size=draws)\n    draws_[3] = np.nan\n"
+                                  "    return {'mu': draws_}\n")
+    with pytest.raises(NonFiniteError, match=r"the posterior draws of 'mu' is non-finite \(1 of 40 values"):
+        run_replicate(conjugate, 0, 5, inference, rank_draws=20)
+
+
 def test_a_non_finite_derived_quantity_fails_the_replicate(conjugate, tmp_path):
     inference = _custom(tmp_path, "    return {'mu': rng.normal(size=draws)}\n")
     with pytest.raises(NonFiniteError, match="'log_abs' is non-finite"):

@@ -1,7 +1,8 @@
 """Posterior SBC through the real ``sbc run``: conditional on a data file, NUTS is judged
 calibrated and mean-field ADVI flagged on a correlated regression, the exact posterior passes, and
 the reference posterior is fitted once and reused; in process, the reference is sized to the
-campaign: extended when too small for its replicates, or refused, never reused as it is."""
+campaign: extended when too small for its replicates, or refused, never reused as it is; and the
+exact posterior of a model with dims and data containers passes."""
 
 import json
 import shutil
@@ -11,15 +12,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import pymc as pm
 import xarray as xr
 
+import clinics
 from processes import SBC
 from sbc_helpers import api
 from sbc_helpers.contract import read_archive
 from sbc_helpers.errors import ParamsError
+from sbc_helpers.models.conditioning import Conditioning, concatenate
 from sbc_helpers.report.tables import reference_line
 from sbc_helpers.run import posterior
 from sbc_helpers.run.params import load_campaign
+from sbc_helpers.run.steps import Built, run_replicate
+from sbc_helpers.stats.calibrate import calibration_table
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "posterior"
 
@@ -154,3 +160,22 @@ def test_a_reference_that_cannot_be_sized_stops_with_one_line(ess_per_draw, scal
     message = str(raised.value)
     assert "\n" not in message and message.startswith("growth: the reference posterior's ESS is")
     assert "1000 replicates need 20000 (reference_ess_ratio 20)" in message and "fewer replicates" in message
+
+
+def test_posterior_sbc_of_a_model_with_dims_and_data_passes_with_the_exact_posterior():
+    # y' drawn from θ' on a new design with more rows, fitted exactly given y and y': every quantity,
+    # the log-likelihood of y' too, has uniform ranks (with θ' redrawn from the prior, none has)
+    observed_design = clinics.design(2)
+    design = concatenate(observed_design, clinics.design(20))
+    observed = np.array([3.1, 2.4, -1.0, -0.2, 0.8, 1.5])
+    reference = clinics.posterior(pm.observe(clinics.model(observed_design), {"visits": observed}),
+                                  np.random.default_rng(1), 4000)
+    built = Built(design=design, model=clinics.model(design), description="",
+                  conditioning=Conditioning(observed={"visits": observed}, rows=len(observed_design), design=design,
+                                            reference=xr.Dataset({"a": (("draw", "clinic"), reference["a"])}),
+                                            source="visits.csv"))
+    settings = {"method": "exact", "function": f"{clinics.__file__}:posterior", "draws": 19}
+    ranks = pd.concat([run_replicate(built, i, 1000 + i, settings, rank_draws=19).ranks for i in range(40)])
+    table = calibration_table(ranks)
+    assert set(table["quantity"]) == {"a[north]", "a[east]", "a[south]", "log_lik"}
+    assert table["calibrated"].all(), table[["quantity", "gamma_p_value"]]

@@ -141,6 +141,7 @@ def test_a_miscalibrated_unit_stops_flagged_after_a_small_fraction(campaigns):
     assert ranks["replicate"].max() < int(stop.group(1))  # the tables hold the replicates the rule used
     summary = (folder / "out" / "narrow" / "narrow" / "summary.html").read_text()
     assert "Sequential verdict" in summary and f"stopped at {stop.group(1)} of 1000" in summary
+    assert "calibrated (descriptive)" in summary and "at the 2.5% level" in summary
     again = subprocess.run([*SBC, "run", folder / "narrow.yaml", "--output-dir", folder / "out", "--no-report"],
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "ran 0," in again.stderr and "already stopped at" in again.stderr

@@ -3,6 +3,8 @@
 import errno
 import json
 import logging
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,20 @@ def test_atomic_write_failure_keeps_old_content_and_cleans_up(tmp_path):
         store.atomic_write(path, "not bytes")  # fails while writing the temporary file
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_files_honour_the_umask(unit, umask, mode):
+    # a report on a shared folder or behind a web server must be readable by others when the umask says so
+    previous = os.umask(umask)
+    try:
+        store.save_replicate(unit, outcome(0))
+        store.write_tables(unit, ranks_for(0), pd.DataFrame({"replicate": [0]}))
+        store.atomic_write(unit / "summary.html", b"<p>")
+    finally:
+        os.umask(previous)
+    files = [p for p in unit.rglob("*") if p.is_file()]
+    assert len(files) >= 6 and {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: mode for p in files}
 
 
 def test_save_replicate_then_complete(unit):

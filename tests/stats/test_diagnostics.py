@@ -65,6 +65,18 @@ def test_a_constant_quantity_leaves_the_others_r_hat_to_judge_the_fit():
     assert got["max_rhat"] > 1.01
 
 
+def test_chains_stuck_at_two_values_give_arviz_huge_r_hat():
+    # half the draws stuck at 0, half at 1: the folded draws are constant, yet the fit did not mix
+    idata = _idata(1)
+    stuck = np.zeros((3, 400))
+    stuck[1, 200:], stuck[2] = 1.0, 1.0
+    posterior = idata["posterior"].to_dataset().assign(stuck=(("chain", "draw"), stuck))
+    idata = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": idata["sample_stats"].to_dataset()})
+    got = fit_diagnostics(idata, ["mu", "stuck"])
+    assert got["max_rhat"] == pytest.approx(float(arviz_stats.rhat(posterior["stuck"])), rel=1e-10)
+    assert got["max_rhat"] > 1e6
+
+
 def test_independent_draws_have_no_rhat_or_ess():
     got = fit_diagnostics(_idata(), ["mu"], independent=True)
     assert np.isnan(got["max_rhat"]) and np.isnan(got["min_ess_bulk"]) and np.isnan(got["min_ess_tail"])

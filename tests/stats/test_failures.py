@@ -53,6 +53,21 @@ def test_the_sentence_names_the_parameter_and_its_direction():
     assert dependence_line(table) == "fits fail when mu is high: the verdict does not cover that region"
 
 
+def test_the_sentence_says_flagged_fits_are_in_the_verdict_and_whether_it_changes_without_them():
+    rng = np.random.default_rng(4)
+    truths = simulated_truths(rng, n=100)
+    flagged = failure_dependence(truths.replace({"outcome": {"failed": "flagged"}}), n_failed=0)
+    start = "fits are flagged when mu is high: the verdict includes these fits"
+    assert dependence_line(flagged, flagged_change=False) == f"{start}, and does not change without them"
+    assert dependence_line(flagged, flagged_change=True) == f"{start}, and changes without them"
+    assert dependence_line(flagged) == start  # not computed: every fit is flagged
+    truths.loc[truths["replicate"] % 2 == 0, "outcome"] = truths["outcome"].replace({"failed": "flagged"})
+    both = failure_dependence(truths)
+    assert dependence_line(both, flagged_change=False) == (
+        "fits fail or are flagged when mu is high: the verdict leaves out the failed fits and includes the "
+        "flagged ones, and does not change without them")
+
+
 def test_truth_outcomes_join_ranks_failed_truths_and_flags():
     ranks = pd.DataFrame({"replicate": [0, 1], "quantity": "mu", "true_value": [0.1, 0.2]})
     replicates = pd.DataFrame({"replicate": [0, 1, 2, 3], "status": ["ok", "ok", "failed", "failed"],

@@ -49,6 +49,22 @@ def test_constant_and_discrete_scalars():
     assert mcmc.ess_bulk(draws)[0] == 400
 
 
+def test_chains_stuck_at_two_values_and_nan_draws_equal_arviz():
+    rng = np.random.default_rng(8)
+    stuck = np.stack([np.zeros((2, 100)), rng.normal(size=(2, 100))])
+    stuck[0, 1] = 1.0  # the folded draws are constant: ArviZ keeps the bulk R-hat, a huge one
+    with_nan = rng.normal(size=(2, 4, 100))
+    with_nan[0, 1, 7] = np.nan
+    for draws in (stuck, with_nan):
+        np.testing.assert_allclose(mcmc.rhat(draws), array_stats.rhat(draws), rtol=1e-10, equal_nan=True)
+        np.testing.assert_allclose(mcmc.ess_bulk(draws), array_stats.ess(draws, method="bulk"), rtol=1e-10,
+                                   equal_nan=True)
+        np.testing.assert_allclose(mcmc.ess_tail(draws, 0.89), array_stats.ess(draws, method="tail", prob=0.89),
+                                   rtol=1e-10, equal_nan=True)
+    assert mcmc.rhat(stuck)[0] > 1e6
+    assert np.isnan(mcmc.ess_tail(with_nan, 0.89)[0]) and np.isnan(mcmc.rhat(with_nan)[0])
+
+
 def test_too_few_draws_give_nan():
     draws = np.random.default_rng(0).normal(size=(2, 2, 3))
     assert np.isnan(mcmc.rhat(draws)).all() and np.isnan(mcmc.ess_bulk(draws)).all()

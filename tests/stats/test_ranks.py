@@ -104,6 +104,14 @@ def test_a_constant_computed_with_rounding_errors_ties_with_its_truth():
     assert stats.chisquare(np.bincount(ranks, minlength=L + 1)).pvalue > CHI2_LEVEL
 
 
+def test_a_nan_truth_or_nan_draws_cannot_be_ranked():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="NaN"):
+        rank(np.linspace(1, 2, 20), np.nan, rng)
+    with pytest.raises(ValueError, match="NaN"):
+        rank(np.r_[np.linspace(1, 2, 19), np.nan], 1.5, rng)
+
+
 def test_draws_beyond_the_tie_tolerance_are_ranked_as_they_are():
     rng = np.random.default_rng(0)
     draws = np.array([1.0 - 1e-9, 1.0 + 1e-9, 1.0 - 2e-9])  # far above 1e-12 relative
