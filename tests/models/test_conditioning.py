@@ -139,7 +139,7 @@ def test_the_simulated_rows_of_a_model_with_dims_and_data_come_from_the_drawn_tr
     codes = pd.Categorical(combined["clinic"][6:], categories=clinics.CLINICS).codes
     z = []
     for seed in range(30):
-        simulation = conditioning.draw(model, cond, seed)
+        simulation = conditioning.draw(model, cond, seed, seed)  # replicate number seed, its own θ'
         new = simulation.data["visits"][6:]
         means = np.array([new[codes == k].mean() for k in range(len(clinics.CLINICS))])
         z.extend((means - simulation.truth["a"].to_numpy()) / (clinics.NOISE / np.sqrt(new_rows)))
