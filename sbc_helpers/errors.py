@@ -46,3 +46,8 @@ class ClusterUnavailable(SBCError, RuntimeError):
 
 class StoreError(SBCError, OSError):
     """A campaign file exists but cannot be read now (permissions, I/O): not a sign to redo work."""
+
+
+class ReportError(SBCError, RuntimeError):
+    """A report step (a figure, a page) failed; the run's tables are written and ``sbc report``
+    rebuilds the pages."""

@@ -1,5 +1,6 @@
 """A gallery of model shapes, each through the real ``sbc run`` with the default settings (figures
-on): the workflow takes every name from the model and its design, and draws every figure.
+on): the workflow takes every name from the model and its design, and draws every figure, also
+for a model of a hundred groups (over 200 quantities: every page bounds its figures).
 
 One campaign holds every shape as a unit (two replicates each, tiny fits), so the cluster and the
 kernels start once.
@@ -41,6 +42,8 @@ CASES = {
     "bernoulli": ('bambi: {{formula: "passed ~ `hours studied` + school", family: bernoulli}}, '
                   "design: {{maker: {g}/designs.py:students}}",
                   {"Intercept", "hours studied", "school", "log_lik"}),
+    "schools": ("model: {g}/models.py:schools, design: {{maker: {g}/designs.py:schools}}",
+                {"mu", "tau", "z", "theta", "sigma", "log_lik"}),
 }
 # figures a replicate notebook shows (design, mock data, trace), where not all three
 FIGURES = {"correlated": 2}  # its design is labels only: a note says there is no design figure
@@ -76,7 +79,7 @@ def test_every_shape_runs_to_a_verdict_with_the_default_settings(gallery):
         assert list(table["status"]) == ["ok", "ok"], (unit, table[["status", "message"]])
         ranked = set(pd.read_parquet(out / unit / "ranks.parquet")["variable"])
         assert variables <= ranked, (unit, ranked)
-        assert f'href="{unit}/summary.html"' in index
+        assert f'href="{unit}/summary.html"' in index and (out / unit / "summary.html").is_file()
 
 
 @pytest.mark.slow

@@ -82,6 +82,18 @@ def calibration_report(ranks: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame
     return table.assign(reading=readings, worst_replicate=table["quantity"].map(worst_replicates(ranks)))
 
 
+def worst_first(calibration: pd.DataFrame) -> pd.DataFrame:
+    """The calibration table in the order the report shows it: least calibrated first (smallest
+    ``p_adjusted``, then smallest ``gamma_p_value``; ties keep the ranks' order)."""
+    return calibration.sort_values(["p_adjusted", "gamma_p_value"], kind="stable")
+
+
+def failure_order(dependence: pd.DataFrame) -> pd.DataFrame:
+    """``failures.csv`` in the order the report shows it: the quantities whose failed or flagged
+    fits sit most clearly at particular true values first (smallest ``p_adjusted``, untested last)."""
+    return dependence.sort_values(["p_adjusted", "p_value"], na_position="last", kind="stable")
+
+
 def verdict_line(calibration: pd.DataFrame) -> str:
     """One line: calibrated, or which quantities are not."""
     if calibration.empty:
@@ -217,7 +229,7 @@ def analyse(campaign_dir: Path, unit: Unit, campaign: Campaign, tables: Tables |
         "failures": failed.to_dict(orient="records"),
         "failure_region": region,
         "stopped": stopped,
-        "worst": calibration.sort_values("p_adjusted")["quantity"].head(4).tolist() if len(calibration) else [],
+        "worst": worst_first(calibration)["quantity"].head(4).tolist() if len(calibration) else [],
         "constant": tables.constant,
     }
     store.atomic_write(folder / UNIT_FILES["verdict"], json.dumps(verdict, indent=1, default=_plain).encode())

@@ -1,14 +1,20 @@
 """Build a campaign's report in one pass: gather and analyse each unit once (``analysis``), render
-its summary notebook and the replicate pages it links to, then the index page."""
+its summary notebook and the replicate pages it links to, then the index page.
+
+A step that fails never costs the run or the other units: the unit's tables are written before its
+pages, the traceback goes to the log (``sbc.log``) and, once the rest is built, ``ReportError``
+names each failed step in one line."""
 
 import io
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from sbc_helpers.contract import CAMPAIGN_FILES, UNIT_FILES
+from sbc_helpers.errors import ReportError
 from sbc_helpers.report import analysis, pages, plots
 from sbc_helpers.report.tables import rendered_replicates
 from sbc_helpers.run import store
@@ -63,55 +69,98 @@ def comparison(campaign_dir: Path, tables: dict[str, analysis.Tables], n: int = 
     return path
 
 
-def unit_report(campaign_dir: Path, unit, campaign: Campaign, tables: analysis.Tables, kernel: WarmKernel,
-                verdict: dict | None = None) -> dict:
-    """Analyse one unit (unless ``verdict`` is its analysis), execute and render its summary
-    notebook and its replicate pages."""
+def _one_line(err: BaseException) -> str:
+    """An exception as ``Type: message`` on one line (a notebook cell's error as the cell raised it,
+    with the cell's index)."""
+    kind, message = getattr(err, "ename", None) or type(err).__name__, getattr(err, "evalue", None) or str(err)
+    cell = f"cell {err.cell_index}: " if getattr(err, "cell_index", None) is not None else ""
+    return f"{cell}{kind}: {' '.join(str(message).split())[:200]}"
+
+
+class _Steps:
+    """Runs a unit's report steps; a failing step is logged with its traceback (to the log file
+    only: the terminal shows debug messages with -v alone) and remembered for one line at the end."""
+
+    def __init__(self):
+        self.failed: list[str] = []
+
+    def run(self, unit: str, step: str, action, *args, **kwargs):
+        try:
+            return action(*args, **kwargs), True
+        except Exception as err:  # noqa: BLE001 - a page is never worth the run or the other units
+            log.debug("report: %s: %s failed", unit, step, exc_info=True)
+            self.failed.append(f"{unit}: {step} ({_one_line(err)})")
+            return None, False
+
+
+def _summary_notebook(folder: Path, unit, kernel: WarmKernel) -> None:
     import papermill
 
     from sbc_helpers.run.runner import template_path
 
-    folder = store.unit_dir(campaign_dir, unit.name)
-    verdict = verdict or analysis.analyse(campaign_dir, unit, campaign, tables)
-    calibration = pd.read_csv(folder / UNIT_FILES["calibration"])
-    rendered = rendered_replicates(tables.replicates, calibration)
-    summary = folder / UNIT_FILES["summary"]
     km, reset = kernel.acquire(str(folder.resolve()))
     papermill.execute_notebook(
-        str(template_path("sbc_summary.ipynb")), str(summary), kernel_name=kernel.kernel_name, progress_bar=False,
-        parameters={"model_dir": str(folder.resolve()), "title": f"SBC summary: {unit.name}"},
+        str(template_path("sbc_summary.ipynb")), str(folder / UNIT_FILES["summary"]), kernel_name=kernel.kernel_name,
+        progress_bar=False, parameters={"model_dir": str(folder.resolve()), "title": f"SBC summary: {unit.name}"},
         engine_name="warm", km=km, reset=reset)
-    pages.to_html(summary, folder / UNIT_FILES["summary_page"])
-    pages.render_replicates(folder, rendered)
-    verdict["thumbnail"] = thumbnail(folder, tables.ranks, verdict["worst"])
+
+
+def unit_report(campaign_dir: Path, unit, tables: analysis.Tables, kernel: WarmKernel, verdict: dict,
+                steps: _Steps) -> dict:
+    """Execute and render an analysed unit's summary notebook and its replicate pages; a failing
+    step goes to ``steps``. A summary notebook that stopped halfway is still rendered, its error
+    shown where it stopped."""
+    folder = store.unit_dir(campaign_dir, unit.name)
+    calibration = pd.read_csv(folder / UNIT_FILES["calibration"])
+    rendered = rendered_replicates(tables.replicates, calibration)
+    started = time.time()
+    steps.run(unit.name, "summary notebook", _summary_notebook, folder, unit, kernel)
+    summary = folder / UNIT_FILES["summary"]
+    if summary.is_file() and summary.stat().st_mtime >= started:  # run now, to its end or to its error
+        steps.run(unit.name, "summary page", pages.to_html, summary, folder / UNIT_FILES["summary_page"])
+    steps.run(unit.name, "replicate pages", pages.render_replicates, folder, rendered)
+    verdict["thumbnail"] = steps.run(unit.name, "index thumbnail", thumbnail, folder, tables.ranks,
+                                     verdict["worst"])[0] or False
     verdict["rendered"] = rendered
     return verdict
+
+
+def _failed_line(campaign_dir: Path, failed: list[str]) -> str:
+    return (f"report: {'; '.join(failed)}; the tables are written, the traceback is in "
+            f"{campaign_dir / CAMPAIGN_FILES['log']}; rebuild with `sbc report {campaign_dir}`")
 
 
 def build(campaign_dir: Path | str, campaign: Campaign | None = None,
           tables: dict[str, analysis.Tables] | None = None) -> Path:
     """Build every unit's report and the index page from what is on disk (``tables``: the units'
-    tables when the caller has just gathered them)."""
+    tables when the caller has just gathered them). Raises ``ReportError`` naming the steps that
+    failed, after building everything else."""
     campaign_dir = Path(campaign_dir)
     campaign = campaign or campaign_from(store.read_manifest(campaign_dir), str(campaign_dir))
     tables = dict(tables or {})
     verdicts = []
     kernel = WarmKernel()  # one kernel for every summary notebook: imports paid once
+    steps = _Steps()
     analysed = {}
-    for unit in campaign.units():
+    for unit in campaign.units():  # the tables first: every unit's, before any page
         if unit.name not in tables:
             tables[unit.name] = analysis.gather(campaign_dir, unit.name, campaign)
-        analysed[unit.name] = analysis.analyse(campaign_dir, unit, campaign, tables[unit.name])
-    analysis.compare_methods(campaign_dir, list(analysed.values()))
+        verdict, ok = steps.run(unit.name, "analysis", analysis.analyse, campaign_dir, unit, campaign,
+                                tables[unit.name])
+        if ok:
+            analysed[unit.name] = verdict
+    steps.run("campaign", "methods compared", analysis.compare_methods, campaign_dir, list(analysed.values()))
     try:
         for unit in campaign.units():
-            log.info("report: %s", unit.name)
-            verdicts.append(unit_report(campaign_dir, unit, campaign, tables[unit.name], kernel,
-                                        analysed[unit.name]))
+            if unit.name in analysed:
+                log.info("report: %s", unit.name)
+                verdicts.append(unit_report(campaign_dir, unit, tables[unit.name], kernel, analysed[unit.name], steps))
     finally:
         kernel.discard()
-    compare = comparison(campaign_dir, tables)
+    compare = steps.run("campaign", "side-by-side figure", comparison, campaign_dir, tables)[0]
     index = campaign_dir / CAMPAIGN_FILES["index"]
     rendered = {v["unit"]: v["rendered"] for v in verdicts}
     store.atomic_write(index, pages.index_html(campaign.name, verdicts, compare, campaign_dir, rendered).encode())
+    if steps.failed:
+        raise ReportError(_failed_line(campaign_dir, steps.failed))
     return index

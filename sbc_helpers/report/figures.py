@@ -4,8 +4,9 @@
   coloured by a categorical column with few levels;
 - ``data_figure``: each observed variable's simulated data against a covariate of the design, or
   its histogram (bar counts when discrete) when no covariate lines up with it;
-- ``trace_figure``: the chains of the first ranked quantities, and of the one whose true value
-  sits furthest out in this replicate, with the true value marked.
+- ``trace_figure``: the chains of at most ``TRACE_ROWS`` quantities, the model's scalar variables
+  (its hyperparameters) first, then the elements whose true values sit furthest out in this
+  replicate, with the true value marked; the posterior summary table holds every quantity.
 
 Figures are drawn on bare ``matplotlib.figure.Figure`` objects (no pyplot state, nothing for the
 inline backend to render again) and shown as PNG at the size they are displayed. ``show`` draws
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # matplotlib is imported by the first figure: a kernel that d
 DPI = 72
 MAX_LEVELS = 10  # a categorical column colours the points when it has at most this many levels
 MAX_PANELS = 4
+TRACE_ROWS = 5  # a model of hundreds of quantities gets a trace it can show, not one of hundreds of rows
 
 _CACHE: dict[tuple, bytes] = {}
 
@@ -291,18 +293,18 @@ def _trace_layout(rows: int, chains: int, n_draws: int) -> tuple[Figure, Callabl
     return fig, update
 
 
-def trace_figure(idata, truth, quantities: list[str], n: int = 3) -> Figure:
-    """Chains and pooled draws of the first ``n`` scalar quantities and of the one whose true value
-    sits furthest out among its draws, the true value marked in red."""
+def trace_figure(idata, truth, quantities: list[str], n: int = TRACE_ROWS) -> Figure:
+    """Chains and pooled draws of at most ``n`` scalar quantities, the true value marked in red:
+    the scalar variables among ``quantities`` first (up to ``n - 1``: a hierarchical model's
+    hyperparameters), then the elements whose true values sit furthest out among their draws."""
     posterior = idata["posterior"].to_dataset() if hasattr(idata, "children") else idata
     scalars = _scalars(posterior, truth, quantities)
     if not scalars:
         raise ValueError("no ranked quantity has posterior draws to show")
     share = [float(np.mean(draws < value)) for _, draws, value in scalars]
-    chosen = list(range(min(n, len(scalars))))
-    furthest = int(np.argmax([abs(s - 0.5) for s in share]))
-    if furthest not in chosen:
-        chosen.append(furthest)
+    whole = [i for i, (label, _, _) in enumerate(scalars) if label in quantities][:n - 1]
+    furthest = sorted(set(range(len(scalars))) - set(whole), key=lambda i: -abs(share[i] - 0.5))
+    chosen = whole + furthest[:n - len(whole)]
     chains, n_draws = scalars[0][1].shape
     fig, update = _REUSED.get(("trace", len(chosen), chains, n_draws),
                               lambda: _trace_layout(len(chosen), chains, n_draws))

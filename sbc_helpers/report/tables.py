@@ -7,19 +7,24 @@ import numpy as np
 import pandas as pd
 
 from sbc_helpers.contract import REPLICATES_DIR, replicate_href, replicate_stem
+from sbc_helpers.report.analysis import failure_order, worst_first
 
 RENDER_ALL_UP_TO = 500  # larger campaigns render only flagged, failed and worst replicates to HTML
 DIAGNOSTIC_COLUMNS = ["replicate", "status", "flags", "divergences", "treedepth_hits", "max_rhat",
                       "min_ess", "min_bfmi", "seconds", "wall_seconds"]
 
+# a page may carry the script once per table: each heading is bound once, and sorts its own column
 SORT_SCRIPT = """<script>
 // Click a column heading to sort its table (numbers numerically); no remote code.
-document.querySelectorAll("table.sortable th").forEach((th, col) => th.addEventListener("click", () => {
-  const body = th.closest("table").tBodies[0], rows = Array.from(body.rows);
-  const dir = th.dataset.dir === "asc" ? -1 : 1; th.dataset.dir = dir === 1 ? "asc" : "desc";
-  const key = r => { const t = r.cells[col].innerText.trim(), n = parseFloat(t); return isNaN(n) ? t : n; };
-  rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * dir).forEach(r => body.appendChild(r));
-}));
+document.querySelectorAll("table.sortable th:not([data-bound])").forEach(th => {
+  th.dataset.bound = "1";
+  th.addEventListener("click", () => {
+    const col = th.cellIndex, body = th.closest("table").tBodies[0], rows = Array.from(body.rows);
+    const dir = th.dataset.dir === "asc" ? -1 : 1; th.dataset.dir = dir === 1 ? "asc" : "desc";
+    const key = r => { const t = r.cells[col].innerText.trim(), n = parseFloat(t); return isNaN(n) ? t : n; };
+    rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * dir).forEach(r => body.appendChild(r));
+  });
+});
 </script>"""
 
 esc = html.escape
@@ -100,7 +105,7 @@ def calibration_table_html(calibration: pd.DataFrame, rendered: set[int], verdic
                "chi2_p_value", "log_gamma_ratio", "n_replicates", "worst_replicate"]
     columns = [c for c in columns if c in calibration]
     rows = []
-    for _, row in calibration.sort_values("p_adjusted").iterrows():
+    for _, row in worst_first(calibration).iterrows():
         cells = [(f"<td>{link(row[c], rendered)}</td>" if c == "worst_replicate" else cell(row[c]))
                  for c in columns]
         rows.append(f"<tr>{''.join(cells)}</tr>")
@@ -175,3 +180,14 @@ def verdict_html(verdict: dict) -> str:
                      else f'<b>The verdict {"changes" if check["changed"] else "does not change"}</b> '
                           "when they are left out.")
     return "".join(lines) + "</p>"
+
+
+
+def dependence_html(dependence: pd.DataFrame) -> str:
+    """``failures.csv`` as a sortable table in ``failure_order``."""
+    if dependence.empty:
+        return ""
+    ordered = failure_order(dependence)
+    ordered = ordered.assign(depends=ordered["depends"].astype(bool).map({True: "yes", False: ""}))
+    rows = [f"<tr>{''.join(cell(v) for v in row)}</tr>" for row in ordered.itertuples(index=False)]
+    return _table(list(ordered.columns), rows) + SORT_SCRIPT

@@ -46,6 +46,25 @@ def truth_outcomes(ranks: pd.DataFrame, replicates: pd.DataFrame, failed_truths:
     return truths[TRUTHS_COLUMNS].reset_index(drop=True)
 
 
+def _mann_whitney(truths: pd.DataFrame) -> pd.Series:
+    """Two-sided Mann-Whitney U p-value of each quantity's (failed or flagged) true values against
+    its clean ones, NaN below ``MIN_GROUP`` in either group: one vectorized test for the
+    quantities that share their groups' sizes (most do: a replicate's truth holds every quantity)."""
+    clean = truths["outcome"].eq("clean")
+    sizes = pd.DataFrame({"bad": (~clean).groupby(truths["quantity"], sort=False).sum(),
+                          "clean": clean.groupby(truths["quantity"], sort=False).sum()})
+    p = pd.Series(np.nan, index=sizes.index)
+    testable = sizes.loc[sizes.min(axis=1) >= MIN_GROUP]
+    ordered = truths.assign(clean=clean).sort_values(["quantity", "clean"], kind="stable")  # bad values first
+    for (n_bad, n_clean), group in testable.groupby(["bad", "clean"]):
+        values = ordered.loc[ordered["quantity"].isin(group.index)]
+        names = pd.unique(values["quantity"])
+        matrix = values["true_value"].to_numpy(float).reshape(len(names), n_bad + n_clean)
+        p.loc[names] = stats.mannwhitneyu(matrix[:, :n_bad], matrix[:, n_bad:], alternative="two-sided",
+                                          axis=1).pvalue
+    return p
+
+
 def failure_dependence(truths: pd.DataFrame, n_failed: int | None = None, alpha: float = ALPHA) -> pd.DataFrame:
     """Per quantity: do the true values of failed or flagged replicates differ from clean ones'?
 
@@ -56,24 +75,20 @@ def failure_dependence(truths: pd.DataFrame, n_failed: int | None = None, alpha:
     whether the failed or flagged replicates' median true value is ``high`` or ``low`` against the clean ones';
     ``depends`` is ``p_adjusted < alpha``.
     """
-    rows = []
-    for quantity, group in truths.groupby("quantity", sort=False):
-        bad = group.loc[group["outcome"] != "clean", "true_value"].to_numpy(float)
-        clean = group.loc[group["outcome"] == "clean", "true_value"].to_numpy(float)
-        p = (float(stats.mannwhitneyu(bad, clean, alternative="two-sided").pvalue)
-             if min(len(bad), len(clean)) >= MIN_GROUP else np.nan)
-        median_bad = float(np.median(bad)) if len(bad) else np.nan
-        median_clean = float(np.median(clean)) if len(clean) else np.nan
-        rows.append({"quantity": quantity,
-                     "n_failed": int(group["outcome"].eq("failed").sum()) if n_failed is None else int(n_failed),
-                     "n_flagged": int(group["outcome"].eq("flagged").sum()),
-                     "n_ok": int(group["outcome"].eq("clean").sum()),
-                     "median_bad": median_bad, "median_clean": median_clean,
-                     "direction": "" if np.isnan(p) else ("high" if median_bad > median_clean else "low"),
-                     "p_value": p})
-    if not rows:
+    if truths.empty:
         return pd.DataFrame(columns=FAILURES_BY_QUANTITY_COLUMNS)
-    table = pd.DataFrame(rows)
+    outcome, quantity = truths["outcome"], truths["quantity"]
+    count = lambda mask: mask.groupby(quantity, sort=False).sum().astype(int)  # noqa: E731
+    median = lambda mask: truths["true_value"].where(mask).groupby(quantity, sort=False).median()  # noqa: E731
+    table = pd.DataFrame({"n_failed": count(outcome.eq("failed")), "n_flagged": count(outcome.eq("flagged")),
+                          "n_ok": count(outcome.eq("clean")), "median_bad": median(outcome.ne("clean")),
+                          "median_clean": median(outcome.eq("clean"))})
+    if n_failed is not None:
+        table["n_failed"] = int(n_failed)
+    table["p_value"] = _mann_whitney(truths)
+    table["direction"] = np.where(table["p_value"].isna(), "",
+                                  np.where(table["median_bad"] > table["median_clean"], "high", "low"))
+    table = table.rename_axis("quantity").reset_index()
     tested = table["p_value"].notna()
     table["p_adjusted"] = np.nan
     if tested.any():

@@ -113,7 +113,9 @@ if plot_now:
     figures.show(figures.trace_figure, fitted.idata, simulation.truth, ranked)
 
 # %% [markdown]
-# Step 4: the posterior summary beside the true values.
+# Step 4: the posterior summary beside the true values, a row for every ranked scalar (the trace
+# above shows at most five: the scalar variables, then the elements whose true values sit furthest
+# out among their draws).
 
 # %% tags=["summary"]
 steps.posterior_vs_truth(fitted, simulation, ranked)

@@ -27,7 +27,7 @@ from IPython.display import HTML, display
 
 from sbc_helpers.contract import UNIT_FILES
 from sbc_helpers.report import plots, tables
-from sbc_helpers.report.analysis import read_verdict
+from sbc_helpers.report.analysis import read_verdict, worst_first
 from sbc_helpers.stats import calibrate
 
 plt.rcParams["figure.dpi"] = 80
@@ -37,12 +37,18 @@ replicates = pd.read_parquet(folder / UNIT_FILES["replicates"])
 calibration = pd.read_csv(folder / UNIT_FILES["calibration"])
 verdict = read_verdict(folder)
 rendered = tables.rendered_replicates(replicates, calibration)
+order = worst_first(calibration)  # the figures' order: least calibrated first
+quantities, variables = order["quantity"].tolist(), order["variable"].unique().tolist()
 display(HTML(f"<h1>{html.escape(title)}</h1>"))
 
 # %% [markdown]
 # Simulation-based calibration: for each replicate a parameter set was drawn from the prior,
 # data simulated from it and the model fitted; each true value was ranked among L thinned posterior
 # draws. If the model and its inference are calibrated, every quantity's ranks are uniform.
+#
+# A figure shows at most 16 panels (`plots.SHOWN`): the least calibrated quantities first, in the
+# calibration table's order, or the variables that hold them. Every element of a vector variable
+# is drawn in one panel of the ECDF figure; the tables hold every quantity.
 
 # %% tags=["verdict"]
 display(HTML(tables.verdict_html(verdict)))
@@ -69,9 +75,9 @@ truths_file, failures_file = folder / UNIT_FILES["truths"], folder / UNIT_FILES[
 if truths_file.is_file() and failures_file.is_file():
     truths, dependence = pd.read_parquet(truths_file), pd.read_csv(failures_file)
     if (truths["outcome"] != "clean").any():
-        display(HTML(dependence.to_html(index=False, na_rep="", float_format="{:.3g}".format)))
+        display(HTML(tables.dependence_html(dependence) + f"<p>{plots.shown_note(truths['quantity'].nunique())}</p>"))
         plots.failure_map(truths, dependence);
-        plots.divergences_vs_truth(truths);
+        plots.divergences_vs_truth(truths, dependence);
 
 # %% tags=["sequential"]
 if verdict["sequential"]:
@@ -108,24 +114,29 @@ HTML(tables.calibration_table_html(calibration, rendered, verdict))
 
 # %% tags=["plots"]
 if not ranks.empty:
-    plots.rank_histograms(ranks);
+    display(HTML(f"<p>{plots.shown_note(len(quantities))}</p>"))
+    plots.rank_histograms(ranks, quantities);
 
 # %% [markdown]
 # ## ECDF differences
 #
 # The ECDF of the PIT values minus the uniform CDF, with a 99% simultaneous band (grey); more
 # sensitive than histograms, and it needs no bins. Orange points are where the deviation is largest.
+# Below, every element of each vector variable in one panel: the elements the verdict flags in red.
+# The band is one curve's, so among many calibrated elements a few touching it is expected.
 
 # %% tags=["plots"]
 if not ranks.empty:
-    plots.ecdf_difference(ranks);
+    plots.ecdf_difference(ranks, quantities);
+    plots.ecdf_elements(ranks, order);
 
 # %% [markdown]
 # ## Recovery: true value against posterior mean
 
 # %% tags=["plots"]
 if not ranks.empty:
-    plots.true_vs_mean(ranks);
+    display(HTML(f"<p>{plots.shown_note(len(variables), 'variables')}</p>"))
+    plots.true_vs_mean(ranks, variables);
 
 # %% [markdown]
 # ## z-score against posterior contraction
@@ -135,7 +146,7 @@ if not ranks.empty:
 
 # %% tags=["plots"]
 if not ranks.empty:
-    plots.zscore_vs_contraction(calibrate.zscore_contraction(ranks));
+    plots.zscore_vs_contraction(calibrate.zscore_contraction(ranks), variables);
 
 # %% [markdown]
 # ## Coverage of central intervals
@@ -145,7 +156,7 @@ if not ranks.empty:
 
 # %% tags=["plots"]
 if not ranks.empty:
-    plots.coverage(calibrate.coverage(ranks));
+    plots.coverage(calibrate.coverage(ranks), variables);
 
 # %% [markdown]
 # ## The model

@@ -48,3 +48,12 @@ def students():
     rng = np.random.default_rng(3)
     return pd.DataFrame({"hours studied": rng.uniform(0, 10, 24).round(1), "school": np.tile(["north", "south", "east"], 8),
                          "passed": rng.integers(0, 2, 24)})
+
+
+
+def schools():
+    """A hundred schools of three students each, with their hours of study (radon's 85 counties,
+    rounded up)."""
+    rng = np.random.default_rng(4)
+    return pd.DataFrame({"school": np.repeat([f"s{i:03d}" for i in range(100)], 3),
+                         "hours": rng.uniform(0, 10, 300).round(1)})

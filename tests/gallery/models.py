@@ -106,3 +106,18 @@ def censored(design):
         scale = pm.HalfNormal("scale", 1)
         pm.Censored("assay", pm.Normal.dist(centre, scale), lower=None, upper=limit, observed=np.zeros(len(limit)))
     return model
+
+
+
+def schools(design):
+    """A hundred groups written as PyMC's docs write a hierarchical model: dims over the schools, a
+    Deterministic over them; 204 ranked quantities."""
+    school = design["school"].astype("category")
+    with pm.Model(coords={"school": list(school.cat.categories), "student": design.index}) as model:
+        mu = pm.Normal("mu", 0, 5)
+        tau = pm.HalfNormal("tau", 5)
+        z = pm.Normal("z", 0, 1, dims="school")
+        theta = pm.Deterministic("theta", mu + tau * z, dims="school")
+        sigma = pm.HalfNormal("sigma", 5)
+        pm.Normal("score", theta[school.cat.codes.to_numpy()], sigma, observed=np.zeros(len(design)), dims="student")
+    return model

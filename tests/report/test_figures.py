@@ -60,15 +60,28 @@ def _posterior(values: dict) -> xr.Dataset:
                        for k, v in values.items()})
 
 
-def test_the_trace_shows_the_first_quantities_and_the_one_whose_truth_is_furthest_out():
+def test_the_trace_shows_the_scalar_variables_then_the_elements_whose_truth_is_furthest_out():
     rng = np.random.default_rng(1)
     posterior = _posterior({"mu": rng.normal(size=(2, 50)), "tau": rng.normal(size=(2, 50)),
                             "theta": rng.normal(size=(2, 50, 4))})
     truth = xr.Dataset({"mu": 0.0, "tau": 0.1, "theta": ("theta_dim_0", [0.0, 0.2, 9.0, -0.1])})
-    fig = figures.trace_figure(posterior, truth, ["mu", "tau", "theta"], n=2)
+    fig = figures.trace_figure(posterior, truth, ["mu", "tau", "theta"], n=3)
     labels = [ax.get_ylabel() for ax in fig.axes[::2]]
-    assert labels == ["mu", "tau", "theta[2]"]  # the first two, then the truth far out
+    assert labels == ["mu", "tau", "theta[2]"]  # the scalar variables, then the truth far out
     assert "above 100% of draws" in fig.axes[5].get_title()
+
+
+def test_a_trace_of_hundreds_of_elements_shows_a_few_rows():
+    rng = np.random.default_rng(3)
+    draws = rng.normal(size=(2, 40, 300))
+    far = [17, 250]  # true values beyond every draw of these two elements
+    values = np.zeros(300)
+    values[far] = [-9.0, 9.0]
+    posterior = _posterior({"mu": rng.normal(size=(2, 40)), "z": draws})
+    fig = figures.trace_figure(posterior, xr.Dataset({"mu": 0.0, "z": ("z_dim_0", values)}), ["mu", "z"])
+    labels = [ax.get_ylabel() for ax in fig.axes[::2]]
+    assert len(labels) == figures.TRACE_ROWS and labels[0] == "mu"
+    assert set(labels[1:3]) == {"z[17]", "z[250]"}
 
 
 def test_a_reused_trace_figure_shows_the_new_replicate():
