@@ -47,8 +47,11 @@ conditional_on: dict = {}  # posterior SBC: {"data": observed data file, "refere
 output_dir: str = "."  # folder the side-car result files (ranks, draws, record) are written to
 
 # %% tags=["imports"]
+import sbc_helpers
 from sbc_helpers.report import figures
 from sbc_helpers.run import steps
+
+sbc_helpers.configure()  # Numba's portable target: the same draws on any CPU
 
 plot_now = make_plots is True  # "flagged" draws the figures after the ranks, if the fit is flagged
 
