@@ -59,26 +59,6 @@ if verdict["failures"]:
                  "failing replicate's notebook. Failed replicates are left out of the statistics.</p>"
                  + tables.failures_html(verdict["failures"], rendered)))
 
-# %% [markdown]
-# ## Where fits fail or are flagged
-#
-# The verdict reads every completed replicate, flagged fits included (whether it changes without
-# them is said under the verdict); failed replicates have no ranks. Per quantity, the true values of
-# failed or flagged replicates are compared with the clean ones' (two-sided Mann-Whitney U test,
-# Holm-adjusted across quantities: `failures.csv`). A small `p_adjusted` means they sit in one region
-# of parameter space: the verdict does not cover where fits fail, and where fits are flagged it rests
-# on fits with suspect diagnostics. Failed replicates that failed before their true values were
-# drawn, and derived quantities of failed replicates, have no true value to show.
-
-# %% tags=["failure_map"]
-truths_file, failures_file = folder / UNIT_FILES["truths"], folder / UNIT_FILES["failures"]
-if truths_file.is_file() and failures_file.is_file():
-    truths, dependence = pd.read_parquet(truths_file), pd.read_csv(failures_file)
-    if (truths["outcome"] != "clean").any():
-        display(HTML(tables.dependence_html(dependence) + f"<p>{plots.shown_note(truths['quantity'].nunique())}</p>"))
-        plots.failure_map(truths, dependence);
-        plots.divergences_vs_truth(truths, dependence);
-
 # %% tags=["sequential"]
 if verdict["sequential"]:
     sequential = verdict["sequential"]
@@ -129,6 +109,26 @@ if not ranks.empty:
 if not ranks.empty:
     plots.ecdf_difference(ranks, quantities);
     plots.ecdf_elements(ranks, order);
+
+# %% [markdown]
+# ## Where fits fail or are flagged
+#
+# The verdict reads every completed replicate, flagged fits included (whether it changes without
+# them is said under the verdict); failed replicates have no ranks. Per quantity, the true values of
+# failed or flagged replicates are compared with the clean ones' (two-sided Mann-Whitney U test,
+# Holm-adjusted across quantities: `failures.csv`). A small `p_adjusted` means they sit in one region
+# of parameter space: the verdict does not cover where fits fail, and where fits are flagged it rests
+# on fits with suspect diagnostics. Failed replicates that failed before their true values were
+# drawn, and derived quantities of failed replicates, have no true value to show.
+
+# %% tags=["failure_map"]
+truths_file, failures_file = folder / UNIT_FILES["truths"], folder / UNIT_FILES["failures"]
+if truths_file.is_file() and failures_file.is_file():
+    truths, dependence = pd.read_parquet(truths_file), pd.read_csv(failures_file)
+    if (truths["outcome"] != "clean").any():
+        display(HTML(tables.dependence_html(dependence) + f"<p>{plots.shown_note(truths['quantity'].nunique())}</p>"))
+        plots.failure_map(truths, dependence);
+        plots.divergences_vs_truth(truths, dependence);
 
 # %% [markdown]
 # ## Recovery: true value against posterior mean

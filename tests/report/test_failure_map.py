@@ -66,6 +66,11 @@ def test_failures_at_high_mu_are_reported_with_mu(campaign):
     assert sentence in (out / "index.html").read_text()
     summary = (unit / "summary.html").read_text()
     assert sentence in summary and "Where fits fail or are flagged" in summary
+    # the page reads in order of importance: the verdict, the calibration table, the rank plots,
+    # then where fits fail
+    headings = ["Calibration per quantity", "Rank histograms", "ECDF differences", "Where fits fail or are flagged"]
+    assert [summary.index(h) for h in headings] == sorted(summary.index(h) for h in headings)
+    assert summary.index(sentence) < summary.index("Calibration per quantity")  # the verdict says it first
 
 
 def test_the_failure_figures_draw_outcomes_and_divergences():
