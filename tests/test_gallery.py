@@ -42,6 +42,18 @@ CASES = {
     "bernoulli": ('bambi: {{formula: "passed ~ `hours studied` + school", family: bernoulli}}, '
                   "design: {{maker: {g}/designs.py:students}}",
                   {"Intercept", "hours studied", "school", "log_lik"}),
+    "ar_scalar": ("model: {g}/models.py:ar_scalar, design: {{maker: {g}/designs.py:days_of_series}}",
+                  {"phi", "scale", "log_lik"}),
+    "ar_vector": ("model: {g}/models.py:ar_vector, design: {{maker: {g}/designs.py:days_of_series}}",
+                  {"rho", "scale", "log_lik"}),
+    "random_walk": ("model: {g}/models.py:random_walk, design: {{maker: {g}/designs.py:weeks}}",
+                    {"drift", "trend", "noise", "log_lik"}),
+    "spatial_gp": ("model: {g}/models.py:spatial_gp, design: {{maker: {g}/designs.py:stations}}",
+                   {"length", "amplitude", "field_hsgp_coeffs", "noise", "log_lik"}),
+    "mixture": ("model: {g}/models.py:mixture, design: {{maker: {g}/designs.py:runners}}",
+                {"weight", "centre", "spread", "log_lik"}),
+    "custom_scan": ("model: {g}/models.py:custom_scan, design: {{maker: {g}/designs.py:days_of_series}}",
+                    {"mean", "pull", "sigma", "log_lik"}),
 }
 # figures a replicate notebook shows (design, mock data, trace), where not all three
 FIGURES = {"correlated": 2}  # its design is labels only: a note says there is no design figure
