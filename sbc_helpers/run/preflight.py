@@ -3,10 +3,11 @@
 For each model: the design loads, the model builds on it (or the Bambi formula does), it observes
 something, a term its prior predictive ignores has a simulator; one prior draw (or one simulator
 draw, with the model's variable names and shapes) succeeds; every ranked quantity exists; every
-derived expression and the log-likelihood evaluate on that draw. In posterior SBC the model builds
-on the observed and new designs concatenated, and the data file has its observed variables. For
-each method: its packages import, its function loads, and it can sample the model's free variables
-(discrete ones). Each failure is a ``ParamsError`` naming the key.
+derived expression and the log-likelihood evaluate on that draw (the log-likelihood's vectorised
+function is checked against a point-by-point one there, ``compiled.log_likelihood_totals``). In
+posterior SBC the model builds on the observed and new designs concatenated, and the data file has
+its observed variables. For each method: its packages import, its function loads, and it can sample
+the model's free variables (discrete ones). Each failure is a ``ParamsError`` naming the key.
 """
 
 from __future__ import annotations

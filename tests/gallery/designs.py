@@ -50,10 +50,26 @@ def students():
                          "passed": rng.integers(0, 2, 24)})
 
 
-
 def schools():
     """A hundred schools of three students each, with their hours of study (radon's 85 counties,
     rounded up)."""
     rng = np.random.default_rng(4)
     return pd.DataFrame({"school": np.repeat([f"s{i:03d}" for i in range(100)], 3),
                          "hours": rng.uniform(0, 10, 300).round(1)})
+
+
+def days_of_series():
+    dates = pd.date_range("2024-03-04", periods=20)
+    return pd.DataFrame({"day": dates.strftime("%Y-%m-%d"), "weekday": dates.day_name()})
+
+
+def weeks():
+    return pd.DataFrame({"week": np.arange(1, 11)})
+
+
+def stations():
+    return pd.DataFrame({"station": [f"s{i}" for i in range(12)], "km": np.linspace(0, 30, 12).round(1)})
+
+
+def runners():
+    return pd.DataFrame({"runner": [f"r{i}" for i in range(20)], "age": np.arange(20, 60, 2)})

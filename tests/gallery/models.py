@@ -108,7 +108,6 @@ def censored(design):
     return model
 
 
-
 def schools(design):
     """A hundred groups written as PyMC's docs write a hierarchical model: dims over the schools, a
     Deterministic over them; 204 ranked quantities."""
@@ -120,4 +119,85 @@ def schools(design):
         theta = pm.Deterministic("theta", mu + tau * z, dims="school")
         sigma = pm.HalfNormal("sigma", 5)
         pm.Normal("score", theta[school.cat.codes.to_numpy()], sigma, observed=np.zeros(len(design)), dims="student")
+    return model
+
+
+def ar_scalar(design):
+    """An AR(1) series with a scalar coefficient, as PyMC's AR examples write it."""
+    n_days = len(design)
+    with pm.Model(coords={"day": design["day"].to_numpy()}) as model:
+        phi = pm.Normal("phi", 0, 0.4)
+        scale = pm.HalfNormal("scale", 1)
+        pm.AR("level", rho=phi, sigma=scale, init_dist=pm.Normal.dist(0, 2), steps=n_days - 1,
+              observed=np.zeros(n_days), dims="day")
+    return model
+
+
+def ar_vector(design):
+    """An AR(2) series with a constant: a coefficient vector with its own dim."""
+    with pm.Model(coords={"day": design["day"].to_numpy(), "coefficient": ["constant", "lag1", "lag2"]}) as model:
+        rho = pm.Normal("rho", [0, 0.3, 0], 0.2, dims="coefficient")
+        scale = pm.HalfNormal("scale", 1)
+        pm.AR("level", rho=rho, sigma=scale, constant=True, ar_order=2, init_dist=pm.Normal.dist(0, 2, shape=2),
+              observed=np.zeros(len(design)), dims="day")
+    return model
+
+
+def random_walk(design):
+    """A latent Gaussian random walk observed with noise, the trend of a weekly series."""
+    with pm.Model(coords={"week": design["week"].to_numpy()}) as model:
+        drift = pm.HalfNormal("drift", 0.5)
+        trend = pm.GaussianRandomWalk("trend", sigma=drift, init_dist=pm.Normal.dist(0, 1), dims="week")
+        noise = pm.HalfNormal("noise", 0.5)
+        pm.Normal("sales", trend, noise, observed=np.zeros(len(design)), dims="week")
+    return model
+
+
+def spatial_gp(design):
+    """A latent Gaussian process over positions, in its Hilbert-space approximation (pm.gp.HSGP)."""
+    with pm.Model(coords={"station": design["station"].to_numpy()}) as model:
+        position = pm.Data("position", design["km"].to_numpy(dtype=float)[:, None])
+        length = pm.InverseGamma("length", 5, 5)
+        amplitude = pm.HalfNormal("amplitude", 1)
+        gp = pm.gp.HSGP(m=[8], c=2.0, cov_func=amplitude**2 * pm.gp.cov.Matern52(1, ls=length))
+        field = gp.prior("field", X=position, dims="station")
+        noise = pm.HalfNormal("noise", 0.5)
+        pm.Normal("reading", field, noise, observed=np.zeros(len(design)), dims="station")
+    return model
+
+
+def mixture(design):
+    """A two-component normal mixture whose components sit apart (no label switching)."""
+    with pm.Model(coords={"component": ["slow", "fast"], "runner": design["runner"].to_numpy()}) as model:
+        weight = pm.Dirichlet("weight", np.ones(2), dims="component")
+        centre = pm.Normal("centre", [-2, 2], 0.5, dims="component")
+        spread = pm.HalfNormal("spread", 0.5)
+        pm.NormalMixture("finish", w=weight, mu=centre, sigma=spread, observed=np.zeros(len(design)), dims="runner")
+    return model
+
+
+def custom_scan(design):
+    """A pm.CustomDist drawn day by day by a pytensor.scan, whose log-density PyMC derives as a scan:
+    a price pulled towards its mean from 0."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    n_days = len(design)
+
+    def step(previous, rng, mean, pull, sigma):
+        next_rng, value = pm.Normal.dist(previous + pull * (mean - previous), sigma, rng=rng, return_next_rng=True)
+        return value, next_rng
+
+    def reverting(mean, pull, sigma, size):
+        series, _ = pytensor.scan(step, outputs_info=[pt.zeros(()), pytensor.shared(np.random.default_rng())],
+                                  non_sequences=[mean, pull, sigma], n_steps=n_days, strict=True,
+                                  return_updates=False)
+        return series
+
+    with pm.Model(coords={"day": design["day"].to_numpy()}) as model:
+        mean = pm.Normal("mean", 0, 1)
+        pull = pm.Beta("pull", 2, 2)
+        sigma = pm.HalfNormal("sigma", 0.5)
+        pm.CustomDist("price", mean, pull, sigma, dist=reverting, signature="(),(),()->(t)",
+                      observed=np.zeros(n_days), dims="day")
     return model
