@@ -125,6 +125,29 @@ def test_jobqueue_options_layer_params_over_dask_config(monkeypatch):
     assert any("PROFILE__ENABLED=False" in line for line in prologue)
 
 
+def test_no_certificates_is_one_line_before_any_job(monkeypatch, tmp_path):
+    """A certificate folder sbc cannot create, or no `cryptography` to make certificates, stops
+    the run in one line before anything is submitted (no SLURM needed: it fails first)."""
+    from distributed.security import Security
+
+    from sbc_helpers.errors import ClusterUnavailable
+    from sbc_helpers.run.clusters import dask_client
+
+    missing = tmp_path / "missing"
+    with pytest.raises(ClusterUnavailable, match=f"cannot write the cluster's TLS certificates in {missing}"):
+        with dask_client(cluster=_cluster(kind="slurm", settings={"shared-temp-directory": str(missing)})):
+            pass
+
+    def no_cryptography(*args, **kwargs):
+        raise ImportError("No module named 'cryptography'")
+
+    monkeypatch.setattr(Security, "temporary", no_cryptography)
+    for cluster in (None, _cluster(kind="slurm")):
+        with pytest.raises(ClusterUnavailable, match="needs the 'cryptography' package"):
+            with dask_client(1, cluster=cluster):
+                pass
+
+
 def test_kubernetes_spec_is_built():
     """No Kubernetes cluster here: only the DaskCluster resource sbc would submit is checked."""
     pytest.importorskip("dask_kubernetes")
