@@ -247,6 +247,8 @@ def jobqueue_options(kind: str, settings: dict, job_name: str) -> dict:
     config["job-script-prologue"] = [*node_prologue(python), *(config.get("job-script-prologue") or [])]
     # the scheduler's HTTP endpoints on the login node's loopback only (no dashboard)
     config["scheduler-options"] = {"dashboard_address": "127.0.0.1:0", **(config.get("scheduler-options") or {})}
+    # and the workers' on their node's (the user's own --dashboard-address, later, wins)
+    config["worker-extra-args"] = ["--dashboard-address", "127.0.0.1:0", *(config.get("worker-extra-args") or [])]
     options = {k.replace("-", "_"): v for k, v in config.items()}
     options.update(processes=int(options["cores"]), job_name=job_name)
     return options

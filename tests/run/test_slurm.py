@@ -123,6 +123,8 @@ def test_jobqueue_options_layer_params_over_dask_config(monkeypatch):
     assert prologue[-1] == "export FROM_ENV=1"
     assert any("base_compiledir=${TMPDIR:-/tmp}" in line for line in prologue)
     assert any("PROFILE__ENABLED=False" in line for line in prologue)
+    assert options["worker_extra_args"] == ["--dashboard-address", "127.0.0.1:0"]  # HTTP on the node's loopback
+    assert options["scheduler_options"]["dashboard_address"] == "127.0.0.1:0"
 
 
 def test_no_certificates_is_one_line_before_any_job(monkeypatch, tmp_path):
