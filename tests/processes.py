@@ -105,3 +105,31 @@ def stop(proc: subprocess.Popen, tracked: set[Proc] = frozenset()) -> set[Proc]:
 def sbc(*args, cwd=None, env=None, timeout=900) -> subprocess.CompletedProcess:
     return subprocess.run([*SBC, *map(str, args)], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def outside_attempts(address: str) -> dict[str, str]:
+    """What a client without the run's certificate gets from the scheduler at ``address``
+    (``tls://host:port``): over plain TCP, and over TLS without a certificate of its own. Each
+    attempt asks the scheduler who it is; the value is "answered" or the error's type."""
+    import asyncio
+    import ssl
+
+    from distributed.comm import connect
+
+    hostport = address.split("://", 1)[1]
+    anonymous = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    anonymous.check_hostname = False
+    anonymous.verify_mode = ssl.CERT_NONE
+
+    async def attempt(url: str, **kwargs) -> str:
+        try:
+            comm = await connect(url, timeout=5, **kwargs)
+            await comm.write({"op": "identity", "reply": True})
+            await asyncio.wait_for(comm.read(), 5)
+            await comm.close()
+            return "answered"
+        except Exception as err:  # noqa: BLE001 - any refusal counts; its type is reported
+            return type(err).__name__
+
+    return {"tcp": asyncio.run(attempt(f"tcp://{hostport}")),
+            "tls without certificate": asyncio.run(attempt(f"tls://{hostport}", ssl_context=anonymous))}

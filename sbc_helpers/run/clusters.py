@@ -26,6 +26,13 @@ run ends, however it ends: normally, on an error, on Ctrl-C, on SIGTERM or SIGHU
 ``SystemExit`` for the duration), and from ``atexit`` if the clean-up itself was cut short. Only a
 SIGKILL of ``sbc`` leaves jobs behind; their workers exit on their own once the scheduler is gone
 (``death-timeout``, 60 s by default).
+
+Every cluster sbc starts speaks TLS with certificates made for the run (``Security.temporary()``):
+whoever lacks them cannot connect, so cannot run code as the campaign's user. The local cluster
+keeps them in memory and listens on 127.0.0.1 only; batch jobs read theirs from a folder only the
+owner can enter (0700, files 0600) on the shared file system (``shared-temp-directory``, else the
+home folder), removed when the run ends. A scheduler given with ``--scheduler`` is reached with the
+user's own Dask security settings (``distributed.comm.tls.*``).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import importlib.util
 import logging
 import os
 import re
+import shutil
 import shlex
 import signal
 import subprocess
@@ -96,12 +104,27 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, cluste
             yield client
 
 
+def run_security():
+    """Fresh TLS certificates for one run, in memory; one line if ``cryptography`` is missing."""
+    from distributed.security import Security
+
+    try:
+        return Security.temporary()
+    except ImportError as err:
+        raise ClusterUnavailable(f"TLS for the cluster needs the 'cryptography' package: {err}") from None
+
+
 @contextmanager
 def _existing(scheduler: str):
     from dask.distributed import Client
+    from distributed.security import Security
 
+    security = Security()  # the user's distributed.comm.tls.* settings
+    if not scheduler.startswith("tls://"):
+        log.info("scheduler %s: connecting without TLS (anyone who reaches it can run code as you; "
+                 "see the README's 'Security' section)", scheduler)
     try:
-        client = Client(scheduler, timeout="30s")
+        client = Client(scheduler, timeout="30s", security=security)
     except (OSError, TimeoutError, ValueError) as err:
         raise ClusterUnavailable(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
     with client:
@@ -119,11 +142,14 @@ def _local(workers: int | None):
     # and queues the rest itself, so a worker that dies takes down only the replicate it was running
     # (Dask charges a lost worker to every task assigned to it). No dashboard; the scheduler's HTTP
     # endpoints on any free port. The workers' statistical profiler is off: it samples every thread
-    # every 10 ms, and a worker's only thread here waits on its kernel.
+    # every 10 ms, and a worker's only thread here waits on its kernel. TLS with the run's own
+    # certificates; scheduler, workers, nannies and their HTTP endpoints on 127.0.0.1.
+    security = run_security()
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0,
                           "distributed.worker.profile.enabled": False}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                               protocol="tls://", security=security, dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                silence_logs=logging.ERROR)
     with cluster:
         with Client(cluster) as client:
@@ -219,7 +245,10 @@ def jobqueue_options(kind: str, settings: dict, job_name: str) -> dict:
     python = config.get("python") or sys.executable
     config["python"] = python
     config["job-script-prologue"] = [*node_prologue(python), *(config.get("job-script-prologue") or [])]
-    config["scheduler-options"] = {"dashboard_address": ":0", **(config.get("scheduler-options") or {})}
+    # the scheduler's HTTP endpoints on the login node's loopback only (no dashboard)
+    config["scheduler-options"] = {"dashboard_address": "127.0.0.1:0", **(config.get("scheduler-options") or {})}
+    # and the workers' on their node's (the user's own --dashboard-address, later, wins)
+    config["worker-extra-args"] = ["--dashboard-address", "127.0.0.1:0", *(config.get("worker-extra-args") or [])]
     options = {k.replace("-", "_"): v for k, v in config.items()}
     options.update(processes=int(options["cores"]), job_name=job_name)
     return options
@@ -244,6 +273,17 @@ def _one_line(text: str) -> str:
     errors = [re.split(r"(?:error|fatal):", line, maxsplit=1)[1].strip()
               for line in text.splitlines() if re.search(r"(?:error|fatal):", line)]
     return "; ".join(dict.fromkeys(errors)) if errors else " ".join(text.split())[:300]
+
+
+def certificate_folder(shared: str | None) -> Path:
+    """A new folder only the owner can enter (0700), for the certificates batch jobs read: in
+    ``shared`` (jobqueue's ``shared-temp-directory``) or else the home folder, which the nodes share."""
+    base = Path(os.path.expandvars(shared or "~")).expanduser()
+    try:
+        return Path(tempfile.mkdtemp(prefix=".sbc-tls-", dir=base))
+    except OSError as err:
+        raise ClusterUnavailable(f"cannot write the cluster's TLS certificates in {base}: {err.strerror} "
+                                 "(set jobqueue.<kind>.shared-temp-directory to a folder the nodes share)") from None
 
 
 def _job_class(base):
@@ -387,6 +427,9 @@ def _jobqueue(spec):
     job_name = f"sbc-{uuid.uuid4().hex[:8]}"
     options = jobqueue_options(kind, spec.settings, job_name)
     low, high = job_counts(spec)
+    security = run_security()
+    certificates = certificate_folder(options.get("shared_temp_directory"))
+    options.update(security=security, shared_temp_directory=str(certificates))
     cluster = None
 
     def cancel() -> None:
@@ -396,6 +439,7 @@ def _jobqueue(spec):
                 log.warning("SLURM jobs still listed 15 s after cancelling them: %s", ", ".join(left))
         else:
             _cancel_known_jobs(cluster)
+        shutil.rmtree(certificates, ignore_errors=True)
 
     quiet = _DropSubmitFailures()
     logging.getLogger("tornado.application").addFilter(quiet)

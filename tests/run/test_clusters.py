@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from processes import BIN, SBC, descendants, free_port, kill, sbc, start, stop, wait_gone
+from processes import BIN, SBC, descendants, free_port, kill, outside_attempts, sbc, start, stop, wait_gone
 
 pytestmark = pytest.mark.slow  # whole campaigns on real processes
 
@@ -242,3 +242,33 @@ def test_local_workers_run_without_the_profiler(tmp_path):
     settings, threads = done.stdout.strip().splitlines()[-2:]
     assert settings.count("(False, 1.0)") == 1 and "True" not in settings
     assert list(eval(threads).values()) == [1]  # noqa: S307 - our own probe's printed dict
+
+
+def test_local_cluster_listens_on_loopback_only_and_refuses_clients_without_its_certificate(tmp_path):
+    """`sbc run`'s local cluster: every socket its processes listen on is on 127.0.0.1, and a
+    client without the run's certificate (plain TCP, or TLS with no certificate) is refused while
+    the run's own client works."""
+    code = """if __name__ == "__main__":
+    import os, sys, psutil
+    from sbc_helpers.run.clusters import dask_client
+    with dask_client(2) as client:
+        print(client.submit(sum, [40, 2]).result())
+        pids = {os.getpid(), *(p.pid for p in psutil.Process().children(recursive=True))}
+        print(sorted({c.laddr.ip for c in psutil.net_connections("inet") if c.pid in pids and c.status == "LISTEN"}))
+        print(client.scheduler.address, flush=True)
+        sys.stdin.readline()
+"""
+    script = tmp_path / "probe.py"
+    script.write_text(code)
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        answer, listening, address = (proc.stdout.readline().strip() for _ in range(3))
+        attempts = outside_attempts(address)
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        stop(proc)
+    assert answer == "42" and address.startswith("tls://127.0.0.1:")
+    assert listening == "['127.0.0.1']"
+    assert "answered" not in attempts.values(), attempts

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from processes import SBC, descendants, free_port, kill, sbc, start, stop, wait_gone
+from processes import SBC, descendants, free_port, kill, outside_attempts, sbc, start, stop, wait_gone
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "slurm-local.sh"
@@ -123,6 +123,31 @@ def test_jobqueue_options_layer_params_over_dask_config(monkeypatch):
     assert prologue[-1] == "export FROM_ENV=1"
     assert any("base_compiledir=${TMPDIR:-/tmp}" in line for line in prologue)
     assert any("PROFILE__ENABLED=False" in line for line in prologue)
+    assert options["worker_extra_args"] == ["--dashboard-address", "127.0.0.1:0"]  # HTTP on the node's loopback
+    assert options["scheduler_options"]["dashboard_address"] == "127.0.0.1:0"
+
+
+def test_no_certificates_is_one_line_before_any_job(monkeypatch, tmp_path):
+    """A certificate folder sbc cannot create, or no `cryptography` to make certificates, stops
+    the run in one line before anything is submitted (no SLURM needed: it fails first)."""
+    from distributed.security import Security
+
+    from sbc_helpers.errors import ClusterUnavailable
+    from sbc_helpers.run.clusters import dask_client
+
+    missing = tmp_path / "missing"
+    with pytest.raises(ClusterUnavailable, match=f"cannot write the cluster's TLS certificates in {missing}"):
+        with dask_client(cluster=_cluster(kind="slurm", settings={"shared-temp-directory": str(missing)})):
+            pass
+
+    def no_cryptography(*args, **kwargs):
+        raise ImportError("No module named 'cryptography'")
+
+    monkeypatch.setattr(Security, "temporary", no_cryptography)
+    for cluster in (None, _cluster(kind="slurm")):
+        with pytest.raises(ClusterUnavailable, match="needs the 'cryptography' package"):
+            with dask_client(1, cluster=cluster):
+                pass
 
 
 def test_kubernetes_spec_is_built():
@@ -328,6 +353,40 @@ def test_an_interrupted_run_leaves_no_job_behind(slurm, client_side, tmp_path, s
         assert "interrupted" in log.read_text()
     assert _queue(slurm) == []
     kill(wait_gone(tracked, 30))
+
+
+def test_a_client_without_the_runs_certificate_is_refused_and_the_certificates_go_with_the_run(slurm, tmp_path):
+    """The SLURM cluster sbc starts speaks TLS with the run's own certificates: its client runs a
+    task, a client without them (plain TCP, or TLS with no certificate) is refused. The folder the
+    jobs read the certificates from is the owner's only and is gone once SIGTERM has ended the run."""
+    code = """if __name__ == "__main__":
+    import time
+    from sbc_helpers.run.clusters import dask_client
+    from sbc_helpers.run.params import Cluster
+    with dask_client(cluster=Cluster(kind="slurm", jobs=1, timeout=120)) as client:
+        print(client.submit(sum, [40, 2]).result())
+        print("scheduler", client.scheduler.address)
+        print("certificates", client.cluster.shared_temp_directory, flush=True)
+        time.sleep(600)
+"""
+    log = tmp_path / "run.log"
+    proc = start([sys.executable, "-c", code], log, env=slurm)
+    try:
+        _wait(lambda: "certificates" in log.read_text(), 180, "a task done on a SLURM worker", proc, log)
+        lines = dict(line.split(" ", 1) for line in log.read_text().splitlines() if line.startswith(("sch", "cert")))
+        address, certificates = lines["scheduler"], Path(lines["certificates"])
+        attempts = outside_attempts(address)
+        folder_mode = oct(certificates.stat().st_mode & 0o777)
+        file_modes = {oct(path.stat().st_mode & 0o777) for path in certificates.iterdir()}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM, log.read_text()
+    finally:
+        stop(proc)
+    assert "42" in log.read_text().split() and address.startswith("tls://")
+    assert "answered" not in attempts.values(), attempts
+    assert folder_mode == "0o700" and file_modes == {"0o600"}
+    assert not certificates.exists()
+    assert _queue(slurm) == []
 
 
 def test_no_job_outlives_the_cluster_sbc_started_even_when_stopped_by_sigterm(slurm, tmp_path):
