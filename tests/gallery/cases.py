@@ -45,6 +45,10 @@ CASES = {
                   {"Intercept", "hours studied", "school", "log_lik"}),
     "schools": ("model: {g}/models.py:schools, design: {{maker: {g}/designs.py:schools}}",
                 {"mu", "tau", "z", "theta", "sigma", "log_lik"}),
+    # posterior SBC of the same model, conditional on observed scores (its reference fitted by NUTS)
+    "schools_posterior": ("model: {g}/models.py:schools, design: {{maker: {g}/designs.py:schools}}, "
+                          "conditional_on: {g}/schools_scores.csv",
+                          {"mu", "tau", "z", "theta", "sigma", "log_lik"}),
     "ar_scalar": ("model: {g}/models.py:ar_scalar, design: {{maker: {g}/designs.py:days_of_series}}",
                   {"phi", "scale", "log_lik"}),
     "ar_vector": ("model: {g}/models.py:ar_vector, design: {{maker: {g}/designs.py:days_of_series}}",
@@ -59,10 +63,10 @@ CASES = {
                     {"mean", "pull", "sigma", "log_lik"}),
 }
 GROUPS = {
-    "regression": ['columns', 'outcomes', 'discrete', 'containers', 'scalars', 'repeated'],
-    "structure": ['formula', 'bernoulli', 'switchpoint', 'correlated', 'censored'],
-    "series": ['ar_scalar', 'ar_vector', 'random_walk', 'spatial_gp', 'mixture', 'custom_scan'],
-    "groups": ['schools'],
+    "regression": ["columns", "outcomes", "discrete", "containers", "scalars", "repeated"],
+    "structure": ["formula", "bernoulli", "switchpoint", "correlated", "censored"],
+    "series": ["ar_scalar", "ar_vector", "random_walk", "spatial_gp", "mixture", "custom_scan"],
+    "groups": ["schools", "schools_posterior"],
 }
 # figures a replicate notebook shows (design, mock data, trace), where not all three
 FIGURES = {"correlated": 2}  # its design is labels only: a note says there is no design figure

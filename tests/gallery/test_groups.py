@@ -1,5 +1,5 @@
 """The gallery's hundred-group hierarchy, over 200 quantities: every page bounds its figures
-(``cases.py``), through the real ``sbc run``."""
+(``cases.py``), through the real ``sbc run``, in prior SBC and in posterior SBC."""
 
 import pytest
 
@@ -21,3 +21,9 @@ def test_every_shape_runs_to_a_verdict_with_the_default_settings(gallery):
 @pytest.mark.parametrize("unit", cases.GROUPS[GROUP])
 def test_every_replicate_notebook_shows_its_figures(gallery, unit):
     cases.check_figures(gallery[1], unit)
+
+
+def test_posterior_sbc_of_the_hundred_groups_states_its_data_and_reference(gallery):
+    _, out = gallery
+    summary = (out / "schools_posterior" / "summary.html").read_text()
+    assert "Posterior SBC conditional on schools_scores.csv" in summary and "Reference posterior: ESS" in summary
