@@ -35,7 +35,6 @@ def configure() -> None:
     if _done:
         return
     _done = True
-    import pytensor
     from numba.core import config
 
     if "NUMBA_CPU_NAME" not in os.environ and config.CPU_NAME != PORTABLE_CPU:
@@ -45,6 +44,8 @@ def configure() -> None:
                         "NUMBA_CPU_NAME=generic)")
         else:
             config.CPU_NAME, config.CPU_FEATURES = PORTABLE_CPU, ""
+    import pytensor  # after the target is set
+
     if os.environ.get("SBC_NUMBA_CACHE") == "1":
         pytensor.config.numba__fastmath = False
         pytensor.config.numba__cache = True

@@ -8,6 +8,9 @@ dict, the keyword arguments of ``fit`` (and the ``inference`` argument of ``run_
 import pytest
 
 import campaigns
+import sbc_helpers
+
+sbc_helpers.configure()  # before any test module defines or compiles Numba code
 
 from sbc_helpers.models.designs import seed_design
 from sbc_helpers.inference import fit

@@ -48,10 +48,10 @@ output_dir: str = "."  # folder the side-car result files (ranks, draws, record)
 
 # %% tags=["imports"]
 import sbc_helpers
-from sbc_helpers.report import figures
-from sbc_helpers.run import steps
 
-sbc_helpers.configure()  # Numba's portable target: the same draws on any CPU
+sbc_helpers.configure()  # Numba's portable target, before anything defines Numba code
+from sbc_helpers.report import figures  # noqa: E402
+from sbc_helpers.run import steps  # noqa: E402
 
 plot_now = make_plots is True  # "flagged" draws the figures after the ranks, if the fit is flagged
 

@@ -3,8 +3,7 @@ dims, ``pm.Data``), each through the real ``sbc run`` with the default settings 
 workflow takes every name from the model and its design, and draws every figure.
 
 Each group of shapes is one campaign (two replicates per unit, tiny fits) in a test file of its own,
-so pytest-xdist runs the groups side by side. A group runs on one worker: its kernel compiles each
-model once and the second replicate reuses the compiled code, as a campaign's warm kernels do.
+so pytest-xdist runs the groups side by side.
 """
 
 import json
@@ -79,10 +78,10 @@ def params(group: str) -> str:
 
 
 def run(folder: Path, group: str) -> tuple[subprocess.CompletedProcess, Path]:
-    """The group's campaign, on one worker; returns the run and the campaign folder."""
+    """The group's campaign; returns the run and the campaign folder."""
     (folder / "gallery.yaml").write_text(params(group))
-    done = subprocess.run([*SBC, "run", folder / "gallery.yaml", "--output-dir", folder / "out", "--workers", "1",
-                           "-q"], capture_output=True, text=True, timeout=1800)
+    done = subprocess.run([*SBC, "run", folder / "gallery.yaml", "--output-dir", folder / "out", "-q"],
+                          capture_output=True, text=True, timeout=1800)
     return done, folder / "out" / group
 
 
