@@ -303,7 +303,8 @@ def trace_figure(idata, truth, quantities: list[str], n: int = TRACE_ROWS) -> Fi
         raise ValueError("no ranked quantity has posterior draws to show")
     share = [float(np.mean(draws < value)) for _, draws, value in scalars]
     whole = [i for i, (label, _, _) in enumerate(scalars) if label in quantities][:n - 1]
-    furthest = sorted(set(range(len(scalars))) - set(whole), key=lambda i: -abs(share[i] - 0.5))
+    varying = {i for i, (_, draws, _) in enumerate(scalars) if np.ptp(draws) > 0}  # a constant has no trace
+    furthest = sorted(varying - set(whole), key=lambda i: -abs(share[i] - 0.5))
     chosen = whole + furthest[:n - len(whole)]
     chains, n_draws = scalars[0][1].shape
     fig, update = _REUSED.get(("trace", len(chosen), chains, n_draws),
