@@ -303,7 +303,8 @@ def trace_figure(idata, truth, quantities: list[str], n: int = TRACE_ROWS) -> Fi
         raise ValueError("no ranked quantity has posterior draws to show")
     share = [float(np.mean(draws < value)) for _, draws, value in scalars]
     whole = [i for i, (label, _, _) in enumerate(scalars) if label in quantities][:n - 1]
-    varying = {i for i, (_, draws, _) in enumerate(scalars) if np.ptp(draws) > 0}  # a constant has no trace
+    # a quantity constant to rounding (an LKJ diagonal) has no histogram to draw
+    varying = {i for i, (_, draws, _) in enumerate(scalars) if np.ptp(draws) > 1e-9 * max(1.0, np.abs(draws).max())}
     furthest = sorted(varying - set(whole), key=lambda i: -abs(share[i] - 0.5))
     chosen = whole + furthest[:n - len(whole)]
     chains, n_draws = scalars[0][1].shape
