@@ -8,9 +8,10 @@ the API and before anything is compiled; importing the package changes nothing.
   another). ``NUMBA_CPU_NAME`` set by the user wins (``host`` asks for native code). The target is
   fixed when Numba's first function is defined, so ``configure`` must come before: when it comes
   too late it warns, once.
-- PyTensor's on-disk Numba cache stays off: with fast math, code loaded from it differs from code
-  compiled cold in the last bits, which HMC amplifies into different draws. ``SBC_NUMBA_CACHE=1``
-  turns fast math off and the cache on (deterministic, but draws differ from the default's).
+- PyTensor's fast math is off and its on-disk Numba cache on: with fast math, code loaded from the
+  cache differs from code compiled cold in the last bits, which HMC amplifies into different draws;
+  without it the two are bit-identical, so a process that finds a model in the cache skips most of
+  its compile and draws the same. ``SBC_NUMBA_CACHE=0`` turns the cache off (same draws, slower).
 """
 
 import logging
@@ -46,8 +47,12 @@ def configure() -> None:
             config.CPU_NAME, config.CPU_FEATURES = PORTABLE_CPU, ""
     import pytensor  # after the target is set
 
-    if os.environ.get("SBC_NUMBA_CACHE") == "1":
-        pytensor.config.numba__fastmath = False
-        pytensor.config.numba__cache = True
-    else:
-        pytensor.config.numba__cache = False
+    pytensor.config.numba__fastmath = False
+    pytensor.config.numba__cache = os.environ.get("SBC_NUMBA_CACHE") != "0"
+
+
+def numba_cache_folder() -> str:
+    """Where compiled Numba code is kept: PyTensor's compile directory (``PYTENSOR_FLAGS=base_compiledir=...``)."""
+    import pytensor
+
+    return str(pytensor.config.compiledir / "numba")

@@ -42,6 +42,8 @@ from scipy.signal import lfilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # validation.* beside sbc_helpers
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
 from sbc_helpers.models import conditioning
 from sbc_helpers.run import posterior
 from sbc_helpers.stats import sequential as sq

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
 from sbc_helpers.stats.calibrate import ALPHA, calibration_table
 from validation.tables import block, markdown
 

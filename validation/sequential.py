@@ -31,6 +31,8 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # validation.* beside sbc_helpers
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
 from sbc_helpers.stats import sequential as sq
 from validation.tables import markdown
 from sbc_helpers.stats.calibrate import calibration_table, gamma_critical, gamma_statistic

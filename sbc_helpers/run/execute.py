@@ -111,7 +111,10 @@ def execute_replicate(task: ReplicateTask) -> Outcome:
             outcome = collect(scratch)
         except BaseException as err:  # noqa: BLE001 - every failure is recorded, none is lost
             exit_code = warm.exit_code()
-            warm.discard()  # a failed, timed-out or dead kernel is never reused
+            # a kernel whose cell raised is as good as before (the next notebook starts it clean);
+            # a timed-out, interrupted or dead one is never reused
+            if not (type(err).__name__ == "PapermillExecutionError" and exit_code is None):
+                warm.discard()
             if isinstance(err, KeyboardInterrupt):
                 raise
             outcome = Outcome(record=Record.failed(

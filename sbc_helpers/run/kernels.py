@@ -155,14 +155,6 @@ papermill_engines.register("warm", WarmKernelEngine)
 KERNEL_ARGUMENTS = ["--HistoryManager.enabled=False"]
 
 
-def kernel_env() -> dict[str, str]:
-    """The environment a replicate kernel starts with: this process's, with the Numba cache off."""
-    env = dict(os.environ)
-    # appended: PyTensor reads the flags in order, the last setting wins
-    env["PYTENSOR_FLAGS"] = ",".join(f for f in (env.get("PYTENSOR_FLAGS", ""), "numba__cache=False") if f)
-    return env
-
-
 NATIVE = "sbc-native"
 """The kernel name that means: this process's own interpreter, whatever kernels are registered."""
 
@@ -204,7 +196,7 @@ class WarmKernel:
                                     ip=os.path.join(self.sockets, "ipc"),
                                     client_class="jupyter_client.asynchronous.AsyncKernelClient")
             self.uses = 0
-            self.km.start_kernel(cwd=cwd, env=kernel_env(), extra_arguments=KERNEL_ARGUMENTS)
+            self.km.start_kernel(cwd=cwd, extra_arguments=KERNEL_ARGUMENTS)
         self.uses += 1
         return self.km, RESET.format(cwd=cwd)
 

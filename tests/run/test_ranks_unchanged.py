@@ -1,12 +1,11 @@
-"""Same seeds, same ranks: ranks recorded before issue #20's throughput changes (figures, the
-vectorised log-likelihood, lazy imports, the compile cache, `make_plots: flagged`) are what the
-code gives now, by ``run_replicate`` and by the replicate template on a warm kernel.
+"""Same seeds, same ranks: the ranks recorded in ``tests/data/recorded_ranks.csv`` are what the code
+gives, by ``run_replicate`` and by the replicate template on a warm kernel, with the Numba cache off
+or on.
 
-``tests/data/ranks_before_issue20.csv`` was written by ``run_replicate`` at commit 03419e1 (the
-seed model on the 5 x 10 design, the demo campaign's seeds for its first 4 replicates, 2 chains of
-200 + 200, L = 100, one derived quantity and the log-likelihood), with ``NUMBA_CPU_NAME=generic``:
-the portable target ``sbc_helpers`` now sets, without which Numba's code and so the draws follow
-the CPU (the file first recorded on another machine failed here on an AMD znver5 one).
+The file holds the seed model on the 5 x 10 design, the demo campaign's seeds for its first 4
+replicates, 2 chains of 200 + 200, L = 100, one derived quantity and the log-likelihood. It changes
+only when a change of the code is meant to change draws; then ``python -m tests.run.test_ranks_unchanged``
+records it again (last: when PyTensor's fast math went off, so that the Numba cache could go on).
 """
 
 from pathlib import Path
@@ -19,7 +18,7 @@ from sbc_helpers.run import steps
 from sbc_helpers.run.execute import ReplicateTask, execute_replicate
 
 ROOT = Path(__file__).resolve().parents[2]
-RECORDED = pd.read_csv(ROOT / "tests" / "data" / "ranks_before_issue20.csv")
+RECORDED = pd.read_csv(ROOT / "tests" / "data" / "recorded_ranks.csv")
 DESIGN = {"maker": "seed_design", "n_groups": 5, "n_points": 10, "seed": 1234}
 INFERENCE = {"method": "nuts", "sampler": "nutpie", "draws": 200, "tune": 200, "chains": 2, "target_accept": 0.95}
 DERIVED = {"alpha_contrast": "alpha[:, 0] - alpha[:, 1]"}
@@ -34,12 +33,16 @@ def _same(ranks: pd.DataFrame, replicate: int) -> None:
         np.testing.assert_allclose(got[column], expected[column], rtol=1e-12, atol=0, err_msg=column)
 
 
-def test_run_replicate_gives_the_recorded_ranks():
+def _run_replicates() -> dict[int, pd.DataFrame]:
     built = steps.build(steps.load_design(DESIGN), "hierarchical_centered")
-    for replicate, seed in RECORDED.groupby("replicate")["seed"].first().items():
-        result = steps.run_replicate(built, int(replicate), int(seed), dict(INFERENCE), rank_draws=100,
-                                     expressions=DERIVED, log_lik=True, cores=1)
-        _same(result.ranks, int(replicate))
+    return {int(replicate): steps.run_replicate(built, int(replicate), int(seed), dict(INFERENCE), rank_draws=100,
+                                                expressions=DERIVED, log_lik=True, cores=1).ranks
+            for replicate, seed in RECORDED.groupby("replicate")["seed"].first().items()}
+
+
+def test_run_replicate_gives_the_recorded_ranks():
+    for replicate, ranks in _run_replicates().items():
+        _same(ranks, replicate)
 
 
 @pytest.mark.slow
@@ -56,3 +59,13 @@ def test_the_template_with_its_figures_gives_the_recorded_ranks():
         assert '"image/png"' in outcome.notebook  # the figures were drawn
         _same(outcome.ranks, replicate)
 
+
+
+if __name__ == "__main__":  # record the file again
+    import sbc_helpers
+
+    sbc_helpers.configure()
+    rows = [ranks.assign(replicate=replicate) for replicate, ranks in _run_replicates().items()]
+    seeds = RECORDED.groupby("replicate")["seed"].first()
+    table = pd.concat(rows).assign(seed=lambda t: t["replicate"].map(seeds))[list(RECORDED.columns)]
+    table.to_csv(ROOT / "tests" / "data" / "recorded_ranks.csv", index=False, float_format="%.17g")
