@@ -32,9 +32,10 @@ class CampaignRun:
 
 def run_campaign(campaign: Campaign | str | Path, output_dir: str | Path = "outputs", *, workers: int | None = None,
                  scheduler: str | None = None, progress: bool = True, report: bool = True,
-                 replicates: int | None = None, checked: dict | None = None) -> CampaignRun:
+                 replicates: int | None = None, checked: dict | None = None, restart: bool = False) -> CampaignRun:
     """Check (unless ``checked`` is the preflight's result already), run every missing replicate,
-    gather each unit's tables once and build the report."""
+    gather each unit's tables once and build the report. A folder holding replicates made from
+    other settings is refused (``ResumeRefused``) unless ``restart`` discards them first."""
     from sbc_helpers.report import analysis
     from sbc_helpers.run import runner
 
@@ -43,7 +44,7 @@ def run_campaign(campaign: Campaign | str | Path, output_dir: str | Path = "outp
     checked = checked if checked is not None else check_campaign(campaign)
     with runner.lock(runner.campaign_dir(campaign, output_dir)):
         result = runner.run(campaign, output_dir, workers=workers, scheduler=scheduler, progress=progress,
-                            descriptions={unit: c.description for unit, c in checked.items()})
+                            restart=restart, descriptions={unit: c.description for unit, c in checked.items()})
         tables = {u.name: analysis.gather(result.campaign_dir, u.name, campaign) for u in campaign.units()}
         index = build_report(result.campaign_dir, campaign, tables) if report else None
     return CampaignRun(result=result, index=index)

@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     size.add_argument("--jobs", type=int, metavar="N", help="batch jobs (Kubernetes pods) kept running")
     size.add_argument("--adapt", metavar="MIN:MAX", help="between MIN and MAX jobs, by the queue of replicates")
     run.add_argument("--no-report", action="store_true", help="skip building the HTML report")
+    run.add_argument("--restart", action="store_true",
+                     help="discard the campaign's results in the output folder first (needed after a change "
+                          "of the model, data or inference settings)")
     run.add_argument("--sequential", action="store_true",
                      help="stop each unit as soon as its verdict is sure (replicates becomes the maximum)")
     plan = sub.add_parser("plan", help="how many replicates each resolution needs, and how long they take")
@@ -97,7 +100,8 @@ def _run(args) -> int:
     checked = api.check_campaign(campaign)  # bad input: a one-line error, and nothing written
     with campaign_log(campaign_dir(campaign, args.output_dir), args.argv, create=True):
         done = api.run_campaign(campaign, args.output_dir, workers=args.workers, scheduler=args.scheduler,
-                                progress=not args.quiet, report=not args.no_report, checked=checked)
+                                progress=not args.quiet, report=not args.no_report, checked=checked,
+                                restart=args.restart)
         result = done.result
         log.info("%s: ran %d, skipped %d (already done), failed %d", campaign.name, result.ran,
                  result.skipped, len(result.failed))

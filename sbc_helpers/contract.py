@@ -41,7 +41,8 @@ REPLICATE_SUFFIXES = {"notebook": ".ipynb", "page": ".html", "ranks": ".ranks.pa
 UNIT_FILES = {"ranks": "ranks.parquet", "replicates": "replicates.parquet", "calibration": "calibration.csv",
               "failures": "failures.csv", "verdict": "verdict.json", "summary": "summary.ipynb",
               "summary_page": "summary.html", "thumbnail": "ecdf.png", "model": "model.txt",
-              "evidence": "evidence.parquet", "truths": "truths.parquet", "notebook_css": f"{REPLICATES_DIR}/notebook.css"}
+              "evidence": "evidence.parquet", "truths": "truths.parquet", "identity": "identity.json",
+              "notebook_css": f"{REPLICATES_DIR}/notebook.css"}
 """A unit's (model x method) gathered tables and pages, in ``<campaign>/<unit>/``."""
 
 CAMPAIGN_FILES = {"manifest": "campaign.json", "index": "index.html", "log": "sbc.log",

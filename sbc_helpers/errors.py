@@ -51,3 +51,8 @@ class StoreError(SBCError, OSError):
 class ReportError(SBCError, RuntimeError):
     """A report step (a figure, a page) failed; the run's tables are written and ``sbc report``
     rebuilds the pages."""
+
+
+class ResumeRefused(SBCError, RuntimeError):
+    """An output folder holding replicates made from other settings (an edited model file, another
+    prior or sampler setting): resuming would mix two campaigns' replicates."""

@@ -7,8 +7,8 @@ and prints whether some test failed. Run it before and after restructuring the s
     .venv/bin/python scripts/defects.py            # every defect
     .venv/bin/python scripts/defects.py rank retries
 
-A defect whose line is not found is reported as such (the code moved: update the line here). A run
-of every defect writes its table into tests/README.md, between the defects markers.
+A defect whose line is not found is reported as such (the code moved: update the line here). Each
+defect's row in the table in tests/README.md (between the defects markers) is rewritten by its run.
 """
 
 import subprocess
@@ -77,7 +77,7 @@ def plant(defect: Defect) -> str | None:
 
 def main(names: list[str]) -> int:
     chosen = [d for d in DEFECTS if not names or d.name in names]
-    missed, rows = 0, []
+    missed, rows = 0, {}
     for defect in chosen:
         original = plant(defect)
         if original is None:
@@ -91,21 +91,30 @@ def main(names: list[str]) -> int:
             done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         finally:
             (ROOT / defect.file).write_text(original)
+        # pytest's summary lines ("FAILED tests/...::test - reason"), not captured log lines ("ERROR  sbc:...")
         failed = [line.split(" ", 1)[1].split(" - ")[0] for line in done.stdout.splitlines()
-                  if line.startswith("FAILED ") or line.startswith("ERROR ")]
+                  if line.startswith(("FAILED tests/", "ERROR tests/"))]
         caught = done.returncode != 0 and failed
         missed += not caught
         tier = "quick tier" if defect.quick else "suite"
         print(f"{defect.name} ({defect.what}): {'caught' if caught else 'NOT CAUGHT'} by the {tier} in "
               f"{time.monotonic() - started:.0f} s: {failed[0] if failed else done.stdout.strip().splitlines()[-1:]}",
               flush=True)
-        rows.append(f"| {defect.what} | `{defect.file}`: `{defect.defect}` | "
-                    f"{f'`{failed[0]}` ({tier})' if caught else '**not caught**'} |")
-    if not names:
-        text = README.read_text()
-        head, _, rest = text.partition(START)
-        README.write_text(head + START + "\n" + "\n".join(rows) + "\n" + END + rest.partition(END)[2])
+        rows[defect.what] = (f"| {defect.what} | `{defect.file}`: `{defect.defect}` | "
+                             f"{f'`{failed[0]}` ({tier})' if caught else '**not caught**'} |")
+    write_rows(rows)
     return 1 if missed else 0
+
+
+def write_rows(rows: dict[str, str]) -> None:
+    """Put the defects' rows into tests/README.md's table, in the order of ``DEFECTS``."""
+    text = README.read_text()
+    head, _, rest = text.partition(START)
+    table, _, tail = rest.partition(END)
+    old = {line.split(" | ")[0][2:]: line for line in table.strip().splitlines() if line.startswith("| ")}
+    order = [d.what for d in DEFECTS]
+    lines = [{**old, **rows}[what] for what in order if what in {**old, **rows}]
+    README.write_text(head + START + "\n" + "\n".join(lines) + "\n" + END + tail)
 
 
 if __name__ == "__main__":

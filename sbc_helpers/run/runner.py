@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import sys
@@ -30,7 +31,7 @@ from importlib.resources import files as package_files
 from pathlib import Path
 
 from sbc_helpers.contract import CAMPAIGN_FILES, UNIT_FILES, Outcome, Record, replicate_path
-from sbc_helpers.errors import CampaignLocked
+from sbc_helpers.errors import CampaignLocked, ResumeRefused
 from sbc_helpers.run import store
 from sbc_helpers.run.execute import ReplicateTask, execute_replicate
 from sbc_helpers.run.params import Campaign, Unit, dump
@@ -160,6 +161,48 @@ def _conditioning_parameter(campaign: Campaign, unit: Unit, files: dict[str, byt
     return shipped
 
 
+NOT_REPLICATE = ("cores", "make_plots", "keep_draws")
+"""Template parameters that change how a replicate runs or what it keeps, not its draws or ranks."""
+
+
+def identity(campaign: Campaign, unit: Unit) -> dict:
+    """What a unit's replicates are made from: the seed and every template parameter that changes
+    their draws (user files by their content's hash, in the shipped paths)."""
+    parameters = unit_parameters(campaign, unit, 1, {})
+    made_from = {k: v for k, v in parameters.items() if k not in NOT_REPLICATE}
+    return json.loads(json.dumps({"seed": campaign.seed, **made_from}, default=str))
+
+
+def _changes(before: dict, after: dict, path: str = "") -> list[str]:
+    """What differs between two identities, named for the user ("model: dose.py changed")."""
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        a, b, name = before.get(key), after.get(key), f"{path}.{key}" if path else key
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += _changes(a, b, name)
+        elif a != b:
+            shipped = [v.split("/")[2].split(":")[0] for v in (a, b)
+                       if isinstance(v, str) and v.startswith(SHIPPED + "/")]
+            changes.append(f"{name}: {shipped[-1]} changed" if len(shipped) == 2 and len(set(shipped)) == 1
+                           else f"{name}: {a!r} -> {b!r}")
+    return changes
+
+
+def claim_units(campaign: Campaign, folder: Path) -> None:
+    """Refuse to resume a unit whose replicates on disk were made from other settings; record each
+    unit's identity. Workers, cluster, replicates and report settings may change."""
+    identities = {unit.name: identity(campaign, unit) for unit in campaign.units()}
+    for name, made_from in identities.items():
+        before = store.read_identity(store.unit_dir(folder, name))
+        if before is not None and before != made_from and store.has_replicates(store.unit_dir(folder, name)):
+            changes = _changes(before, made_from)
+            raise ResumeRefused(f"{name}: {folder} holds replicates made from other settings "
+                                f"({'; '.join(changes[:3])}{'; ...' if len(changes) > 3 else ''}): "
+                                "resuming would mix them; use --restart to discard them, or another --output-dir")
+    for name, made_from in identities.items():
+        store.write_identity(store.unit_dir(folder, name), made_from)
+
+
 def plan(campaign: Campaign, folder: Path, cores: int, skip_units: set[str] = frozenset(),
          references: dict[str, Path] | None = None) -> tuple[list[ReplicateTask], int]:
     """Tasks for every replicate not yet complete on disk (none for ``skip_units``), and how many
@@ -214,9 +257,9 @@ def _failure(task: ReplicateTask, err: BaseException) -> Outcome:
 
 
 def run(campaign: Campaign, output_dir: Path | str, workers: int | None = None, scheduler: str | None = None,
-        progress: bool = True, descriptions: dict[str, str] | None = None) -> RunResult:
+        progress: bool = True, descriptions: dict[str, str] | None = None, restart: bool = False) -> RunResult:
     """Run every missing replicate of ``campaign`` (checked by the preflight first); call it with
-    the campaign's folder locked (``lock``)."""
+    the campaign's folder locked (``lock``). ``restart``: discard the folder's results first."""
     from sbc_helpers.run import posterior
     from sbc_helpers.run.clusters import dask_client
     from sbc_helpers.setup import configure
@@ -224,6 +267,9 @@ def run(campaign: Campaign, output_dir: Path | str, workers: int | None = None, 
     configure()  # before the reference posterior's fit
     folder = campaign_dir(campaign, output_dir)
     workers = workers or os.cpu_count() or 1
+    if restart:
+        store.clear_campaign(folder)
+    claim_units(campaign, folder)
     store.write_manifest(folder, dump(campaign))
     for unit, text in (descriptions or {}).items():
         store.atomic_write(store.unit_dir(folder, unit) / UNIT_FILES["model"], text.encode())

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,3 +228,27 @@ def read_manifest(campaign_dir: Path) -> dict:
         return json.loads(manifest.read_text())
     except json.JSONDecodeError as err:
         raise StoreError(f"{manifest} is corrupt: {err}") from None
+
+
+def has_replicates(folder: Path) -> bool:
+    """Whether a unit folder holds any replicate's record (finished, failed or not run)."""
+    return (Path(folder) / REPLICATES_DIR).is_dir() and any((Path(folder) / REPLICATES_DIR).glob("*.json"))
+
+
+def read_identity(folder: Path) -> dict | None:
+    """What a unit's replicates were made from (``runner.identity``), None when not recorded."""
+    path = Path(folder) / UNIT_FILES["identity"]
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_identity(folder: Path, identity: dict) -> None:
+    atomic_write(Path(folder) / UNIT_FILES["identity"], json.dumps(identity, indent=1, sort_keys=True).encode())
+
+
+def clear_campaign(campaign_dir: Path) -> None:
+    """Remove a campaign's results (units, references, pages), keeping its lock and its log."""
+    keep = {CAMPAIGN_FILES["lock"], CAMPAIGN_FILES["log"]}
+    for entry in Path(campaign_dir).iterdir() if Path(campaign_dir).is_dir() else ():
+        if entry.name in keep:
+            continue
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
