@@ -189,12 +189,13 @@ def _changes(before: dict, after: dict, path: str = "") -> list[str]:
 
 
 def claim_units(campaign: Campaign, folder: Path) -> None:
-    """Refuse to resume a unit whose replicates on disk were made from other settings; record each
-    unit's identity. Workers, cluster, replicates and report settings may change."""
+    """Refuse to resume a unit whose finished replicates were made from other settings; record each
+    unit's identity. Workers, cluster, replicates and report settings may change, and a unit whose
+    replicates all failed may be fixed (they all run again)."""
     identities = {unit.name: identity(campaign, unit) for unit in campaign.units()}
     for name, made_from in identities.items():
         before = store.read_identity(store.unit_dir(folder, name))
-        if before is not None and before != made_from and store.has_replicates(store.unit_dir(folder, name)):
+        if before is not None and before != made_from and store.has_finished(store.unit_dir(folder, name)):
             changes = _changes(before, made_from)
             raise ResumeRefused(f"{name}: {folder} holds replicates made from other settings "
                                 f"({'; '.join(changes[:3])}{'; ...' if len(changes) > 3 else ''}): "

@@ -230,9 +230,15 @@ def read_manifest(campaign_dir: Path) -> dict:
         raise StoreError(f"{manifest} is corrupt: {err}") from None
 
 
-def has_replicates(folder: Path) -> bool:
-    """Whether a unit folder holds any replicate's record (finished, failed or not run)."""
-    return (Path(folder) / REPLICATES_DIR).is_dir() and any((Path(folder) / REPLICATES_DIR).glob("*.json"))
+def has_finished(folder: Path) -> bool:
+    """Whether a unit folder holds a replicate that succeeded (failed ones are run again anyway)."""
+    records = (Path(folder) / REPLICATES_DIR).glob("*.json") if (Path(folder) / REPLICATES_DIR).is_dir() else ()
+    for path in records:
+        replicate = stem_replicate(path.name)
+        record = read_record(folder, replicate) if replicate is not None else None
+        if record is not None and record.status == "ok":
+            return True
+    return False
 
 
 def read_identity(folder: Path) -> dict | None:

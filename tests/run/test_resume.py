@@ -9,6 +9,7 @@ import textwrap
 import pandas as pd
 import pytest
 
+from outcomes import outcome
 from processes import SBC
 from sbc_helpers.errors import ResumeRefused
 from sbc_helpers.run import runner, store
@@ -56,15 +57,16 @@ def _campaign(tmp_path, **inference):
                           "models": [{"name": "m", "model": "normal_normal", "inference": inference}]})
 
 
-def test_an_inference_setting_changed_is_named_and_workers_or_plots_are_not(tmp_path):
+def test_a_changed_setting_is_named_once_a_replicate_finished_and_workers_or_plots_pass(tmp_path):
     folder = tmp_path / "out"
     runner.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.8), folder)
-    (store.unit_dir(folder, "m") / "replicates").mkdir(parents=True)
-    (store.unit_dir(folder, "m") / "replicates" / "0000.json").write_text("{}")
-    runner.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.8).model_copy(
+    store.save_replicate(store.unit_dir(folder, "m"), outcome(0, "failed"))
+    runner.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.9), folder)  # failed ones run again
+    store.save_replicate(store.unit_dir(folder, "m"), outcome(1, "ok"))
+    with pytest.raises(ResumeRefused, match=r"m: .* \(inference.target_accept: 0.9 -> 0.8\)"):
+        runner.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.8), folder)
+    runner.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.9).model_copy(
         update={"make_plots": False, "replicates": 10}), folder)
-    with pytest.raises(ResumeRefused, match=r"m: .* \(inference.target_accept: 0.8 -> 0.95\)"):
-        runner.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.95), folder)
 
 
 def _sbc(folder, *args) -> subprocess.CompletedProcess:
