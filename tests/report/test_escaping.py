@@ -8,6 +8,7 @@ markup must produce pages where that markup only ever appears escaped.
 
 import subprocess
 import textwrap
+from html.parser import HTMLParser
 
 import pytest
 
@@ -32,6 +33,24 @@ MODEL = textwrap.dedent(f'''
 ''')
 
 
+class LiveMarkup(HTMLParser):
+    """The event-handler attributes of a page's elements, as a browser would parse them (a page may
+    re-serialize raw markup, so a text search for the user's string is not enough)."""
+
+    def __init__(self):
+        super().__init__()
+        self.handlers: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.handlers += [(tag, name) for name, _ in attrs if name in ("onerror", "onmouseover")]
+
+
+def live_handlers(text: str) -> list[tuple[str, str]]:
+    parser = LiveMarkup()
+    parser.feed(text)
+    return parser.handlers
+
+
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
     folder = tmp_path_factory.mktemp("escaping")
@@ -53,5 +72,6 @@ def test_markup_in_variable_names_and_coordinates_is_escaped_on_every_page(pages
     for page in pages:
         text = page.read_text()
         assert EVIL_LABEL not in text and EVIL_NAME not in text, page
+        assert live_handlers(text) == [], page
         seen |= "&lt;img src=x onerror=alert(1)&gt;" in text
     assert seen  # the label is there, as text
