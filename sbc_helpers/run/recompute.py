@@ -53,7 +53,21 @@ def recompute(campaign_dir: Path, campaign: Campaign) -> int:
         raise
     for tmp, target in staged:
         os.replace(tmp, target)
+    record_reranked(campaign_dir, campaign)
     return len(staged)
+
+
+def record_reranked(campaign_dir: Path, campaign: Campaign) -> None:
+    """Note the new ranking settings in each unit's identity, so that a later ``sbc run`` with them
+    resumes; what the fits were made from stays as recorded."""
+    from sbc_helpers.run.runner import RERANK, identity
+
+    for unit in campaign.units():
+        folder = store.unit_dir(campaign_dir, unit.name)
+        before = store.read_identity(folder)
+        if before is not None:
+            now = identity(campaign, unit)
+            store.write_identity(folder, {**before, **{k: now[k] for k in RERANK}})
 
 
 def _stage(target: Path, data: bytes) -> tuple[str, Path]:

@@ -163,6 +163,8 @@ def _conditioning_parameter(campaign: Campaign, unit: Unit, files: dict[str, byt
 
 NOT_REPLICATE = ("cores", "make_plots", "keep_draws")
 """Template parameters that change how a replicate runs or what it keeps, not its draws or ranks."""
+RERANK = ("rank_draws", "quantities", "derived", "log_likelihood")
+"""What ``sbc report --recompute`` may change: the ranking of the kept draws, not the fits."""
 
 
 def identity(campaign: Campaign, unit: Unit) -> dict:
