@@ -4,6 +4,7 @@ progress bar is a notebook widget)."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,13 +168,16 @@ def calibrate(model, design=None, *, replicates: int = 100, inference: dict | li
     more replicates resumes the last one; one with a changed model is refused unless ``restart``.
     Sequential stopping is on by default, so a broken or clearly miscalibrated model stops early.
     """
+    from sbc_helpers.errors import ParamsError
     from sbc_helpers.models import by_value
     from sbc_helpers.run import runner, store
-    from sbc_helpers.run.params import campaign_from
+    from sbc_helpers.run.params import NAME, campaign_from
 
     model_name = model.rpartition(":")[2] if isinstance(model, str) else by_value.name_of(model)
     name = name or model_name
-    folder = Path(output_dir) / str(name)
+    if not re.fullmatch(NAME, str(name)):  # before it names a folder
+        raise ParamsError(f"calibrate: name: {name!r} is not a valid name (letters, digits, '_', '.', '-')")
+    folder = Path(output_dir) / name
     if restart and folder.is_dir():
         with runner.lock(folder):
             store.clear_campaign(folder)

@@ -74,8 +74,7 @@ def _returning(model, name: str) -> Callable:
     def builder(design):
         return model
 
-    builder.__name__ = builder.__qualname__ = name
-    builder.sbc_model = model
+    builder.__name__ = name  # its qualname stays a local one: pickled by value
     return builder
 
 
@@ -84,10 +83,12 @@ def source_module(func: Callable) -> str:
     constants (closure or global) and the functions it calls from its own module.
 
     Raises a one-line ``SBCError`` when the source cannot be had or a value it uses is no literal."""
-    name = getattr(func, "__name__", repr(func))
-    if hasattr(func, "sbc_model"):
-        raise SBCError(f"{name!r} is a pm.Model object, which has no source: pass its builder function "
-                       "to calibrate to write a params file")
+    import pymc as pm
+
+    if not inspect.isfunction(func):
+        what = "a pm.Model object" if isinstance(func, pm.Model) else f"a {type(func).__name__}"
+        raise SBCError(f"{name_of(func)!r} is {what}, which has no source: pass a builder function to "
+                       "calibrate to write a params file")
     lines: list[str] = []
     definitions: list[str] = []
     _collect(func, lines, definitions, set())
