@@ -147,10 +147,10 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
-
 MODEL_KEYS = ("model_kwargs", "simulator", "quantities", "conditional_on", "new_design", "reference_inference")
 """``calibrate`` keywords that go to the model's entry of a params file; the others are the campaign's."""
 FILES = "calibrate"  # the campaign folder's subfolder holding the pickled functions and the design
+SEED = 1234  # the campaign seed unless ``seed`` is given: a repeated call is the same campaign
 
 
 def calibrate(model, design=None, *, replicates: int = 100, inference: dict | list | None = None,
@@ -196,7 +196,7 @@ def calibrate(model, design=None, *, replicates: int = 100, inference: dict | li
     if inference is not None:
         spec["inference"] = [_with_function(i, ship) for i in inference] if isinstance(inference, list) \
             else _with_function(inference, ship)
-    raw = {"name": name, "seed": 1234, "replicates": replicates, **params, "models": [spec],
+    raw = {"name": name, "seed": SEED, "replicates": replicates, **params, "models": [spec],
            "base_dir": str(Path.cwd())}
     if design is not None:
         raw["design"] = _design(design, folder / FILES)
@@ -237,8 +237,9 @@ def _design(design, folder: Path):
 class Calibration:
     """What ``calibrate`` ran and found: the unit tables on disk, the verdict and the report.
 
-    With one unit (one inference method), the tables are that unit's; with several, they are
-    stacked with a ``unit`` column and ``verdict`` maps unit -> verdict."""
+    The tables are read from the campaign folder when asked (a later call on the same folder, with
+    more replicates, changes them). With one unit (one inference method) they are that unit's; with
+    several, they are stacked with a ``unit`` column and ``verdict`` maps unit -> verdict."""
 
     folder: Path
     campaign: Campaign
