@@ -165,7 +165,8 @@ def calibrate(model, design=None, *, replicates: int = 100, inference: dict | li
     params file. ``design``: a DataFrame, a CSV/Parquet file, a design maker's mapping, or None (the
     campaign default). Every other key of a params file is a keyword (``seed``, ``rank_draws``,
     ``make_plots``, ...; ``model_kwargs``, ``simulator``, ``quantities`` go to the model). A call with
-    more replicates resumes the last one; one with a changed model is refused unless ``restart``.
+    more replicates resumes the last one; one with a changed model is refused unless ``restart`` (a
+    ``pm.Model`` pickles differently in a new session, so it resumes only within one).
     Sequential stopping is on by default, so a broken or clearly miscalibrated model stops early.
     """
     from sbc_helpers.errors import ParamsError
