@@ -54,7 +54,8 @@ def reference(obj, folder: Path, key: str) -> str:
     qualname = getattr(obj, "__qualname__", "")
     if _installed(module) and "<locals>" not in qualname:
         return f"{module.__name__}:{qualname}"
-    by_value = module is not None and module.__name__ != "__main__" and not _installed(module)
+    by_value = (module is not None and module.__name__ != "__main__" and not _installed(module)
+                and module.__name__ not in cloudpickle.list_registry_pickle_by_value())
     if by_value:  # a module the workers may not import (a test file, a script): pickle its code too
         cloudpickle.register_pickle_by_value(module)
     try:
