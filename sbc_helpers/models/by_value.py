@@ -49,7 +49,7 @@ def reference(obj, folder: Path, key: str) -> str:
     if isinstance(obj, pm.Model):
         obj = _returning(obj, name_of(obj))
     if not callable(obj):
-        raise ParamsError(f"{key}: {type(obj).__name__} is not a function, a pm.Model or a reference")
+        raise ParamsError(f"calibrate: {key}: {type(obj).__name__} is not a function, a pm.Model or a reference")
     module = inspect.getmodule(obj)
     qualname = getattr(obj, "__qualname__", "")
     if _installed(module) and "<locals>" not in qualname:
@@ -61,7 +61,8 @@ def reference(obj, folder: Path, key: str) -> str:
     try:
         data = cloudpickle.dumps(obj)
     except Exception as err:
-        raise ParamsError(f"{key}: {name_of(obj)!r} cannot be pickled: {type(err).__name__}: {err}") from None
+        raise ParamsError(f"calibrate: {key}: {name_of(obj)!r} cannot be pickled: "
+                          f"{type(err).__name__}: {' '.join(str(err).split())}") from None
     finally:
         if by_value:
             cloudpickle.unregister_pickle_by_value(module)
