@@ -15,27 +15,27 @@
 # %% [markdown]
 # # Walkthrough: simulation-based calibration of your own model
 #
-# This notebook takes a PyMC model that lives *outside* this package through a whole SBC campaign:
+# This notebook takes a PyMC model written in a cell through a whole SBC campaign, in one call:
 #
-# 1. write the model as a function of a design (a pandas DataFrame) in its own `.py` file,
-# 2. write the design as a CSV file,
-# 3. point a params file at both,
-# 4. run `sbc run` on it,
-# 5. read the report.
+# 1. write the model as a function of a design (a pandas DataFrame),
+# 2. make the design,
+# 3. call `sbc.calibrate`: it runs the campaign `sbc run` runs (one replicate notebook per replicate,
+#    on a local Dask cluster) and shows the verdict,
+# 4. read the tables and the report,
+# 5. write the params file that reproduces the campaign with `sbc run`.
 #
 # Everything is written to a fresh temporary folder, and the campaign is tiny so the notebook runs in
 # a minute or two. A real campaign uses a few hundred replicates and more posterior draws.
 
 # %%
-import subprocess
-import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from IPython.display import Image, display
+import pymc as pm
+
+import sbc_helpers as sbc
 
 workdir = Path(tempfile.mkdtemp(prefix="sbc-walkthrough-"))
 workdir
@@ -43,147 +43,91 @@ workdir
 # %% [markdown]
 # ## 1. The model: a function of the design
 #
-# A model file needs one function that takes the design and returns a `pm.Model` with at least one
-# observed variable. The observed values do not matter: in every replicate the workflow replaces them
-# with data simulated from the prior (`pm.observe`). Extra keyword arguments (here `slope_sd`) come
-# from `model_kwargs` in the params file. Give variables `dims` and the reports label them with your
-# coordinates.
+# The builder takes the design and returns a `pm.Model` with at least one observed variable. The
+# observed values do not matter: in every replicate the workflow replaces them with data simulated
+# from the prior (`pm.observe`). Extra keyword arguments (here `slope_sd`) come from `model_kwargs`.
+# Give variables `dims` and the reports label them with your coordinates. A builder defined in a cell
+# is shipped to the workers by value (cloudpickle); one in a file is `my_model.py:build_model` in a
+# params file.
 
 # %%
-model_file = workdir / "my_model.py"
-model_file.write_text(textwrap.dedent("""
-    import numpy as np
-    import pymc as pm
+def build_model(design, slope_sd=1.0):
+    """A dose-response line with normal noise: response ~ N(intercept + slope * dose, sigma)."""
+    with pm.Model(coords={"obs": design.index}) as model:
+        dose = pm.Data("dose", design["dose"].to_numpy(dtype=float), dims="obs")
+        intercept = pm.Normal("intercept", 0, 1)
+        slope = pm.Normal("slope", 0, slope_sd)
+        sigma = pm.HalfNormal("sigma", 1)
+        pm.Deterministic("mean_at_dose_1", intercept + slope)  # a derived quantity, ranked too
+        pm.Normal("response", intercept + slope * dose, sigma, observed=np.zeros(len(design)), dims="obs")
+    return model
 
-
-    def build_model(design, slope_sd=1.0):
-        \"\"\"A dose-response line with normal noise: response ~ N(intercept + slope * dose, sigma).\"\"\"
-        dose = design["dose"].to_numpy(dtype=float)
-        with pm.Model(coords={"obs": np.arange(len(design))}) as model:
-            intercept = pm.Normal("intercept", 0, 1)
-            slope = pm.Normal("slope", 0, slope_sd)
-            sigma = pm.HalfNormal("sigma", 1)
-            pm.Deterministic("mean_at_dose_1", intercept + slope)  # a derived quantity, ranked too
-            pm.Normal("response", intercept + slope * dose, sigma, observed=np.zeros(len(dose)), dims="obs")
-        return model
-"""))
-print(model_file.read_text())
 
 # %% [markdown]
-# ## 2. The design: a CSV file
+# ## 2. The design
 #
 # The design fixes what the model is conditioned on: here just the covariate `dose`, 12 points, in
-# the design's own names (nothing in the workflow expects particular column names). (A
-# design can also come from a Parquet file, or from a maker function with keyword arguments.)
+# the design's own names (nothing in the workflow expects particular column names). A design can
+# also be a CSV or Parquet file. Build the model once by hand before calibrating it:
 
 # %%
 design = pd.DataFrame({"dose": np.linspace(-2, 2, 12).round(3)})
-design.to_csv(workdir / "design.csv", index=False)
-design.head()
+build_model(design, slope_sd=1.0)
 
 # %% [markdown]
-# Before running a campaign it is worth building the model once by hand, the way the workflow will:
-# the registry resolves `my_model.py:build_model` relative to a folder, as `sbc run` resolves it
-# relative to the params file.
+# ## 3. Calibrate
+#
+# `sbc.calibrate` takes every setting a params file takes as a keyword; the inference settings here
+# are deliberately tiny. It checks the model first (a model that cannot be calibrated is a one-line
+# `sbc.ParamsError`, before any replicate starts), stops early once the verdict is sure (sequential
+# testing, on by default), and shows the verdict, the calibration table, the ECDF differences and a
+# link to the report. Calling it again with more replicates runs only the new ones.
 
 # %%
-from sbc_helpers.models.references import make_design, resolve_model
-
-model = resolve_model("my_model.py:build_model", base_dir=workdir)(make_design("design.csv", workdir), slope_sd=1.0)
-model
-
-# %% [markdown]
-# ## 3. The params file
-#
-# Paths are relative to the params file's folder. The inference settings are deliberately tiny. Each
-# replicate notebook draws its figures from this model's own design and data: the design's columns,
-# the simulated outcome against them, and the chains of the first parameters with their true values.
-
-# %%
-params = workdir / "campaign.yaml"
-params.write_text(textwrap.dedent("""
-    name: walkthrough
-    seed: 2026
-    replicates: 10
-    rank_draws: 20
-    design: design.csv
-    inference: {sampler: pymc, draws: 100, tune: 200, chains: 1}
-    models:
-      - name: line
-        model: my_model.py:build_model
-        model_kwargs: {slope_sd: 1.0}
-"""))
-print(params.read_text())
+result = sbc.calibrate(build_model, design, replicates=10, rank_draws=20, model_kwargs={"slope_sd": 1.0},
+                       inference={"sampler": "pymc", "draws": 100, "tune": 200, "chains": 1}, seed=2026,
+                       workers=2, output_dir=workdir / "outputs", name="walkthrough")
+result
 
 # %% [markdown]
-# Other things a params file can say about a model (see the README):
+# ## 4. The tables and the report
 #
-# ```yaml
-#     simulator: my_simulator.py:simulate      # an independent simulator of (rng, design)
-#     inference:                               # several methods side by side: folders line-nuts, line-advi
-#       - {method: nuts}
-#       - {method: advi, iterations: 20000, draws: 1000}
-# ```
-#
-# ## 4. Run the campaign
-#
-# `sbc run` checks the params file first (a bad reference is a one-line error and exit code 2, before
-# any replicate starts), then runs each replicate as a notebook on a local Dask cluster, and builds
-# the report.
-
-# %%
-output_dir = workdir / "outputs"
-command = [sys.executable, "-m", "sbc_helpers.cli", "run", str(params), "--output-dir", str(output_dir),
-           "--workers", "2", "-q"]
-run = subprocess.run(command, capture_output=True, text=True)
-print("exit code:", run.returncode)
-print(run.stdout[-2000:], run.stderr[-2000:])
-assert run.returncode == 0, run.stderr
-
-# %% [markdown]
-# ## 5. Read the report
-#
-# The campaign's folder has an `index.html` (open it in a browser) and, per model, the calibration
-# table, the ranks, per-replicate diagnostics and the executed replicate notebooks.
-
-# %%
-campaign_dir = output_dir / "walkthrough"
-print("index page:", campaign_dir / "index.html")
-sorted(p.name for p in (campaign_dir / "line").iterdir())
-
-# %% [markdown]
-# `calibration.csv` has one row per ranked quantity: the free parameters, the Deterministic
+# `result.calibration` has one row per ranked quantity: the free parameters, the Deterministic
 # `mean_at_dose_1` and the log-likelihood of the simulated data. With only 10 replicates the tests have
 # little power: this is a demonstration of the plumbing, not a verdict.
 
 # %%
-calibration = pd.read_csv(campaign_dir / "line" / "calibration.csv")
-calibration
+print("index page:", result.report)
+result.calibration
 
 # %% [markdown]
-# The ECDF-difference thumbnail from the index page: each quantity's rank ECDF minus the uniform
-# one, inside its simultaneous band when calibrated.
-
-# %%
-thumbnail = campaign_dir / "line" / "ecdf.png"
-if thumbnail.is_file():
-    display(Image(filename=str(thumbnail)))
-
-# %% [markdown]
-# The ranks are in `ranks.parquet`, one row per replicate and quantity, so any plot is a few lines
-# away; here the rank histograms, with the band uniform ranks stay in 99% of the time.
+# The ranks (`result.ranks`, one row per replicate and quantity) make any plot a few lines away;
+# here the rank histograms, with the band uniform ranks stay in 99% of the time. Each replicate's
+# executed notebook is in the campaign's folder, beside per-replicate diagnostics
+# (`result.replicates`).
 
 # %%
 from sbc_helpers.report import plots
 
-ranks = pd.read_parquet(campaign_dir / "line" / "ranks.parquet")
-plots.rank_histograms(ranks);
+plots.rank_histograms(result.ranks);
 
 # %% [markdown]
-# Next: run the same campaign with more replicates (`sbc run campaign.yaml --replicates 200` runs
-# only the new ones), add an independent simulator to check the model against the story it should
-# tell, or list several inference methods to compare them side by side. `examples/radon_like/` is a
-# complete example of all three.
+# ## 5. The params file
+#
+# `to_yaml` writes the params file of this campaign, and the builder beside it as a module, so
+# `sbc run walkthrough.yaml` reproduces it (and runs it on a SLURM or Kubernetes cluster with
+# `--cluster`).
+
+# %%
+params = result.to_yaml(workdir / "walkthrough.yaml")
+print(params.read_text())
+print((workdir / "build_model.py").read_text())
+
+# %% [markdown]
+# Next: run the same campaign with more replicates (`replicates=200` runs only the new ones), add an
+# independent simulator (`simulator=`) to check the model against the story it should tell, or list
+# several inference methods (`inference=[{"method": "nuts"}, {"method": "advi"}]`) to compare them
+# side by side. `examples/radon_like/` is a complete example of all three.
 #
 # ---
 

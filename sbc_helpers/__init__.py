@@ -23,6 +23,8 @@ _API = {
     "build_report": "sbc_helpers.api",
     "campaign_status": "sbc_helpers.api",
     "plan_campaign": "sbc_helpers.api",
+    "calibrate": "sbc_helpers.api",
+    "Calibration": "sbc_helpers.api",
     "run_replicate": "sbc_helpers.run.steps",
     "configure": "sbc_helpers.setup",
     "SBCError": "sbc_helpers.errors",

@@ -4,7 +4,8 @@ progress bar is a notebook widget)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -144,3 +145,194 @@ def _duration(seconds: float | None) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+MODEL_KEYS = ("model_kwargs", "simulator", "quantities", "conditional_on", "new_design", "reference_inference")
+"""``calibrate`` keywords that go to the model's entry of a params file; the others are the campaign's."""
+FILES = "calibrate"  # the campaign folder's subfolder holding the pickled functions and the design
+SEED = 1234  # the campaign seed unless ``seed`` is given: a repeated call is the same campaign
+
+
+def calibrate(model, design=None, *, replicates: int = 100, inference: dict | list | None = None,
+              sequential: bool | dict = True, workers: int | None = None, output_dir: str | Path = "outputs",
+              name: str | None = None, report: bool = True, restart: bool = False, progress: bool = True,
+              **params) -> "Calibration":
+    """SBC of ``model`` in one call: the campaign ``sbc run`` runs on the params file these settings
+    make, its replicate notebooks executed by papermill on Dask, and its verdict as a ``Calibration``.
+
+    ``model``: a builder ``f(design, **model_kwargs) -> pm.Model`` defined anywhere (a notebook
+    cell's is pickled by value and shipped to the workers), a ``pm.Model``, or a reference as in a
+    params file. ``design``: a DataFrame, a CSV/Parquet file, a design maker's mapping, or None (the
+    campaign default). Every other key of a params file is a keyword (``seed``, ``rank_draws``,
+    ``make_plots``, ...; ``model_kwargs``, ``simulator``, ``quantities`` go to the model). A call with
+    more replicates resumes the last one; one with a changed model is refused unless ``restart`` (a
+    ``pm.Model`` pickles differently in a new session, so it resumes only within one).
+    Sequential stopping is on by default, so a broken or clearly miscalibrated model stops early.
+    """
+    from sbc_helpers.errors import ParamsError
+    from sbc_helpers.models import by_value
+    from sbc_helpers.run import runner, store
+    from sbc_helpers.run.params import NAME, campaign_from
+
+    model_name = model.rpartition(":")[2] if isinstance(model, str) else by_value.name_of(model)
+    name = name or model_name
+    if not re.fullmatch(NAME, str(name)):  # before it names a folder
+        raise ParamsError(f"calibrate: name: {name!r} is not a valid name (letters, digits, '_', '.', '-')")
+    folder = Path(output_dir) / name
+    if restart and folder.is_dir():
+        with runner.lock(folder):
+            store.clear_campaign(folder)
+    sources: dict[str, object] = {}
+
+    def ship(obj, key: str):
+        reference = by_value.reference(obj, folder / FILES, key)
+        if reference != obj:
+            sources[reference] = obj
+        return reference
+
+    spec = {"name": model_name, "model": ship(model, "model"),
+            **{k: params.pop(k) for k in MODEL_KEYS if k in params}}
+    if spec.get("simulator") is not None:
+        spec["simulator"] = ship(spec["simulator"], "simulator")
+    if inference is not None:
+        spec["inference"] = [_with_function(i, ship) for i in inference] if isinstance(inference, list) \
+            else _with_function(inference, ship)
+    raw = {"name": name, "seed": SEED, "replicates": replicates, **params, "models": [spec],
+           "base_dir": str(Path.cwd())}
+    if design is not None:
+        raw["design"] = _design(design, folder / FILES)
+    if sequential:
+        raw["sequential"] = sequential if isinstance(sequential, dict) else {}
+    campaign = campaign_from(raw, "calibrate")
+    run = run_campaign(campaign, output_dir, workers=workers, progress=progress, report=report)
+    if not report:  # the tables and verdict the report would have analysed
+        from sbc_helpers.report import analysis
+
+        for unit in campaign.units():
+            analysis.analyse(run.result.campaign_dir, unit, campaign)
+    return Calibration(folder=run.result.campaign_dir, campaign=campaign, report=run.index, sources=sources)
+
+
+def _with_function(settings: dict, ship) -> dict:
+    if settings.get("function") is not None and not isinstance(settings["function"], str):
+        return {**settings, "function": ship(settings["function"], "inference.function")}
+    return settings
+
+
+def _design(design, folder: Path):
+    """A DataFrame written as Parquet (dtypes and index kept), a file by its absolute path, a
+    design maker's mapping as it is."""
+    if isinstance(design, pd.DataFrame):
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "design.parquet"
+        data = design.to_parquet()
+        if not path.is_file() or path.read_bytes() != data:
+            path.write_bytes(data)
+        return str(path.resolve())
+    if isinstance(design, (str, Path)):
+        return str(Path(design).resolve())
+    return design
+
+
+@dataclass
+class Calibration:
+    """What ``calibrate`` ran and found: the unit tables on disk, the verdict and the report.
+
+    The tables are read from the campaign folder when asked (a later call on the same folder, with
+    more replicates, changes them). With one unit (one inference method) they are that unit's; with
+    several, they are stacked with a ``unit`` column and ``verdict`` maps unit -> verdict."""
+
+    folder: Path
+    campaign: Campaign
+    report: Path | None = None
+    sources: dict = field(default_factory=dict)  # pickled reference -> the function it was made from
+
+    def _units(self) -> list[str]:
+        return [u.name for u in self.campaign.units()]
+
+    def _table(self, key: str) -> pd.DataFrame:
+        from sbc_helpers.contract import UNIT_FILES
+        from sbc_helpers.run import store
+
+        frames = []
+        for unit in self._units():
+            path = store.unit_dir(self.folder, unit) / UNIT_FILES[key]
+            frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+            frames.append(frame.assign(unit=unit)[["unit", *frame.columns]])
+        return frames[0].drop(columns="unit") if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+    @property
+    def calibration(self) -> pd.DataFrame:
+        return self._table("calibration")
+
+    @property
+    def ranks(self) -> pd.DataFrame:
+        return self._table("ranks")
+
+    @property
+    def replicates(self) -> pd.DataFrame:
+        return self._table("replicates")
+
+    @property
+    def verdict(self) -> dict:
+        from sbc_helpers.report.analysis import read_verdict
+        from sbc_helpers.run import store
+
+        verdicts = {unit: read_verdict(store.unit_dir(self.folder, unit)) for unit in self._units()}
+        return next(iter(verdicts.values())) if len(verdicts) == 1 else verdicts
+
+    def _repr_html_(self) -> str:
+        import base64
+        from html import escape
+
+        from sbc_helpers.contract import UNIT_FILES
+        from sbc_helpers.run import store
+
+        parts = [f"<h4>SBC of {escape(self.campaign.name)}</h4>"]
+        verdicts = self.verdict if len(self._units()) > 1 else {self._units()[0]: self.verdict}
+        for unit, verdict in verdicts.items():
+            line = (f"{verdict['verdict']} ({verdict['done']} of {verdict['replicates']} replicates done, "
+                    f"{verdict['failed']} failed)")
+            parts.append(f"<p><b>{escape(unit)}</b>: {escape(line)}</p>")
+            thumbnail = store.unit_dir(self.folder, unit) / UNIT_FILES["thumbnail"]
+            if thumbnail.is_file():
+                data = base64.b64encode(thumbnail.read_bytes()).decode()
+                parts.append(f'<img alt="ECDF differences of {escape(unit)}" src="data:image/png;base64,{data}">')
+        parts.append(self.calibration.to_html(index=False, escape=True, float_format=lambda v: f"{v:.3g}"))
+        if self.report is not None:
+            parts.append(f'<p><a href="{escape(self.report.as_posix())}" target="_blank">the report: '
+                         f"{escape(str(self.report))}</a></p>")
+        return "\n".join(parts)
+
+    def to_yaml(self, path: str | Path) -> Path:
+        """Write a params file that reproduces this campaign with ``sbc run``: a function that was
+        pickled is saved beside it as a module of its source, a DataFrame design as Parquet."""
+        import shutil
+
+        import yaml
+
+        from sbc_helpers.models import by_value
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        renamed = {}
+        for reference, obj in self.sources.items():
+            module = f"{by_value.name_of(obj)}.py"
+            (path.parent / module).write_text(by_value.source_module(obj))
+            renamed[reference] = f"{module}:{obj.__name__}"
+        design = self.folder / FILES / "design.parquet"
+        if design.is_file():
+            shutil.copyfile(design, path.parent / f"{self.campaign.name}_design.parquet")
+            renamed[str(design.resolve())] = f"{self.campaign.name}_design.parquet"
+        settings = self.campaign.model_dump(mode="json", exclude_defaults=True, exclude={"base_dir"})
+        settings = {"name": self.campaign.name, "seed": self.campaign.seed, **settings}
+        path.write_text(yaml.safe_dump(_renamed(settings, renamed), sort_keys=False))
+        return path
+
+
+def _renamed(value, renamed: dict):
+    if isinstance(value, dict):
+        return {k: _renamed(v, renamed) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, renamed) for v in value]
+    return renamed.get(value, value) if isinstance(value, str) else value

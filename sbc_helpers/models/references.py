@@ -1,12 +1,14 @@
 """Find models and designs by name: a library entry, ``module:function`` or ``path/file.py:function``.
 
-References come in two forms:
+References come in three forms:
 
 - ``path/to/file.py:function``: the file is imported (afresh whenever it changes on disk); a
   relative path is read from ``base_dir``, the params file's folder;
 - ``package.module:function``: the module is imported from the environment (installed, or on
   ``PYTHONPATH``), as every worker must be able to import it too. ``function`` may be dotted
-  (``module:Class.method``).
+  (``module:Class.method``);
+- ``path/to/file.pkl:name``: a function pickled by value with cloudpickle (``sbc.calibrate``
+  writes one for a builder defined in a notebook cell); ``name`` only names it.
 
 Every failure is a ``BadReference`` with a one-line message naming what is wrong.
 """
@@ -64,6 +66,8 @@ def load_function(reference: str, base_dir: Path | str | None = None) -> Callabl
     target, func_name = reference.rsplit(":", 1)
     if not target or not func_name:
         raise BadReference(f"{reference!r} is not of the form module:function or file.py:function")
+    if target.endswith(".pkl"):
+        return _unpickle(_path(target, base_dir), func_name)
     if target.endswith(".py"):
         path = _path(target, base_dir)
         if not path.is_file():
@@ -85,6 +89,34 @@ def load_function(reference: str, base_dir: Path | str | None = None) -> Callabl
     if not callable(func):
         raise BadReference(f"{target!r} has no function {func_name!r} (it is a {type(func).__name__})")
     return func
+
+
+def _unpickle(path: Path, name: str) -> Callable:
+    """The function pickled (by cloudpickle, whose output ``pickle`` reads) in the file at ``path``."""
+    import pickle
+
+    if not path.is_file():
+        raise BadReference(f"file {str(path)!r} does not exist")
+    try:
+        func = pickle.loads(path.read_bytes())
+    except Exception as err:
+        raise BadReference(f"cannot unpickle {name!r} from {str(path)!r}: {_one_line(err)}") from err
+    if not callable(func):
+        raise BadReference(f"{str(path)!r} holds a {type(func).__name__}, not a function")
+    return func
+
+
+def describe(reference: str) -> str:
+    """What a model reference runs and how it reached this process, in one line."""
+    target, sep, name = reference.rpartition(":")
+    if not sep:
+        return f"model {reference!r} from the sbc_helpers library"
+    if target.endswith(".pkl"):
+        return (f"model {name!r}, defined in the calling session and shipped by value "
+                f"(cloudpickle, {Path(target).name})")
+    if target.endswith(".py"):
+        return f"model {name!r} from {Path(target).name}, shipped as a copy of the file"
+    return f"model {name!r} imported from module {target!r}"
 
 
 def resolve_model(spec: str, base_dir: Path | str | None = None) -> Callable:

@@ -98,11 +98,12 @@ def _ship_file(path: Path, files: dict[str, bytes]) -> str:
 
 
 def _ship(reference: str | None, base_dir: Path, files: dict[str, bytes]) -> str:
-    """A ``file.py:function`` reference rewritten to the shipped copy of its file; others unchanged."""
+    """A ``file.py:function`` or ``file.pkl:name`` reference rewritten to the shipped copy of its
+    file; others unchanged."""
     if not reference:
         return ""
     target, sep, func = reference.rpartition(":")
-    if sep and target.endswith(".py"):
+    if sep and target.endswith((".py", ".pkl")):
         path = Path(target) if Path(target).is_absolute() else Path(base_dir) / target
         return f"{_ship_file(path, files)}:{func}"
     return reference

@@ -26,7 +26,7 @@ from sbc_helpers.errors import ModelBuildError, NonFiniteError, ParamsError
 from sbc_helpers.inference import Fit
 from sbc_helpers.models import conditioning as conditioning_module
 from sbc_helpers.models.conditioning import Conditioning
-from sbc_helpers.models.references import load_function, make_design, resolve_model
+from sbc_helpers.models.references import describe, load_function, make_design, resolve_model
 from sbc_helpers.models.simulate import Simulation, simulate
 from sbc_helpers.run.seeds import stream_seeds
 from sbc_helpers.setup import configure
@@ -101,6 +101,12 @@ def build(design: pd.DataFrame, model: str = "", model_kwargs: dict | None = Non
             reference=read_archive(_path(reference, base_dir)) if reference else None)
     return Built(design=design, model=built, description=description, simulator=simulate_with,
                  conditioning=conditioning)
+
+
+def origin(model: str, bambi: dict | None = None) -> str:
+    """What the replicate runs and how it was shipped, in one line (a builder pickled in the calling
+    session, a copy of a file, a module or the library)."""
+    return f"Bambi formula {bambi['formula']!r}" if bambi else describe(model)
 
 
 def _path(name: str, base_dir) -> Path:

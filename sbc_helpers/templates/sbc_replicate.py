@@ -77,6 +77,7 @@ if plot_now:
 
 # %% tags=["model"]
 built = steps.build(data, model, model_kwargs, bambi, simulator, conditional_on=conditional_on)
+print(steps.origin(model, bambi))
 print(built.description)
 
 # %% tags=["plots"]
