@@ -57,7 +57,7 @@ def test_a_simulator_cannot_go_with_conditional_on(tmp_path):
 def campaign(tmp_path_factory):
     folder = _copy(tmp_path_factory.mktemp("psbc"))
     done = subprocess.run([*SBC, "run", folder / "campaign.yaml", "--replicates", "12", "--output-dir",
-                           folder / "out"], capture_output=True, text=True, timeout=1800)
+                           folder / "out", "--workers", "1"], capture_output=True, text=True, timeout=1800)
     return folder, done
 
 
