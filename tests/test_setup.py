@@ -66,3 +66,14 @@ def test_configure_after_numba_compiled_warns_once_and_says_what_to_do():
     out = _python(code)
     assert out.count("Numba compiled code before sbc_helpers.configure()") == 1, out
     assert out.split()[-1] == "wide"
+
+
+def test_the_numba_cache_folder_is_in_the_compile_directory_the_user_chose(tmp_path):
+    code = ("import sbc_helpers; sbc_helpers.configure()\n"
+            "from sbc_helpers.setup import numba_cache_folder; import pytensor\n"
+            "print(numba_cache_folder(), pytensor.config.numba__cache, pytensor.config.numba__fastmath)")
+    folder, cache, fastmath = _python(code, PYTENSOR_FLAGS=f"base_compiledir={tmp_path}").split()[-3:]
+    assert folder.startswith(str(tmp_path)) and folder.endswith("numba")
+    assert (cache, fastmath) == ("True", "False")
+    assert _python(code, PYTENSOR_FLAGS=f"base_compiledir={tmp_path}", SBC_NUMBA_CACHE="0").split()[-2:] == \
+        ["False", "False"]

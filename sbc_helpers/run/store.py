@@ -257,4 +257,7 @@ def clear_campaign(campaign_dir: Path) -> None:
     for entry in Path(campaign_dir).iterdir() if Path(campaign_dir).is_dir() else ():
         if entry.name in keep:
             continue
-        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
