@@ -3,7 +3,8 @@ dims, ``pm.Data``), each through the real ``sbc run`` with the default settings 
 workflow takes every name from the model and its design, and draws every figure.
 
 Each group of shapes is one campaign (two replicates per unit, tiny fits) in a test file of its own,
-so pytest-xdist runs the groups side by side.
+so pytest-xdist runs the groups side by side; a group stays near a minute alone (two to three units),
+so no campaign holds a test worker much over two minutes while the other worker is busy.
 """
 
 import json
@@ -63,8 +64,10 @@ CASES = {
 }
 GROUPS = {
     "regression": ["columns", "outcomes", "discrete", "containers", "scalars", "repeated"],
-    "structure": ["formula", "bernoulli", "switchpoint", "correlated", "censored"],
-    "series": ["ar_scalar", "ar_vector", "random_walk", "spatial_gp", "mixture", "custom_scan"],
+    "formulas": ["formula", "bernoulli"],
+    "structure": ["switchpoint", "correlated", "censored"],
+    "series": ["ar_scalar", "ar_vector", "random_walk"],
+    "latent": ["spatial_gp", "mixture", "custom_scan"],
     "groups": ["schools", "schools_posterior"],
 }
 # figures a replicate notebook shows (design, mock data, trace), where not all three

@@ -1,4 +1,4 @@
-"""The gallery's time series, a Gaussian process, a mixture and a scan (``cases.py``), through the real ``sbc run``."""
+"""The gallery's autoregressions and random walk (``cases.py``), through the real ``sbc run``."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""The gallery's formulas, discrete and correlated parameters and censoring (``cases.py``),
+"""The gallery's discrete and correlated parameters and censoring (``cases.py``),
 through the real ``sbc run``."""
 
 import json
@@ -38,11 +38,3 @@ def test_a_constant_quantity_is_left_out_and_named(gallery):
         out / "correlated" / "summary.html").read_text()
     fits = pd.read_parquet(out / "correlated" / "replicates.parquet")
     assert fits["max_rhat"].notna().all()  # the constant has no R-hat; the others judge the fit
-
-
-def test_a_formula_model_states_its_priors(gallery):
-    _, out = gallery
-    described = (out / "formula" / "model.txt").read_text()
-    assert "yield_t ~ rain_mm + (1|farm)" in described and "Priors" in described
-    summary = (out / "formula" / "summary.html").read_text()
-    assert "1|farm_sigma" in summary and "HalfNormal" in summary
