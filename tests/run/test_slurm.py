@@ -105,14 +105,14 @@ def test_jobqueue_options_layer_params_over_dask_config(monkeypatch):
     it, and what sbc sets: processes = cores, the run's job name, the node-local compile cache."""
     import dask
 
-    from sbc_helpers.run import clusters
+    from sbc_helpers.run.clusters import KINDS
 
     monkeypatch.setenv("DASK_JOBQUEUE__SLURM__QUEUE", "from-env")
     monkeypatch.setenv("DASK_JOBQUEUE__SLURM__WALLTIME", "01:00:00")
     monkeypatch.setenv("DASK_JOBQUEUE__SLURM__JOB_SCRIPT_PROLOGUE", '["export FROM_ENV=1"]')
     dask.config.refresh()
     try:
-        options = clusters.jobqueue_options("slurm", {"walltime": "00:05:00", "cores": 3}, "sbc-test")
+        options = KINDS["slurm"].options({"walltime": "00:05:00", "cores": 3}, "sbc-test")
     finally:
         monkeypatch.undo()
         dask.config.refresh()
@@ -154,11 +154,11 @@ def test_kubernetes_spec_is_built():
     """No Kubernetes cluster here: only the DaskCluster resource sbc would submit is checked."""
     pytest.importorskip("dask_kubernetes")
     from sbc_helpers.errors import ClusterUnavailable
-    from sbc_helpers.run import clusters
+    from sbc_helpers.run.clusters.kinds.kubernetes import kubernetes_spec
 
     spec = _cluster(kind="kubernetes", jobs=3, settings={"image": "registry.example/sbc:1", "cores": 2,
                                                          "memory": "4G"})
-    resource = clusters.kubernetes_spec(spec, "sbc-test")
+    resource = kubernetes_spec(spec, "sbc-test")
     assert resource["kind"] == "DaskCluster" and resource["metadata"]["name"] == "sbc-test"
     worker = resource["spec"]["worker"]
     assert worker["replicas"] == 3
@@ -172,7 +172,7 @@ def test_kubernetes_spec_is_built():
     scheduler = resource["spec"]["scheduler"]["spec"]["containers"][0]
     assert scheduler["args"][:2] == ["dask", "scheduler"]
     with pytest.raises(ClusterUnavailable, match="image"):
-        clusters.kubernetes_spec(_cluster(kind="kubernetes"), "sbc-test")
+        kubernetes_spec(_cluster(kind="kubernetes"), "sbc-test")
 
 
 # --- a real one-node SLURM cluster ------------------------------------------------------------------
