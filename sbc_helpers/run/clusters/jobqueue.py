@@ -20,7 +20,10 @@ SIGKILL of ``sbc`` leaves jobs behind; their workers exit on their own once the 
 
 TLS with the run's certificates: the jobs read theirs from a folder only the owner can enter (0700,
 files 0600) on the shared file system (``shared-temp-directory``, else the home folder), removed
-when the run ends.
+when the run ends. Listeners: the scheduler on the login node's address that Dask gives the jobs
+(its HTTP endpoint on 127.0.0.1), each worker and nanny on its node's address that routes to the
+scheduler (their HTTP endpoints on the node's 127.0.0.1); a jobqueue ``interface`` setting, or the
+user's own ``--host``/``--interface``/``--listen-address`` worker arguments, replace sbc's choice.
 """
 
 from __future__ import annotations
@@ -52,6 +55,13 @@ RENAMED = {"extra": "worker-extra-args", "env-extra": "job-script-prologue", "jo
 DEFAULTS = {"cores": 1, "memory": "2GB", "log-directory": "/tmp"}
 # PyTensor's compile cache on the node's own disk: expanded by the job's shell on the node
 NODE_COMPILE_DIR = "${TMPDIR:-/tmp}/sbc-$(id -un)/pytensor"
+# the worker arguments that choose where a worker listens: given by the user, sbc adds none
+WORKER_ADDRESS_ARGS = ("--host", "--interface", "--listen-address")
+# the job's address that routes to the scheduler (Dask's own choice for a worker's contact address)
+ROUTE = ('import sys; from distributed.utils import get_ip, get_ipv6; h = sys.argv[1]; '
+         'print(get_ipv6(h) if ":" in h else get_ip(h))')
+
+
 def run_command(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
@@ -75,6 +85,26 @@ def node_prologue(python: str) -> list[str]:
     return [f'export PATH={shlex.quote(str(Path(python).parent))}:"$PATH"',
             *(f"export {k}={v}" for k, v in dask_settings.environment().items()),
             f'export PYTENSOR_FLAGS="base_compiledir={NODE_COMPILE_DIR}${{PYTENSOR_FLAGS:+,$PYTENSOR_FLAGS}}"']
+
+
+def listen_on_routes(config: dict) -> list[str]:
+    """Give the scheduler and workers of ``config`` (dashed jobqueue settings) one address each
+    instead of all their machine's: the scheduler the login node's address Dask would hand the
+    jobs, each worker and nanny its node's address that routes to the scheduler's. Returns the
+    job's shell lines that find the latter."""
+    if config.get("interface"):  # dask-jobqueue puts scheduler and workers on that interface
+        return []
+    from distributed.utils import get_ip, get_ip_interface
+
+    scheduler = config["scheduler-options"]
+    if "host" not in scheduler and "interface" not in scheduler:
+        scheduler["host"] = get_ip()
+    host = scheduler.get("host") or get_ip_interface(scheduler["interface"])
+    arguments = [str(a).split("=", 1)[0] for a in config["worker-extra-args"]]
+    if any(a in WORKER_ADDRESS_ARGS for a in arguments):
+        return []
+    config["worker-extra-args"] += ["--host", '"$SBC_WORKER_HOST"']
+    return [f"SBC_WORKER_HOST=$(python -c {shlex.quote(ROUTE)} {shlex.quote(host)})"]
 
 
 class SubmitFailed(RuntimeError):
@@ -154,7 +184,8 @@ class Jobqueue(Kind):
         config["scheduler-options"] = {"dashboard_address": "127.0.0.1:0", **(config.get("scheduler-options") or {})}
         # and the workers' on their node's (the user's own --dashboard-address, later, wins)
         config["worker-extra-args"] = ["--dashboard-address", "127.0.0.1:0", *(config.get("worker-extra-args") or [])]
-        config["job-script-prologue"] = [*node_prologue(python), *(config.get("job-script-prologue") or [])]
+        route = listen_on_routes(config)
+        config["job-script-prologue"] = [*node_prologue(python), *route, *(config.get("job-script-prologue") or [])]
         options = {k.replace("-", "_"): v for k, v in config.items()}
         options.update(processes=int(options["cores"]), job_name=job_name)
         return options
