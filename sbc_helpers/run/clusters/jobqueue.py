@@ -63,6 +63,7 @@ ROUTE = ('import sys; from distributed.utils import get_ip, get_ipv6; h = sys.ar
 
 
 def run_command(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run a batch system's command, its output captured as text."""
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
