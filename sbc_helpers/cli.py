@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sbc_helpers.contract import CAMPAIGN_FILES
+from sbc_helpers.run.clusters.kinds import KINDS
 
 log = logging.getLogger("sbc")
 
@@ -43,9 +44,6 @@ def campaign_log(folder: Path, argv: list[str] | None, create: bool = False) -> 
         handler.close()
 
 
-KINDS = ("local", "slurm", "pbs", "sge", "lsf", "kubernetes")  # run.clusters.KINDS, without importing Dask
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sbc", description="Simulation-based calibration of PyMC models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--replicates", type=int, help="override the number of replicates per model")
     run.add_argument("--workers", type=int, help="local Dask workers (default: one per core)")
     run.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
-    run.add_argument("--cluster", choices=KINDS, help="where workers run (default: the params' cluster.kind, local)")
+    run.add_argument("--cluster", choices=list(KINDS),
+                     help="where workers run (default: the params' cluster.kind, local)")
     size = run.add_mutually_exclusive_group()
     size.add_argument("--jobs", type=int, metavar="N", help="batch jobs (Kubernetes pods) kept running")
     size.add_argument("--adapt", metavar="MIN:MAX", help="between MIN and MAX jobs, by the queue of replicates")

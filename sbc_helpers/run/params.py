@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sbc_helpers import inference as methods
 from sbc_helpers.errors import ParamsError
 from sbc_helpers.inference.base import MethodSettings
+from sbc_helpers.run.clusters.kinds import KINDS, scaled_kinds
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Name = Annotated[str, Field(pattern=NAME, max_length=80)]
@@ -107,7 +108,7 @@ class Cluster(Strict):
     """Where the replicates run: the local cluster, or batch jobs or Kubernetes pods
     (``run.clusters``); ``sbc run --cluster/--jobs/--adapt`` override it."""
 
-    kind: Literal["local", "slurm", "pbs", "sge", "lsf", "kubernetes"] = "local"
+    kind: str = Field("local", description="a kind of run.clusters.KINDS")
     jobs: int | None = Field(None, ge=1, description="jobs (pods) kept running; one ended is replaced; default 1")
     adapt: tuple[int, int] | None = Field(None, description="MIN:MAX jobs, by the queue of replicates")
     timeout: float = Field(600, gt=0, description="seconds to wait for the first worker to start")
@@ -124,19 +125,23 @@ class Cluster(Strict):
                 raise ValueError(f"{value!r} is not MIN:MAX jobs, e.g. 1:10") from None
         return value
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in KINDS:
+            raise ValueError(f"unknown cluster kind {value!r}; choose one of {', '.join(KINDS)}")
+        return value
+
     @model_validator(mode="after")
     def _fits_kind(self) -> "Cluster":
-        if self.kind == "local" and (self.jobs or self.adapt or self.settings):
-            raise ValueError("jobs, adapt and settings go with a batch or Kubernetes cluster (kind: slurm, pbs, sge, "
-                             "lsf, kubernetes)")
+        kind = KINDS[self.kind]
+        if not kind.scaled and (self.jobs or self.adapt or self.settings):
+            raise ValueError(f"jobs, adapt and settings go with a batch or Kubernetes cluster (kind: {scaled_kinds()})")
         if self.jobs and self.adapt:
             raise ValueError("give jobs or adapt, not both")
         if self.adapt and not 1 <= self.adapt[0] <= self.adapt[1]:
             raise ValueError(f"adapt {self.adapt[0]}:{self.adapt[1]}: give MIN:MAX jobs with 1 <= MIN <= MAX")
-        if self.kind != "local":
-            from sbc_helpers.run.clusters import check_settings
-
-            check_settings(self.kind, self.settings)
+        kind.check(self.settings)
         return self
 
 

@@ -290,7 +290,7 @@ def run(campaign: Campaign, output_dir: Path | str, workers: int | None = None, 
         log.info("%s: already %s", unit, line)
     log.info("%s: %d replicates to run, %d already done", campaign.name, len(tasks), skipped)
     if tasks:
-        with dask_client(workers, scheduler, campaign.cluster, campaign.name) as client:
+        with dask_client(workers, scheduler, campaign.cluster) as client:
             _Run(client, tasks, campaign, folder, result, progress, monitors).go()
     return result
 

@@ -57,7 +57,7 @@ def campaign(tmp_path_factory):
     log = folder / "run.log"
     cmd = [*SBC, "run", folder / "faults.yaml", "--workers", 2, "--output-dir", folder / "out", "--no-report"]
     started = time.monotonic()
-    proc = start(cmd, log, env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
+    proc = start(cmd, log)
     tracked = set()
     try:
         while proc.poll() is None:

@@ -105,14 +105,14 @@ def test_jobqueue_options_layer_params_over_dask_config(monkeypatch):
     it, and what sbc sets: processes = cores, the run's job name, the node-local compile cache."""
     import dask
 
-    from sbc_helpers.run import clusters
+    from sbc_helpers.run.clusters import KINDS
 
     monkeypatch.setenv("DASK_JOBQUEUE__SLURM__QUEUE", "from-env")
     monkeypatch.setenv("DASK_JOBQUEUE__SLURM__WALLTIME", "01:00:00")
     monkeypatch.setenv("DASK_JOBQUEUE__SLURM__JOB_SCRIPT_PROLOGUE", '["export FROM_ENV=1"]')
     dask.config.refresh()
     try:
-        options = clusters.jobqueue_options("slurm", {"walltime": "00:05:00", "cores": 3}, "sbc-test")
+        options = KINDS["slurm"].options({"walltime": "00:05:00", "cores": 3}, "sbc-test")
     finally:
         monkeypatch.undo()
         dask.config.refresh()
@@ -123,8 +123,12 @@ def test_jobqueue_options_layer_params_over_dask_config(monkeypatch):
     assert prologue[-1] == "export FROM_ENV=1"
     assert any("base_compiledir=${TMPDIR:-/tmp}" in line for line in prologue)
     assert any("PROFILE__ENABLED=False" in line for line in prologue)
-    assert options["worker_extra_args"] == ["--dashboard-address", "127.0.0.1:0"]  # HTTP on the node's loopback
+    # HTTP on the node's loopback; each worker and nanny on its node's address that routes to the scheduler
+    assert options["worker_extra_args"] == ["--dashboard-address", "127.0.0.1:0", "--host", '"$SBC_WORKER_HOST"']
+    route = next(line for line in prologue if line.startswith("SBC_WORKER_HOST=$(python -c "))
+    assert route.endswith(f" {options['scheduler_options']['host']})")
     assert options["scheduler_options"]["dashboard_address"] == "127.0.0.1:0"
+    assert options["scheduler_options"]["host"] not in ("", "0.0.0.0", "127.0.0.1")
 
 
 def test_no_certificates_is_one_line_before_any_job(monkeypatch, tmp_path):
@@ -154,11 +158,11 @@ def test_kubernetes_spec_is_built():
     """No Kubernetes cluster here: only the DaskCluster resource sbc would submit is checked."""
     pytest.importorskip("dask_kubernetes")
     from sbc_helpers.errors import ClusterUnavailable
-    from sbc_helpers.run import clusters
+    from sbc_helpers.run.clusters.kinds.kubernetes import kubernetes_spec
 
     spec = _cluster(kind="kubernetes", jobs=3, settings={"image": "registry.example/sbc:1", "cores": 2,
                                                          "memory": "4G"})
-    resource = clusters.kubernetes_spec(spec, "sbc-test")
+    resource = kubernetes_spec(spec, "sbc-test")
     assert resource["kind"] == "DaskCluster" and resource["metadata"]["name"] == "sbc-test"
     worker = resource["spec"]["worker"]
     assert worker["replicas"] == 3
@@ -172,7 +176,7 @@ def test_kubernetes_spec_is_built():
     scheduler = resource["spec"]["scheduler"]["spec"]["containers"][0]
     assert scheduler["args"][:2] == ["dask", "scheduler"]
     with pytest.raises(ClusterUnavailable, match="image"):
-        clusters.kubernetes_spec(_cluster(kind="kubernetes"), "sbc-test")
+        kubernetes_spec(_cluster(kind="kubernetes"), "sbc-test")
 
 
 # --- a real one-node SLURM cluster ------------------------------------------------------------------
@@ -251,10 +255,11 @@ def cancelled_run(slurm, client_side, tmp_path_factory):
         _wait(lambda: len([j for j in _queue(slurm, "-t", "R") if "|sbc-" in j]) == 2, 300, "2 running jobs", proc,
               log)
         _wait(lambda: list(replicates.glob("*.json")), 600, "finished replicate", proc, log)
+        running = [j.split("|") for j in _queue(slurm, "-t", "R")]
+        listening = _listeners(proc.pid, running[0][2])
         # at once, while both workers are busy (7 replicates to go); `sbc status` alongside
         asked = subprocess.Popen([*SBC, "status", out / "slurm"], env=slurm, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
-        running = [j.split("|") for j in _queue(slurm, "-t", "R")]
         victim = running[0][0]
         subprocess.run(["scancel", victim], env=slurm, check=True, timeout=30)
         stdout, stderr = asked.communicate(timeout=300)
@@ -267,7 +272,24 @@ def cancelled_run(slurm, client_side, tmp_path_factory):
     left = _queue(slurm)  # sbc waits, when it ends, until its cancelled jobs have left the queue
     job_logs = list(Path(slurm["DASK_JOBQUEUE__SLURM__LOG_DIRECTORY"]).glob(f"{running[0][2]}-*.err"))
     return {"campaign": out / "slurm", "code": code, "log": log.read_text(), "status": status, "victim": victim,
-            "job_name": running[0][2], "left": left, "seconds": seconds, "job_logs": job_logs}
+            "job_name": running[0][2], "left": left, "seconds": seconds, "job_logs": job_logs, "listening": listening}
+
+
+def _listeners(pid: int, job_name: str) -> set[tuple[str, str]]:
+    """(where, address) of every socket the run listens on: "sbc" (its client and scheduler) or
+    "job" (the jobs' workers, nannies and kernels, found by their SLURM_JOB_NAME)."""
+    import psutil
+
+    def job_of(process) -> str | None:
+        try:
+            return process.environ().get("SLURM_JOB_NAME")
+        except (psutil.Error, OSError):
+            return None
+
+    jobs = {p.pid for p in psutil.process_iter() if job_of(p) == job_name}
+    owner = {**{p: "sbc" for p in {pid, *(p for p, _ in descendants(pid))}}, **{p: "job" for p in jobs}}
+    return {(owner[c.pid], c.laddr.ip) for c in psutil.net_connections("inet")
+            if c.status == psutil.CONN_LISTEN and c.pid in owner}
 
 
 @pytest.fixture(scope="module")
@@ -288,6 +310,18 @@ def test_cancelled_job_loses_no_replicate_and_ranks_match_a_local_run(cancelled_
     assert "(KilledWorker); retrying" in run["log"] and (table["attempts"] == 2).sum() >= 1, run["log"]
     pd.testing.assert_frame_equal(_ranks(run["campaign"]), _ranks(local_run), check_exact=True)
     print(f"SLURM campaign with a cancelled job: {run['seconds']:.0f} s")
+
+
+@pytest.mark.slow
+def test_the_run_listens_only_on_the_address_the_jobs_reach_and_loopback(cancelled_run):
+    """The scheduler on the login node's address the jobs are given, each worker and nanny on its
+    node's address that routes to it, HTTP endpoints and kernels on 127.0.0.1: nothing on 0.0.0.0."""
+    from distributed.utils import get_ip
+
+    listening = cancelled_run["listening"]
+    print("SLURM run's listeners:", sorted(listening))
+    assert {where for where, _ in listening} == {"sbc", "job"}, listening
+    assert {ip for _, ip in listening} == {"127.0.0.1", get_ip()}, listening
 
 
 @pytest.mark.slow
