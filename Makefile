@@ -51,7 +51,7 @@ test-quick: setup
 
 # Re-resolve the pinned versions (needs network); commit the result.
 lock:
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra kubernetes --python-version 3.12 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra kubernetes --extra docs --python-version 3.12 -o requirements.lock
 
 clean-outputs:
 	rm -rf outputs/*/
