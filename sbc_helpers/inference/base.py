@@ -41,7 +41,7 @@ class MethodSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: str
+    method: str = Field(description="the method under test (default: nuts)")
     label: Label | None = Field(None, description="names the method in output folders (default: the method's own "
                                 "name)")
     draws: int = Field(1000, ge=1, description="posterior draws (per chain for MCMC)")
