@@ -122,7 +122,7 @@ def _existing(scheduler: str):
     security = Security()  # the user's distributed.comm.tls.* settings
     if not scheduler.startswith("tls://"):
         log.info("scheduler %s: connecting without TLS (anyone who reaches it can run code as you; "
-                 "see the README's 'Security' section)", scheduler)
+                 "see the docs' Security page, docs/guide/security.md)", scheduler)
     try:
         client = Client(scheduler, timeout="30s", security=security)
     except (OSError, TimeoutError, ValueError) as err:
@@ -507,7 +507,7 @@ def kubernetes_spec(spec, name: str) -> dict:
     image = settings.get("image")
     if not image or image.startswith("ghcr.io/dask/dask"):
         raise ClusterUnavailable("kubernetes needs cluster.settings.image: a container image with sbc installed "
-                                 "(see the README's 'Scaling out' section)")
+                                 "(see the docs' Scaling out page, docs/guide/scaling.md)")
     cores = int(settings.get("cores") or 1)
     memory = str(settings.get("memory") or "2G")
     resources = settings.get("resources") or {"requests": {"cpu": str(cores), "memory": memory},
