@@ -16,6 +16,7 @@ extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sbc_refer
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "screenshots.py", "_ext"]
 
 myst_enable_extensions = ["colon_fence", "deflist"]
+smartquotes = False  # "--output-dir" stays two hyphens
 myst_heading_anchors = 3
 nb_execution_mode = "cache"
 nb_execution_excludepatterns = ["examples/template.ipynb"]  # the replicate template, shown as stored
@@ -33,6 +34,7 @@ html_title = "sbc"
 html_static_path = []
 html_theme_options = {
     "navigation_with_keys": False,
+    "header_links_before_dropdown": 7,
     "show_toc_level": 2,
     "footer_start": ["copyright"],
     "footer_end": [],
