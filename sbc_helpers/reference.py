@@ -11,13 +11,35 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-def _sections() -> list[tuple[str, type[BaseModel], str]]:
-    """The params file's sections: (key prefix, schema, heading), in the reference's order."""
-    from sbc_helpers.run import params
 
-    return [("", params.Campaign, "Campaign (top level)"), ("models[].", params.ModelSpec, "models"),
-            ("models[].bambi.", params.BambiSpec, "models[].bambi"), ("thresholds.", params.Thresholds, "thresholds"),
-            ("sequential.", params.Sequential, "sequential"), ("cluster.", params.Cluster, "cluster")]
+def _nested(annotation) -> tuple[type[BaseModel], bool] | None:
+    """The schema a field's type holds (a section of its own), and whether in a list."""
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        found = _nested(typing.get_args(annotation)[0])
+        return (found[0], True) if found else None
+    if origin in (typing.Union, types.UnionType):
+        return next(filter(None, map(_nested, typing.get_args(annotation))), None)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    return None
+
+
+def _sections(schema: type[BaseModel] | None = None, prefix: str = "") -> list[tuple[str, type[BaseModel], str]]:
+    """The params file's sections, found by walking the schema from the top: (key prefix, schema,
+    heading), each section before the ones nested in it."""
+    if schema is None:
+        from sbc_helpers.run.params import Campaign
+
+        return [("", Campaign, "Campaign (top level)"), *_sections(Campaign)]
+    found = []
+    for key, field in schema.model_fields.items():
+        nested = _nested(field.annotation)
+        if nested:
+            inner, is_list = nested
+            path = f"{prefix}{key}{'[]' if is_list else ''}"
+            found += [(f"{path}.", inner, path), *_sections(inner, f"{path}.")]
+    return found
 
 
 def _anchor(schema: type[BaseModel]) -> str:
@@ -85,14 +107,6 @@ def _table(prefix: str, schema: type[BaseModel], skip: tuple[str, ...] = ()) -> 
     return rows
 
 
-def params_keys() -> list[str]:
-    """Every key of a params file, as the reference names it (methods' settings as ``inference.KEY``)."""
-    from sbc_helpers import inference
-
-    keys = [prefix + key for prefix, schema, _ in _sections() for key in schema.model_fields]
-    return keys + sorted({f"inference.{key}" for b in inference.BACKENDS.values() for key in b.Settings.model_fields})
-
-
 def params_markdown() -> str:
     """Every params key: its type, default and description, one table per section, then each inference
     method's settings."""
@@ -128,20 +142,13 @@ def _name(action: argparse.Action) -> str:
     return ", ".join(action.option_strings) or action.dest
 
 
-def cli_options() -> list[str]:
-    """Every ``sbc`` subcommand's options and arguments, as ``COMMAND NAME`` (the reference lists each)."""
-    from sbc_helpers.cli import _parser
-
-    return [f"{command} {_name(a)}" for command, (sub, _) in _subcommands(_parser()).items() for a in _options(sub)]
-
-
 def cli_markdown() -> str:
     """Every ``sbc`` subcommand: its usage, and a table of its arguments and options."""
     from sbc_helpers.cli import _parser
 
     out = []
     for command, (sub, summary) in _subcommands(_parser()).items():
-        out += [f"## sbc {command}", "", _cell(summary).capitalize() + ".", "", "```text",
+        out += [f"## sbc {command}", "", _cell(summary)[:1].upper() + _cell(summary)[1:] + ".", "", "```text",
                 " ".join(sub.format_usage().split()).removeprefix("usage: "), "```", "",
                 "| argument or option | value | default | description |", "|---|---|---|---|"]
         for action in _options(sub):
@@ -157,4 +164,4 @@ def cli_markdown() -> str:
     return "\n".join(out)
 
 
-__all__ = ["cli_markdown", "cli_options", "params_keys", "params_markdown"]
+__all__ = ["cli_markdown", "params_markdown"]

@@ -89,16 +89,22 @@ def test_every_internal_link_and_anchor_resolves(site):
     assert not broken, "\n".join(broken)
 
 
+def _models_in(annotation, in_list: bool = False) -> list[tuple[type[BaseModel], bool]]:
+    if typing.get_origin(annotation) is list:
+        return _models_in(typing.get_args(annotation)[0], True)
+    if typing.get_args(annotation):
+        return [found for arg in typing.get_args(annotation) for found in _models_in(arg, in_list)]
+    return [(annotation, in_list)] if isinstance(annotation, type) and issubclass(annotation, BaseModel) else []
+
+
 def _schema_keys(schema: type[BaseModel], prefix: str = "") -> dict[str, str | None]:
     """Every key of a params file and its description, found by walking the schema from the top (so a
     new section is found whether or not the reference knows of it)."""
     keys = {}
     for name, field in schema.model_fields.items():
         keys[prefix + name] = field.description
-        for kind in typing.get_args(field.annotation) or (field.annotation,):
-            kind = typing.get_args(kind)[0] if typing.get_origin(kind) is list else kind
-            if isinstance(kind, type) and issubclass(kind, BaseModel):
-                keys |= _schema_keys(kind, f"{prefix}{name}{'[]' if typing.get_origin(field.annotation) is list else ''}.")
+        for model, in_list in _models_in(field.annotation):
+            keys |= _schema_keys(model, f"{prefix}{name}{'[]' if in_list else ''}.")
     return keys
 
 
