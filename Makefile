@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 KERNEL := sbc
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-quick system-deps lock clean-outputs
+.PHONY: setup demo test test-quick docs system-deps lock clean-outputs
 
 setup: $(STAMP)
 
@@ -49,9 +49,14 @@ test: setup
 test-quick: setup
 	$(PYTEST) -m "not slow" --durations=10
 
+# This documentation site, offline, warnings as errors; the example notebook is executed once and
+# cached (docs/_build/.jupyter_cache).
+docs: setup
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
 # Re-resolve the pinned versions (needs network); commit the result.
 lock:
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra kubernetes --python-version 3.12 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra kubernetes --extra docs --python-version 3.12 -o requirements.lock
 
 clean-outputs:
 	rm -rf outputs/*/

@@ -131,7 +131,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument("--replicate-seconds", type=float, default=0.88,
                         help="a warm replicate's worker seconds for the second 100-worker calculation (default "
-                             "0.88: 2 local workers on an idle machine, README's performance section)")
+                             "0.88: 2 local workers on an idle machine, the docs' performance page)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="sbc-slurm-scaling-"))

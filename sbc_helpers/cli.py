@@ -70,13 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--pilot", type=int, help="run this many replicates per unit first, to measure")
     plan.add_argument("--workers", type=int, help="workers to project for (default: one per core)")
     report = sub.add_parser("report", help="rebuild a campaign's reports from what is on disk")
-    report.add_argument("campaign_dir", type=Path)
+    report.add_argument("campaign_dir", type=Path, help="the campaign's output folder, e.g. outputs/demo")
     report.add_argument("--recompute", action="store_true",
                         help="re-rank every replicate from its kept draws (no refitting)")
     report.add_argument("--params", type=Path,
                         help="with --recompute: take rank_draws, quantities, derived, log_likelihood from this file")
     status = sub.add_parser("status", help="print per model how many replicates are done, failed, missing")
-    status.add_argument("campaign_dir", type=Path)
+    status.add_argument("campaign_dir", type=Path, help="the campaign's output folder, e.g. outputs/demo")
     for p in (run, plan, report, status):
         p.add_argument("-q", "--quiet", action="store_true", help="only errors")
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")

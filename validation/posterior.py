@@ -24,7 +24,7 @@ given all rows, so a flag is a false alarm. Per campaign:
    (closed-mean across the two quantities), and the fixed-N test at 2.5% at the end.
 
 Each rate must stay within alpha + 2 binomial standard errors. With the defaults the table is written
-to validation/RESULTS.md and the README's posterior SBC section, between their posterior markers.
+to validation/RESULTS.md, between its posterior markers (the docs' posterior SBC page includes it).
 
     .venv/bin/python validation/posterior.py [--campaigns 300] [--replicates 1000] [--ratio 20] [--rho 0.8]
 """
@@ -213,9 +213,9 @@ def main() -> int:
     block = results_block(frame, args, command)
     print(block)
     if all(getattr(args, k) == v for k, v in DEFAULTS.items()) and args.old:
-        for path in (HERE / "RESULTS.md", HERE.parent / "README.md"):
-            path.write_text(replace_block(path.read_text(), BLOCK, block))
-        print("wrote validation/RESULTS.md and the README's posterior SBC table")
+        path = HERE / "RESULTS.md"
+        path.write_text(replace_block(path.read_text(), BLOCK, block))
+        print("wrote validation/RESULTS.md's posterior SBC table")
     new = frame[~frame["reference"].str.endswith("(before)")]
     return 0 if not new.filter(like="%").apply(lambda c: c.str.contains("over")).any().any() else 1
 

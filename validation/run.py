@@ -12,8 +12,8 @@ report. The checks:
 - "from k": the first look from which a quantity stays flagged at every later look, each look k
   counting the first k successful replicates (by replicate index).
 
-With every case and the campaigns' own replicate counts, RESULTS.md and the README's table (between
-its validation markers) are rewritten from this output; otherwise the table goes to
+With every case and the campaigns' own replicate counts, validation/RESULTS.md (which the docs'
+validation page includes) is rewritten from this output; otherwise the table goes to
 ``<output-dir>/RESULTS.md`` only.
 
     .venv/bin/python validation/run.py [CASE ...] [--output-dir outputs/validation] [--replicates N]
@@ -35,9 +35,7 @@ from sbc_helpers.stats.calibrate import ALPHA, calibration_table
 from validation.tables import block, markdown
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 LOOKS = (25, 50, 100, 150, 200, 250, 300)
-README_START, README_END = "<!-- validation:start -->", "<!-- validation:end -->"
 ANY = "*"  # in flag_any: any quantity; in must_pass: every quantity; in readings: any flagged quantity
 
 
@@ -228,18 +226,6 @@ def table_block(results: str) -> str:
     return "\n".join(line for line in own.splitlines() if line.startswith("|"))
 
 
-def write_readme(results: str, readme: Path = ROOT / "README.md") -> None:
-    """Replace the README's table between its validation markers with RESULTS.md's."""
-    text = readme.read_text()
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_START}\n{table_block(results)}\n{README_END}{tail}")
-
-
-def readme_block(readme: Path = ROOT / "README.md") -> str:
-    return readme.read_text().split(README_START, 1)[1].split(README_END, 1)[0].strip()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cases", nargs="*", help="case names (default: every campaign file)")
@@ -262,10 +248,8 @@ def main() -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     kept = block(target.read_text(), "posterior-sbc") if target.is_file() else ""  # validation/posterior.py's
     target.write_text(results + (f"\n{kept}\n" if kept else ""))
-    if complete:
-        write_readme(results)
-    print(f"wrote {target}" + (" and the README's table" if complete else " (not every case at full size: "
-                               "validation/RESULTS.md and the README are left as they were)"))
+    print(f"wrote {target}" + ("" if complete else " (not every case at full size: validation/RESULTS.md is left "
+                                "as it was)"))
     return 0 if (table["reproduced"] == "yes").all() else 1
 
 

@@ -1,4 +1,4 @@
-"""Markdown tables for the validation scripts' output (the README quotes them)."""
+"""Markdown tables for the validation scripts' output (the docs include validation/RESULTS.md)."""
 
 import pandas as pd
 

@@ -3,7 +3,7 @@
 Run from the repository root with the project's environment:
 
     .venv/bin/python -m benchmarks.throughput                  # full: seed settings, 16 simulations
-    .venv/bin/python -m benchmarks.throughput --simulations 64 # what the README quotes
+    .venv/bin/python -m benchmarks.throughput --simulations 64 # what the docs' performance page quotes
     .venv/bin/python -m benchmarks.throughput --quick          # tiny settings, 4 simulations (smoke test)
 
 Rows, side by side in one run, on the seed model (hierarchical_centered on seed_design 5 x 10) with
@@ -21,7 +21,7 @@ the same simulations, draws, tune, chains and target_accept:
   sbc2w        ``sbc run`` with 2 workers (one per core: the default on a 2-core machine)
   sbc2w-noplots  the same with ``make_plots: false``: what the figures cost
   cluster1w    ``sbc run --scheduler`` on a ``dask scheduler`` + ``dask worker --nthreads 1`` started
-  cluster2w    by hand (the README's scaling recipe), 1 and 2 workers: one core per replicate, so
+  cluster2w    by hand (the docs' scaling recipe), 1 and 2 workers: one core per replicate, so
                adding a worker adds a core; the scaling rows for a cluster
 
 Every row runs as a subprocess whose process tree is polled for memory (RSS of each process and its

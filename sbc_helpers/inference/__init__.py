@@ -76,7 +76,7 @@ def fit(model, data, *, seed: int, method: str = "nuts", cores: int = 1, base_di
 
 
 def settings_markdown() -> str:
-    """The README's table of methods: each backend's settings keys with their defaults, whether its
+    """The docs' table of methods: each backend's settings keys with their defaults, whether its
     draws are independent, and what it is (generated here so the docs keep in step)."""
     rows = ["| method | settings (default) | independent draws | what it is |", "|---|---|---|---|"]
     for name, b in BACKENDS.items():

@@ -41,9 +41,10 @@ class MethodSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: str
-    label: Label | None = None  # names the method in output folders (default: the method's own name)
-    draws: int = Field(1000, ge=1)  # posterior draws (per chain for MCMC)
+    method: str = Field(description="the method under test (default: nuts)")
+    label: Label | None = Field(None, description="names the method in output folders (default: the method's own "
+                                "name)")
+    draws: int = Field(1000, ge=1, description="posterior draws (per chain for MCMC)")
 
     @property
     def total_draws(self) -> int:

@@ -10,18 +10,23 @@ import inspect
 from collections.abc import Callable
 from typing import Literal
 
+from pydantic import Field
+
 from sbc_helpers.inference.base import Backend, MethodSettings
 
 
 class ExactSettings(MethodSettings):
     method: Literal["exact"] = "exact"
-    function: str  # module:function or file.py:function returning posterior draws
+    function: str = Field(description="module:function or file.py:function of (model, rng, draws) returning the "
+                          "exact posterior's draws")
 
 
 class CustomSettings(MethodSettings):
     method: Literal["custom"] = "custom"
-    function: str
-    independent_draws: bool = False  # true when the draws are independent (no thinning or ESS check)
+    function: str = Field(description="module:function or file.py:function of (model, rng, draws) returning "
+                          "posterior draws")
+    independent_draws: bool = Field(False, description="true when the draws are independent (no thinning or ESS "
+                                    "check)")
 
 
 def _call(func: Callable, model, rng, draws: int):

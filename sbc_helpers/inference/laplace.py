@@ -9,12 +9,15 @@ identity; see ``compiled_extras._laplace_moments``).
 
 from typing import Literal
 
+from pydantic import Field
+
 from sbc_helpers.inference.base import Backend, MethodSettings
 
 
 class LaplaceSettings(MethodSettings):
     method: Literal["laplace"] = "laplace"
-    optimize_method: Literal["BFGS", "L-BFGS-B", "Newton-CG", "trust-ncg", "trust-krylov", "trust-exact"] = "BFGS"
+    optimize_method: Literal["BFGS", "L-BFGS-B", "Newton-CG", "trust-ncg", "trust-krylov", "trust-exact"] = Field(
+        "BFGS", description="the SciPy optimiser that finds the mode")
 
 
 class Laplace(Backend):

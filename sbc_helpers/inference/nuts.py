@@ -17,11 +17,12 @@ SAMPLER_PACKAGES = {"nutpie": ("nutpie",), "pymc": (), "numpyro": ("numpyro", "j
 
 class NutsSettings(MethodSettings):
     method: Literal["nuts"] = "nuts"
-    sampler: Literal["nutpie", "pymc", "numpyro", "blackjax"] = "nutpie"
-    tune: int = Field(1000, ge=0)
-    chains: int = Field(2, ge=1)
-    target_accept: float = Field(0.8, gt=0, lt=1)
-    chain_method: Literal["parallel", "vectorized"] = "parallel"  # numpyro, blackjax: chains by jax.pmap or jax.vmap
+    sampler: Literal["nutpie", "pymc", "numpyro", "blackjax"] = Field("nutpie", description="the NUTS implementation")
+    tune: int = Field(1000, ge=0, description="warm-up draws per chain")
+    chains: int = Field(2, ge=1, description="chains per fit")
+    target_accept: float = Field(0.8, gt=0, lt=1, description="target acceptance rate of the step size's adaptation")
+    chain_method: Literal["parallel", "vectorized"] = Field("parallel", description="numpyro, blackjax: chains by "
+                                                            "jax.pmap (one per device) or jax.vmap (one device)")
 
     @model_validator(mode="after")
     def _jax_only(self) -> "NutsSettings":

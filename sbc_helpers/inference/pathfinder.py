@@ -16,12 +16,14 @@ from sbc_helpers.inference.base import Backend, MethodSettings
 
 class PathfinderSettings(MethodSettings):
     method: Literal["pathfinder"] = "pathfinder"
-    num_paths: int = Field(4, ge=1)  # independent L-BFGS paths
-    draws_per_path: int = Field(1000, ge=1)  # draws from each path's approximation, pooled for importance sampling
-    num_elbo_draws: int = Field(10, ge=1)  # draws per step to pick each path's best approximation
-    jitter: float = Field(2.0, ge=0)  # paths start at the initial point plus uniform(-jitter, jitter)
-    maxiter: int = Field(1000, ge=1)  # L-BFGS iterations per path
-    importance_sampling: Literal["psis", "psir", "identity"] = "psis"
+    num_paths: int = Field(4, ge=1, description="independent L-BFGS paths")
+    draws_per_path: int = Field(1000, ge=1, description="draws from each path's approximation, pooled for importance "
+                                "sampling")
+    num_elbo_draws: int = Field(10, ge=1, description="draws per step to pick each path's best approximation")
+    jitter: float = Field(2.0, ge=0, description="paths start at the initial point plus uniform(-jitter, jitter)")
+    maxiter: int = Field(1000, ge=1, description="L-BFGS iterations per path")
+    importance_sampling: Literal["psis", "psir", "identity"] = Field("psis", description="how the pooled draws are "
+                                                                     "resampled")
 
 
 class Pathfinder(Backend):

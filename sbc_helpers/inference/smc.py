@@ -18,11 +18,11 @@ from sbc_helpers.inference.base import Backend, MethodSettings
 
 class SmcSettings(MethodSettings):
     method: Literal["smc"] = "smc"
-    draws: int = Field(1000, ge=2)  # particles per chain
-    chains: int = Field(2, ge=1)  # independent SMC runs
-    kernel: Literal["IMH", "MH"] = "IMH"  # independent or random-walk Metropolis mutations
-    threshold: float = Field(0.5, gt=0, lt=1)  # ESS fraction kept per stage: higher, more stages
-    correlation_threshold: float = Field(0.01, gt=0, lt=1)  # lower, more mutation steps per stage
+    draws: int = Field(1000, ge=2, description="particles per chain")
+    chains: int = Field(2, ge=1, description="independent SMC runs")
+    kernel: Literal["IMH", "MH"] = Field("IMH", description="independent or random-walk Metropolis mutations")
+    threshold: float = Field(0.5, gt=0, lt=1, description="ESS fraction kept per stage: higher, more stages")
+    correlation_threshold: float = Field(0.01, gt=0, lt=1, description="lower, more mutation steps per stage")
 
     @property
     def total_draws(self) -> int:

@@ -9,7 +9,7 @@ from sbc_helpers.inference.base import Backend, MethodSettings
 
 class AdviSettings(MethodSettings):
     method: Literal["advi"] = "advi"
-    iterations: int = Field(20000, ge=1)
+    iterations: int = Field(20000, ge=1, description="optimisation steps before the draws")
 
 
 class FullRankAdviSettings(AdviSettings):

@@ -30,10 +30,10 @@ class Thresholds(Strict):
     report shows whether leaving them out changes the verdict)."""
 
     divergences: int = Field(0, ge=0, description="flag fits with more divergences than this")
-    treedepth_hits: int = Field(0, ge=0)
-    max_rhat: float = Field(1.01, gt=1)
-    min_ess: float = Field(100, ge=0, description="bulk and tail")
-    min_bfmi: float = Field(0.2, ge=0)
+    treedepth_hits: int = Field(0, ge=0, description="flag fits that hit the maximum tree depth more often than this")
+    max_rhat: float = Field(1.01, gt=1, description="flag fits whose largest R-hat is above this")
+    min_ess: float = Field(100, ge=0, description="flag fits whose smallest bulk or tail ESS is below this")
+    min_bfmi: float = Field(0.2, ge=0, description="flag fits whose smallest BFMI (per chain) is below this")
 
 
 class Sequential(Strict):
@@ -44,10 +44,12 @@ class Sequential(Strict):
     reached), so the verdict's false-alarm rate stays at most ``alpha`` however often it is looked at.
     """
 
-    alpha: float = Field(0.05, gt=0, lt=1)
+    alpha: float = Field(0.05, gt=0, lt=1, description="false-alarm rate of the whole rule: half to the e-process, "
+                         "half to the final fixed-N test")
     resolution: float | None = Field(None, gt=0, lt=0.5, description="stop once a miscalibration this large "
                                      "(in central-50%-interval coverage) is sure to be flagged")
-    method: Literal["closed-mean", "bonferroni"] = "closed-mean"  # combining quantities' e-values
+    method: Literal["closed-mean", "bonferroni"] = Field("closed-mean", description="how the quantities' e-values "
+                                                         "combine: their mean, or Bonferroni")
 
     @property
     def alpha_sequential(self) -> float:
@@ -61,28 +63,36 @@ class Sequential(Strict):
 class BambiSpec(Strict):
     """A Bambi formula model: built once on the design, its priors fixed across replicates."""
 
-    formula: str
-    family: str = "gaussian"
-    link: str | None = None
-    priors: dict[str, Any] = {}  # Bambi's prior specification as YAML: {x1: {dist: Normal, mu: 0, sigma: 1}}
-    noncentered: bool = True
+    formula: str = Field(description="a Bambi formula, e.g. \"y ~ x + (1|group)\"")
+    family: str = Field("gaussian", description="any Bambi family")
+    link: str | None = Field(None, description="the link function (default: the family's)")
+    priors: dict[str, Any] = Field({}, description="Bambi's prior specification as YAML, e.g. "
+                                   "{x1: {dist: Normal, mu: 0, sigma: 1}} (default: Bambi's, scaled on the design)")
+    noncentered: bool = Field(True, description="non-centred parametrisation of the group-specific terms")
 
 
 class ModelSpec(Strict):
     """One model under test; unset fields fall back to the campaign's."""
 
-    name: Name
-    model: str | None = None  # a library model, module:function or file.py:function
-    bambi: BambiSpec | None = None  # or a Bambi formula
-    model_kwargs: dict[str, Any] = {}
-    design: dict[str, Any] | str | None = None
-    simulator: str | None = None  # module:function or file.py:function of (rng, design)
-    inference: dict[str, Any] | list[dict[str, Any]] = {}
-    quantities: list[str] = []
-    derived: dict[QuantityName, str] = {}
-    conditional_on: str | None = None  # posterior SBC: a CSV/Parquet file of the observed data, rows as the design's
-    new_design: dict[str, Any] | str | None = None  # posterior SBC: the design y' is simulated on (default: the design)
-    reference_inference: dict[str, Any] | None = None  # posterior SBC: the reference posterior's method (NUTS)
+    name: Name = Field(description="the model's output folder and heading: letters, digits, '_', '.', '-'")
+    model: str | None = Field(None, description="the builder: a library model, module:function or file.py:function "
+                              "of the design returning a pm.Model")
+    bambi: BambiSpec | None = Field(None, description="or a Bambi formula model instead of a builder")
+    model_kwargs: dict[str, Any] = Field({}, description="keyword arguments passed to the builder after the design")
+    design: dict[str, Any] | str | None = Field(None, description="this model's design (default: the campaign's)")
+    simulator: str | None = Field(None, description="an independent generator of (truth, data): module:function "
+                                  "or file.py:function of (rng, design)")
+    inference: dict[str, Any] | list[dict[str, Any]] = Field({}, description="this model's method over the "
+                                                              "campaign's, or a list of methods run side by side")
+    quantities: list[str] = Field([], description="variables to rank (default: the free variables and the "
+                                  "Deterministics not shaped like the data)")
+    derived: dict[QuantityName, str] = Field({}, description="more derived test quantities, over the campaign's")
+    conditional_on: str | None = Field(None, description="posterior SBC: a CSV/Parquet file of the observed data, "
+                                       "rows as the design's")
+    new_design: dict[str, Any] | str | None = Field(None, description="posterior SBC: the design y' is simulated on "
+                                                    "(default: the design)")
+    reference_inference: dict[str, Any] | None = Field(None, description="posterior SBC: the reference posterior's "
+                                                       "method (default: nuts)")
 
     @model_validator(mode="after")
     def _one_model(self) -> "ModelSpec":
@@ -108,11 +118,12 @@ class Cluster(Strict):
     """Where the replicates run: the local cluster, or batch jobs or Kubernetes pods
     (``run.clusters``); ``sbc run --cluster/--jobs/--adapt`` override it."""
 
-    kind: str = Field("local", description="a kind of run.clusters.KINDS")
+    kind: str = Field("local", description="where the workers run: local, or a kind of batch system or Kubernetes (run.clusters.KINDS)")
     jobs: int | None = Field(None, ge=1, description="jobs (pods) kept running; one ended is replaced; default 1")
     adapt: tuple[int, int] | None = Field(None, description="MIN:MAX jobs, by the queue of replicates")
     timeout: float = Field(600, gt=0, description="seconds to wait for the first worker to start")
-    settings: dict[str, Any] = {}  # over Dask's jobqueue.<kind>.* configuration (kubernetes: image, ...)
+    settings: dict[str, Any] = Field({}, description="over Dask's jobqueue.<kind>.* configuration (kubernetes: "
+                                     "image, namespace, cores, memory, env)")
 
     @field_validator("adapt", mode="before")
     @classmethod
@@ -174,27 +185,35 @@ class Unit(BaseModel):
 class Campaign(Strict):
     """A whole SBC campaign: models, replicates, settings, and where files are looked up."""
 
-    name: Name
-    seed: int = Field(ge=0)
-    replicates: int = Field(ge=1)
-    rank_draws: int = Field(100, ge=1)
+    name: Name = Field(description="the output folder's name under --output-dir")
+    seed: int = Field(ge=0, description="each replicate's seed derives from it, the unit's name and the replicate "
+                      "index, so adding replicates never changes old ones")
+    replicates: int = Field(ge=1, description="replicates per unit (the maximum, when sequential)")
+    rank_draws: int = Field(100, ge=1, description="L: true values are ranked among L thinned posterior draws (ranks "
+                            "0..L)")
     keep_draws: int = Field(0, ge=0, description="thinned draws kept per replicate for recomputing; 0: rank_draws")
-    log_likelihood: bool = True
-    derived: dict[QuantityName, str] = {}
-    design: dict[str, Any] | str = {"maker": "seed_design"}
-    inference: dict[str, Any] = {}
-    models: list[ModelSpec] = Field(min_length=1)
-    thresholds: Thresholds = Thresholds()
+    log_likelihood: bool = Field(True, description="also rank the log-likelihood of the simulated data (log_lik)")
+    derived: dict[QuantityName, str] = Field({}, description="extra test quantities: NumPy expressions of the "
+                                             "variables, draws on the first axis")
+    design: dict[str, Any] | str = Field({"maker": "seed_design"}, description="the data structure models are built "
+                                         "on: a CSV or Parquet file, or {maker: ..., **its arguments}")
+    inference: dict[str, Any] = Field({}, description="the inference method under test and its settings, shared by "
+                                      "all models (default: nuts)")
+    models: list[ModelSpec] = Field(min_length=1, description="the models under test")
+    thresholds: Thresholds = Field(Thresholds(), description="per-fit diagnostics that flag a replicate")
     timeout: float = Field(1800, gt=0, description="seconds a replicate may run before it is stopped")
     retries: int = Field(1, ge=0, description="extra attempts for a replicate that fails")
     stop_after_failures: int = Field(3, ge=0, description="stop a unit whose first k replicates all fail alike; 0: never")
-    sequential: Sequential | None = None
+    sequential: Sequential | None = Field(None, description="sequential stopping (`{}` for its defaults); "
+                                          "off when absent")
     reference_ess_ratio: float = Field(20, ge=1, description="posterior SBC: the reference posterior's ESS must be "
                                        "at least this many times the replicates (the maximum, when sequential)")
     make_plots: bool | Literal["flagged"] = Field(True, description='"flagged": figures only for fits the thresholds flag')
     kernel_reuse: int = Field(1000, ge=0, description="replicates per warm kernel; 0 starts a fresh kernel each")
-    cluster: Cluster = Cluster()
-    base_dir: Path = Path(".")
+    cluster: Cluster = Field(Cluster(), description="where the replicates run (sbc run --cluster, --jobs, --adapt "
+                             "override it)")
+    base_dir: Path = Field(Path("."), description="the folder relative paths are read from (default: the params "
+                           "file's)")
 
     @field_validator("models")
     @classmethod

@@ -178,7 +178,7 @@ def gamma_p_value(rank_values: np.ndarray, max_rank: int) -> float:
     """P(gamma_null <= gamma) under uniform ranks, exact (``gamma_null_cdf``).
 
     (ArviZ's pot_c test rejects uniform ranks more often than its nominal level, so the verdict
-    does not rest on it; see the README's validation section.)
+    does not rest on it; see the docs' validation page.)
     """
     return float(gamma_p_values(np.array([gamma_statistic(rank_values, max_rank)]), len(rank_values), max_rank)[0])
 

@@ -1,5 +1,5 @@
 """The validation table is strict: every unit has an expectation, the direction is checked, "from k"
-is where a quantity stays flagged over successful replicates, and the README quotes RESULTS.md."""
+is where a quantity stays flagged over successful replicates, and the docs include RESULTS.md."""
 
 from pathlib import Path
 
@@ -14,16 +14,21 @@ from validation.tables import block, replace_block
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_readme_table_is_the_one_in_results():
+def test_the_docs_include_results_md_rather_than_a_copy():
+    """The validation page includes RESULTS.md up to the posterior SBC block, and the posterior SBC
+    page includes that block (the docs build renders both: tests/test_docs.py)."""
+    validation = (ROOT / "docs" / "validation.md").read_text()
+    assert "```{include} ../validation/RESULTS.md\n:heading-offset: 1\n:end-before: <!-- posterior-sbc:start -->" in validation
+    posterior = (ROOT / "docs" / "guide" / "posterior-sbc.md").read_text()
+    assert ("```{include} ../../validation/RESULTS.md\n:start-after: <!-- posterior-sbc:start -->\n"
+            ":end-before: <!-- posterior-sbc:end -->") in posterior
+    assert "| advi | seed-nuts |" not in validation and "| reference | θ' drawn |" not in posterior
+
+
+def test_results_md_has_the_validation_table_and_apart_from_it_the_posterior_sbc_table():
     results = (ROOT / "validation" / "RESULTS.md").read_text()
-    assert run.table_block(results) == run.readme_block(ROOT / "README.md")
     assert run.table_block(results).count("\n") >= 2
-
-
-def test_the_readme_quotes_the_posterior_sbc_table_of_results_and_apart_from_the_validation_table():
-    results = (ROOT / "validation" / "RESULTS.md").read_text()
     posterior = block(results, "posterior-sbc")
-    assert posterior and posterior == block((ROOT / "README.md").read_text(), "posterior-sbc")
     assert "| exact draws, sized: ESS >= 20 x N | without replacement |" in posterior
     assert block(replace_block(results, "posterior-sbc", "new"), "posterior-sbc").split("\n")[1] == "new"
     assert "|" not in run.table_block(posterior)

@@ -1,5 +1,5 @@
 """The cluster rows' cluster: a ``dask scheduler`` and ``dask worker`` processes started as the
-README's scaling recipe starts them.
+docs' scaling recipe starts them.
 """
 
 import os
@@ -19,7 +19,7 @@ WORKER_ENV = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
 @contextmanager
 def dask_cluster(workers: int, work: Path, logs: Path) -> Iterator[str]:
     """A ``dask scheduler`` and ``dask worker --nworkers N --nthreads 1`` started by hand, as the
-    README's scaling section does: ``sbc run --scheduler`` then gives each replicate one core."""
+    docs' scaling page does: ``sbc run --scheduler`` then gives each replicate one core."""
     from distributed import Client
 
     with socket.socket() as sock:

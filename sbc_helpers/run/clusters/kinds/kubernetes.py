@@ -37,7 +37,7 @@ def kubernetes_spec(spec, name: str) -> dict:
     image = settings.get("image")
     if not image or image.startswith("ghcr.io/dask/dask"):
         raise ClusterUnavailable("kubernetes needs cluster.settings.image: a container image with sbc installed "
-                                 "(see the README's 'Scaling out' section)")
+                                 "(see the docs' Scaling out page, docs/guide/scaling.md)")
     cores = int(settings.get("cores") or 1)
     memory = str(settings.get("memory") or "2G")
     resources = settings.get("resources") or {"requests": {"cpu": str(cores), "memory": memory},
