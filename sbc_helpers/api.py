@@ -63,7 +63,7 @@ def build_report(campaign_dir: str | Path, campaign: Campaign | None = None, tab
     campaign_dir = Path(campaign_dir)
     if recompute_with is not None:
         log.info("recomputed %d replicates", recompute(campaign_dir, recompute_with))
-        store.write_manifest(campaign_dir, dump(recompute_with))
+        store.write_manifest(campaign_dir, dump(recompute_with), store.read_provenance(campaign_dir))
         campaign, tables = recompute_with, None
     return build(campaign_dir, campaign, tables)
 
