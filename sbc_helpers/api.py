@@ -147,6 +147,44 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
+def compare_campaigns(baseline: str | Path, current: str | Path, *, output: str | Path | None = None,
+                      alpha: float = 0.05, fail_on: tuple[str, ...] | None = None):
+    """Compare two campaign folders (``sbc compare``): the provenance diff, per unit and quantity a
+    test of the change in calibration, the shares of failed and flagged fits, the costs. Writes
+    ``compare.csv`` and ``compare.html`` into ``output`` (default: the current campaign's
+    ``compare`` folder) and returns the ``report.compare.Comparison``; its ``exit_code(fail_on)``
+    is 1 when something in ``fail_on`` got significantly worse."""
+    from sbc_helpers.report import compare
+
+    comparison = compare.compare_campaigns(baseline, current, alpha=alpha)
+    compare.write(comparison, Path(output) if output else Path(current) / compare.FOLDER,
+                  tuple(fail_on or compare.KINDS))
+    return comparison
+
+
+def check_against(campaign: Campaign | str | Path, baseline: str | Path, output_dir: str | Path = "outputs", *,
+                  workers: int | None = None, progress: bool = True, report: bool = True,
+                  replicates: int | None = None, alpha: float = 0.05, fail_on: tuple[str, ...] | None = None,
+                  output: str | Path | None = None):
+    """``sbc check``: run ``campaign`` (sequentially, so a clear break stops early), then compare it
+    with the ``baseline`` folder; returns the ``Comparison``."""
+    from sbc_helpers.errors import CompareError
+    from sbc_helpers.run import store
+    from sbc_helpers.run.params import Sequential
+    from sbc_helpers.run.runner import campaign_dir
+
+    if not isinstance(campaign, Campaign):
+        campaign = load_campaign(campaign, replicates=replicates, sequential=True)
+    elif campaign.sequential is None:
+        campaign = campaign.model_copy(update={"sequential": Sequential()})
+    store.read_manifest(baseline)  # a baseline that is not a campaign fails before the run
+    folder = campaign_dir(campaign, output_dir)
+    if folder.resolve() == Path(baseline).resolve():
+        raise CompareError(f"{folder} is the baseline: give another --output-dir")
+    run_campaign(campaign, output_dir, workers=workers, progress=progress, report=report)
+    return compare_campaigns(baseline, folder, output=output, alpha=alpha, fail_on=fail_on)
+
+
 MODEL_KEYS = ("model_kwargs", "simulator", "quantities", "conditional_on", "new_design", "reference_inference")
 """``calibrate`` keywords that go to the model's entry of a params file; the others are the campaign's."""
 FILES = "calibrate"  # the campaign folder's subfolder holding the pickled functions and the design

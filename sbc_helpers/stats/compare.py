@@ -208,8 +208,8 @@ def ratio(base: pd.Series, current: pd.Series, paired: bool = False, level: floa
     common = lb.index.intersection(lc.index)
     if paired and len(common) >= 2:
         diff = lc[common] - lb[common]
-        low, high = stats.t.interval(level, len(diff) - 1, loc=diff.mean(), scale=diff.std(ddof=1) / np.sqrt(len(diff)))
-        centre = diff.mean()
+        centre, scale = diff.mean(), diff.std(ddof=1) / np.sqrt(len(diff))
+        low, high = stats.t.interval(level, len(diff) - 1, loc=centre, scale=scale) if scale > 0 else (centre, centre)
     else:
         result = stats.ttest_ind(lc, lb, equal_var=False)
         low, high = result.confidence_interval(level)
