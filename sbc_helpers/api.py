@@ -374,3 +374,66 @@ def _renamed(value, renamed: dict):
     if isinstance(value, list):
         return [_renamed(v, renamed) for v in value]
     return renamed.get(value, value) if isinstance(value, str) else value
+
+
+def check_calibration(model, design=None, *, replicates: int = 50, baseline: str | Path | None = None,
+                      alpha: float = 0.05, fail_on: tuple[str, ...] = ("calibration", "failures", "flags"),
+                      progress: bool = False, **params) -> "CalibrationCheck":
+    """SBC as a check a package's test suite asserts on: ``calibrate`` without the report, and with
+    a ``baseline`` campaign folder, the comparison with it (``compare_campaigns``)::
+
+        check = sbc.check_calibration(build, design, replicates=30, output_dir=tmp_path, ...)
+        assert check.ok, check.failures
+
+    Every keyword of ``calibrate`` is taken (``inference``, ``seed``, ``workers``, ``output_dir``...).
+    """
+    result = calibrate(model, design, replicates=replicates, report=False, progress=progress, **params)
+    check = CalibrationCheck(folder=result.folder, campaign=result.campaign, sources=result.sources, alpha=alpha,
+                             fail_on=tuple(fail_on))
+    if baseline is not None:
+        check.compare(baseline)
+    return check
+
+
+@dataclass
+class CalibrationCheck(Calibration):
+    """A ``Calibration`` with what a test asserts: ``ok``, and ``failures`` saying why not.
+
+    Not ok when a unit's verdict is miscalibrated, a replicate failed, or (after ``compare``) the
+    comparison with a baseline finds something in ``fail_on`` significantly worse."""
+
+    alpha: float = 0.05
+    fail_on: tuple[str, ...] = ("calibration", "failures", "flags")
+    comparison: object = None  # report.compare.Comparison, after ``compare``
+
+    @property
+    def failures(self) -> list[str]:
+        """One line per problem; empty when ``ok``."""
+        verdicts = self.verdict if len(self._units()) > 1 else {self._units()[0]: self.verdict}
+        lines = []
+        for unit, verdict in verdicts.items():
+            if not verdict["calibrated"]:
+                lines.append(f"{unit}: {verdict['verdict']}")
+            if verdict["failed"]:
+                top = verdict["failures"][0] if verdict["failures"] else {}
+                lines.append(f"{unit}: {verdict['failed']} of {verdict['replicates']} replicates failed "
+                             f"({top.get('error')}: {top.get('message')})")
+        if self.comparison is not None:
+            lines += [f"worse than the baseline: {w}" for kind in self.fail_on for w in self.comparison.worse(kind)]
+        return lines
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The calibration table (``calibration.csv``)."""
+        return self.calibration
+
+    def compare(self, baseline: str | Path, output: str | Path | None = None):
+        """Compare this campaign with the ``baseline`` folder; the ``Comparison`` (kept, so ``ok``
+        and ``failures`` count it)."""
+        self.comparison = compare_campaigns(baseline, self.folder, output=output, alpha=self.alpha,
+                                            fail_on=self.fail_on)
+        return self.comparison
