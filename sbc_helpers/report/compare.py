@@ -136,10 +136,17 @@ def compare_campaigns(baseline: Path | str, current: Path | str, alpha: float = 
         units.append(compare_unit(unit, base, now, alpha, permutations, seed))
     if not any((u.rows["kind"] == "calibration").any() for u in units):
         raise CompareError("no quantity was ranked in both campaigns: nothing to compare")
-    changes = provenance.differences(store.read_provenance(baseline), store.read_provenance(current))
+    changes = [line for line in provenance.differences(store.read_provenance(baseline), store.read_provenance(current))
+               if line != "params changed"] + settings_changed(store.read_manifest(baseline), store.read_manifest(current))
     return Comparison(baseline, current, changes, units,
                       {"baseline": [u for u in base_units if u not in common],
                        "current": [u for u in current_units if u not in common]}, alpha)
+
+
+def settings_changed(before: dict, after: dict) -> list[str]:
+    """The campaign settings that differ, by top-level key (where they were read from aside)."""
+    keys = sorted(k for k in set(before) | set(after) if k != "base_dir" and before.get(k) != after.get(k))
+    return [f"settings: {', '.join(keys)}"] if keys else []
 
 
 def compare_unit(unit: str, base, now, alpha: float = stats.ALPHA, permutations: int = stats.PERMUTATIONS,

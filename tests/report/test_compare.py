@@ -2,48 +2,13 @@
 without fitting: exit 0 when nothing got worse, 1 when calibration or failures did, 2 on bad input,
 each with the lines, the page and compare.csv."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from outcomes import archive_for
+from campaign_pairs import N, write_campaign
 from sbc_helpers import cli
-from sbc_helpers.contract import Outcome, Record, archive_bytes
 from sbc_helpers.errors import CompareError
 from sbc_helpers.report import compare
-from sbc_helpers.run import provenance, store
-from sbc_helpers.run.params import Campaign
-
-L, N = 20, 100
-ARCHIVE = archive_bytes(archive_for(0))
-
-
-def write_campaign(folder, name="c", seed=1, sd_scale=1.0, failed=0, model="normal_normal", unit="m",
-                   packages=None):
-    """A campaign folder of ``N`` replicates of the conjugate normal model ranked among L draws of its
-    exact posterior (scaled by ``sd_scale``); the true values come from ``seed`` (the seed in each
-    record too), the posterior draws from a stream of their own; the first ``failed`` fail."""
-    campaign = Campaign(name=name, seed=seed, replicates=N, rank_draws=L, models=[{"name": unit, "model": model}])
-    truths = np.random.default_rng(seed)
-    draws = np.random.default_rng([seed, int(sd_scale * 100), failed, len(name)])
-    made = provenance.collect(campaign)
-    made["packages"].update(packages or {})
-    store.write_manifest(folder / name, campaign.model_dump(mode="json"), made)
-    unit_dir = store.unit_dir(folder / name, unit)
-    for r in range(N):
-        mu = truths.normal()
-        y = truths.normal(mu, 1)
-        if r < failed:
-            store.save_replicate(unit_dir, Outcome(Record.failed(r, seed * 1000 + r, "ValueError", "broke")))
-            continue
-        rank = int((draws.normal(y / 2, sd_scale * np.sqrt(0.5), L) < mu).sum())
-        ranks = pd.DataFrame({"replicate": [r], "quantity": ["mu"], "variable": ["mu"], "rank": [rank],
-                              "max_rank": [L], "true_value": [mu], "post_mean": [y / 2], "post_sd": [0.7]})
-        record = Record.ok(r, seed * 1000 + r, {"divergences": 0, "min_ess_bulk": 400.0},
-                           seconds=float(draws.lognormal(0, 0.1)), rank_draws=L)
-        store.save_replicate(unit_dir, Outcome(record, notebook="{}", ranks=ranks, draws=ARCHIVE))
-    return folder / name
-
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
@@ -102,3 +67,18 @@ def test_bad_input_is_one_line_and_exit_two(folders, tmp_path, capsys):
     with pytest.raises(CompareError, match="share no model"):
         compare.compare_campaigns(folders["baseline"], folders["other_unit"])
     assert cli.main(["compare", str(folders["baseline"]), str(folders["rerun"]), "--fail-on", "speed"]) == 2
+
+
+def test_a_calibration_check_counts_a_worse_comparison_as_a_failure(folders):
+    from sbc_helpers.api import CalibrationCheck
+    from sbc_helpers.report import analysis
+    from sbc_helpers.run import store
+    from sbc_helpers.run.params import campaign_from
+
+    campaign = campaign_from(store.read_manifest(folders["narrow"]))
+    analysis.analyse(folders["narrow"], campaign.unit("m"), campaign)
+    check = CalibrationCheck(folder=folders["narrow"], campaign=campaign)
+    assert check.failures == [f"m: {check.verdict['verdict']}"] and not check.ok
+    comparison = check.compare(folders["baseline"])
+    assert comparison.worse("calibration") == ["m: mu"]
+    assert check.failures[-1] == "worse than the baseline: m: mu"
