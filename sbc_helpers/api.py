@@ -165,9 +165,10 @@ def compare_campaigns(baseline: str | Path, current: str | Path, *, output: str 
 def check_against(campaign: Campaign | str | Path, baseline: str | Path, output_dir: str | Path = "outputs", *,
                   workers: int | None = None, progress: bool = True, report: bool = True,
                   replicates: int | None = None, alpha: float = 0.05, fail_on: tuple[str, ...] | None = None,
-                  output: str | Path | None = None):
+                  output: str | Path | None = None, restart: bool = False):
     """``sbc check``: run ``campaign`` (sequentially, so a clear break stops early), then compare it
-    with the ``baseline`` folder; returns the ``Comparison``."""
+    with the ``baseline`` folder; returns the ``Comparison``. ``restart``: discard what the output
+    folder holds first."""
     from sbc_helpers.errors import CompareError
     from sbc_helpers.run import store
     from sbc_helpers.run.params import Sequential
@@ -181,7 +182,7 @@ def check_against(campaign: Campaign | str | Path, baseline: str | Path, output_
     folder = campaign_dir(campaign, output_dir)
     if folder.resolve() == Path(baseline).resolve():
         raise CompareError(f"{folder} is the baseline: give another --output-dir")
-    run_campaign(campaign, output_dir, workers=workers, progress=progress, report=report)
+    run_campaign(campaign, output_dir, workers=workers, progress=progress, report=report, restart=restart)
     return compare_campaigns(baseline, folder, output=output, alpha=alpha, fail_on=fail_on)
 
 

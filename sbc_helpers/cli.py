@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--replicates", type=int, help="override the number of replicates per model (the maximum)")
     check.add_argument("--workers", type=int, help="local Dask workers (default: one per core)")
     check.add_argument("--no-report", action="store_true", help="skip building the campaign's HTML report")
+    check.add_argument("--restart", action="store_true", help="discard results already in the output folder first")
     for p in (compare, check):
         p.add_argument("--output", type=Path, help="folder for compare.html and compare.csv "
                        "(default: the current campaign's folder/compare)")
@@ -220,7 +221,7 @@ def _check(args) -> int:
     with campaign_log(campaign_dir(campaign, args.output_dir), args.argv, create=True):
         comparison = api.check_against(campaign, args.baseline, args.output_dir, workers=args.workers,
                                        progress=not args.quiet, report=not args.no_report, alpha=args.alpha,
-                                       fail_on=fail_on, output=args.output)
+                                       fail_on=fail_on, output=args.output, restart=args.restart)
     return _compared(comparison, fail_on, args.quiet)
 
 

@@ -163,11 +163,9 @@ def compare_unit(unit: str, base, now, alpha: float = stats.ALPHA, permutations:
                          "current": r.current, "change": r.current - r.baseline, "p_value": r.p_worse,
                          "p_adjusted": r.p_adjusted, "p_changed": r.p_changed_adjusted, "worse": r.worse,
                          "n_baseline": r.n_baseline, "n_current": r.n_current})
-    shares = {}
     for kind, count in (("failed", _failed), ("flagged", _flagged)):
         (bad_b, n_b), (bad_c, n_c) = count(base.replicates), count(now.replicates)
         share = stats.share_change(bad_b, n_b, bad_c, n_c)
-        shares[kind] = share
         rows.append({"kind": kind, "quantity": "", "test": "Fisher exact, one-sided", "baseline": share["baseline"],
                      "current": share["current"], "change": share["current"] - share["baseline"],
                      "p_value": share["p_worse"], "p_adjusted": share["p_worse"],
