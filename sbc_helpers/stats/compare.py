@@ -20,7 +20,8 @@ share:
   both are calibrated (every rank uniform and independent).
 
 Ranks on different scales (another ``rank_draws``) are compared as randomized PIT values, unpaired.
-Holm's adjustment runs across a unit's quantities.
+Holm's adjustment runs across a unit's quantities; a unit of many quantities gets more permutations,
+so that its smallest adjusted p-value can still fall below alpha.
 
 Failures and flags: the share of failed fits (of those run) and of flagged fits (of those that
 succeeded), by Fisher's exact test, one-sided for "more now". Cost: seconds per fit and ESS per
@@ -40,7 +41,7 @@ from sbc_helpers.stats.calibrate import holm
 
 ALPHA = 0.05
 GRID = 50  # cut points of the ECDF distance at most: enough for its power, cheap to permute
-PERMUTATIONS = 1999  # p-values resolve 1/2000: fine for Holm across a few dozen quantities
+PERMUTATIONS = 1999  # at least: p-values resolve 1/2000
 TRUTH_RTOL = 1e-9
 
 
@@ -167,6 +168,8 @@ def calibration_changes(base_ranks: pd.DataFrame, current_ranks: pd.DataFrame, p
     "worse" and "changed", Holm-adjusted across the quantities, and ``worse`` at ``alpha``."""
     rows = []
     common = [q for q in pd.unique(current_ranks["quantity"]) if q in set(base_ranks["quantity"])]
+    # enough permutations that Holm across every quantity can still reach alpha / 2
+    permutations = max(permutations, int(np.ceil(2 * len(common) / alpha)) - 1)
     for i, quantity in enumerate(common):
         b = base_ranks.loc[base_ranks["quantity"] == quantity].sort_values("replicate")
         c = current_ranks.loc[current_ranks["quantity"] == quantity].sort_values("replicate")

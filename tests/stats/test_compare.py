@@ -100,3 +100,17 @@ def test_shares_and_ratios():
     assert abs(result["ratio"] - 2) < 1e-9 and result["low"] <= 2 <= result["high"]
     unpaired = compare.ratio(base, pd.Series(np.exp(rng.normal(np.log(2), 0.2, 50))))
     assert unpaired["low"] < 2 < unpaired["high"] and unpaired["low"] > 1.5
+
+
+def test_a_unit_of_many_quantities_gets_enough_permutations_for_holm_to_flag_one():
+    rng = np.random.default_rng(8)
+    k, n = 120, 30  # at 1999 permutations Holm could not go below 120 / 2000 = 0.06
+    base = rng.integers(0, L + 1, size=(k, n))
+    current = base.copy()
+    current[0] = rng.choice([0, L], size=n)  # every true value outside the posterior's draws
+    frame = lambda r: pd.DataFrame({"replicate": np.tile(np.arange(n), k),  # noqa: E731
+                                    "quantity": np.repeat([f"q{i}" for i in range(k)], n), "rank": r.ravel(),
+                                    "max_rank": L})
+    paired = compare.Pairing(True, list(range(n)), "paired")
+    table = compare.calibration_changes(frame(base), frame(current), paired)
+    assert table.loc[table["worse"], "quantity"].tolist() == ["q0"]
