@@ -150,7 +150,7 @@ def caught(folders: dict[str, Path], grid: list[int]) -> list[dict]:
 
     def tables(folder, unit):
         campaign = campaign_from(store.read_manifest(folder), str(folder))
-        return analysis.gather(folder, unit, campaign)
+        return analysis.gather(folder, unit, campaign, write=False)
 
     rows = []
     for unit, (description, *_) in REGRESSIONS.items():

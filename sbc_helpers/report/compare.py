@@ -131,8 +131,8 @@ def compare_campaigns(baseline: Path | str, current: Path | str, alpha: float = 
             raise CompareError(f"{unit}: the baseline's model is {a}, the current {b}: different models")
     units = []
     for unit in common:
-        base = analysis.gather(baseline, unit, base_campaign)
-        now = analysis.gather(current, unit, current_campaign)
+        base = analysis.gather(baseline, unit, base_campaign, write=False)
+        now = analysis.gather(current, unit, current_campaign, write=False)
         units.append(compare_unit(unit, base, now, alpha, permutations, seed))
     if not any((u.rows["kind"] == "calibration").any() for u in units):
         raise CompareError("no quantity was ranked in both campaigns: nothing to compare")

@@ -32,6 +32,7 @@ def test_a_rerun_is_paired_and_nothing_got_worse(folders, tmp_path, capsys):
     assert list(table.columns) == compare.COLUMNS
     assert set(table["kind"]) == {"calibration", "failed", "flagged", "seconds_per_fit", "ess_per_second"}
     assert "data:image/png;base64," in (tmp_path / "compare.html").read_text()
+    assert not (folders["baseline"] / "m" / "ranks.parquet").exists()  # compare only reads the campaigns
 
 
 def test_a_too_narrow_posterior_is_worse_and_the_exit_code_is_one(folders, capsys):
