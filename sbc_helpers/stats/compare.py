@@ -60,8 +60,7 @@ def pairing(base_ranks: pd.DataFrame, base_replicates: pd.DataFrame, current_ran
     same true value of every quantity both rank (to ``TRUTH_RTOL``), and the ranks share a scale.
 
     Same seeds alone are not enough: a prior edited in the model (without a simulator) draws other
-    true values from the same seed. Same true values with other seeds (a changed simulator seed is
-    not possible, but a different campaign seed is) never pass, as the seed check comes first."""
+    true values from the same seeds. Other seeds are never paired, whatever the true values."""
     ok = lambda table: table.loc[table["status"] == "ok", ["replicate", "seed"]]  # noqa: E731
     both = ok(base_replicates).merge(ok(current_replicates), on="replicate", suffixes=("_b", "_c"))
     common = sorted(both["replicate"].astype(int))
