@@ -9,7 +9,7 @@ from sbc_helpers.contract import Outcome, Record, archive_bytes
 from sbc_helpers.run import provenance, store
 from sbc_helpers.run.params import Campaign
 
-L, N = 20, 100
+L, N = 20, 60
 ARCHIVE = archive_bytes(archive_for(0))
 
 

@@ -17,7 +17,7 @@ def folders(tmp_path_factory):
             "rerun": write_campaign(base / "b", packages={"pymc": "99.0"}),
             "narrow": write_campaign(base / "c", sd_scale=0.5),
             "other_seed": write_campaign(base / "d", seed=2),
-            "failing": write_campaign(base / "e", failed=15),
+            "failing": write_campaign(base / "e", failed=9),
             "other_model": write_campaign(base / "f", model="beta_binomial"),
             "other_unit": write_campaign(base / "g", unit="n")}
 
@@ -79,7 +79,7 @@ def test_a_calibration_check_counts_a_worse_comparison_as_a_failure(folders):
     campaign = campaign_from(store.read_manifest(folders["narrow"]))
     analysis.analyse(folders["narrow"], campaign.unit("m"), campaign)
     check = CalibrationCheck(folder=folders["narrow"], campaign=campaign)
-    assert check.failures == [f"m: {check.verdict['verdict']}"] and not check.ok
+    alone = check.failures  # its own verdict (at 60 replicates the gamma test may not see the U shape)
     comparison = check.compare(folders["baseline"])
     assert comparison.worse("calibration") == ["m: mu"]
-    assert check.failures[-1] == "worse than the baseline: m: mu"
+    assert check.failures == [*alone, "worse than the baseline: m: mu"] and not check.ok
