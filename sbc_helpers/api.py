@@ -63,7 +63,7 @@ def build_report(campaign_dir: str | Path, campaign: Campaign | None = None, tab
     campaign_dir = Path(campaign_dir)
     if recompute_with is not None:
         log.info("recomputed %d replicates", recompute(campaign_dir, recompute_with))
-        store.write_manifest(campaign_dir, dump(recompute_with))
+        store.write_manifest(campaign_dir, dump(recompute_with), store.read_provenance(campaign_dir))
         campaign, tables = recompute_with, None
     return build(campaign_dir, campaign, tables)
 
@@ -145,6 +145,45 @@ def _duration(seconds: float | None) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def compare_campaigns(baseline: str | Path, current: str | Path, *, output: str | Path | None = None,
+                      alpha: float = 0.05, fail_on: tuple[str, ...] | None = None):
+    """Compare two campaign folders (``sbc compare``): the provenance diff, per unit and quantity a
+    test of the change in calibration, the shares of failed and flagged fits, the costs. Writes
+    ``compare.csv`` and ``compare.html`` into ``output`` (default: the current campaign's
+    ``compare`` folder) and returns the ``report.compare.Comparison``; its ``exit_code(fail_on)``
+    is 1 when something in ``fail_on`` got significantly worse."""
+    from sbc_helpers.report import compare
+
+    comparison = compare.compare_campaigns(baseline, current, alpha=alpha)
+    compare.write(comparison, Path(output) if output else Path(current) / compare.FOLDER,
+                  tuple(fail_on or compare.KINDS))
+    return comparison
+
+
+def check_against(campaign: Campaign | str | Path, baseline: str | Path, output_dir: str | Path = "outputs", *,
+                  workers: int | None = None, progress: bool = True, report: bool = True,
+                  replicates: int | None = None, alpha: float = 0.05, fail_on: tuple[str, ...] | None = None,
+                  output: str | Path | None = None, restart: bool = False):
+    """``sbc check``: run ``campaign`` (sequentially, so a clear break stops early), then compare it
+    with the ``baseline`` folder; returns the ``Comparison``. ``restart``: discard what the output
+    folder holds first."""
+    from sbc_helpers.errors import CompareError
+    from sbc_helpers.run import store
+    from sbc_helpers.run.params import Sequential
+    from sbc_helpers.run.runner import campaign_dir
+
+    if not isinstance(campaign, Campaign):
+        campaign = load_campaign(campaign, replicates=replicates, sequential=True)
+    elif campaign.sequential is None:
+        campaign = campaign.model_copy(update={"sequential": Sequential()})
+    store.read_manifest(baseline)  # a baseline that is not a campaign fails before the run
+    folder = campaign_dir(campaign, output_dir)
+    if folder.resolve() == Path(baseline).resolve():
+        raise CompareError(f"{folder} is the baseline: give another --output-dir")
+    run_campaign(campaign, output_dir, workers=workers, progress=progress, report=report, restart=restart)
+    return compare_campaigns(baseline, folder, output=output, alpha=alpha, fail_on=fail_on)
 
 
 MODEL_KEYS = ("model_kwargs", "simulator", "quantities", "conditional_on", "new_design", "reference_inference")
@@ -336,3 +375,66 @@ def _renamed(value, renamed: dict):
     if isinstance(value, list):
         return [_renamed(v, renamed) for v in value]
     return renamed.get(value, value) if isinstance(value, str) else value
+
+
+def check_calibration(model, design=None, *, replicates: int = 50, baseline: str | Path | None = None,
+                      alpha: float = 0.05, fail_on: tuple[str, ...] = ("calibration", "failures", "flags"),
+                      progress: bool = False, **params) -> "CalibrationCheck":
+    """SBC as a check a package's test suite asserts on: ``calibrate`` without the report, and with
+    a ``baseline`` campaign folder, the comparison with it (``compare_campaigns``)::
+
+        check = sbc.check_calibration(build, design, replicates=30, output_dir=tmp_path, ...)
+        assert check.ok, check.failures
+
+    Every keyword of ``calibrate`` is taken (``inference``, ``seed``, ``workers``, ``output_dir``...).
+    """
+    result = calibrate(model, design, replicates=replicates, report=False, progress=progress, **params)
+    check = CalibrationCheck(folder=result.folder, campaign=result.campaign, sources=result.sources, alpha=alpha,
+                             fail_on=tuple(fail_on))
+    if baseline is not None:
+        check.compare(baseline)
+    return check
+
+
+@dataclass
+class CalibrationCheck(Calibration):
+    """A ``Calibration`` with what a test asserts: ``ok``, and ``failures`` saying why not.
+
+    Not ok when a unit's verdict is miscalibrated, a replicate failed, or (after ``compare``) the
+    comparison with a baseline finds something in ``fail_on`` significantly worse."""
+
+    alpha: float = 0.05
+    fail_on: tuple[str, ...] = ("calibration", "failures", "flags")
+    comparison: object = None  # report.compare.Comparison, after ``compare``
+
+    @property
+    def failures(self) -> list[str]:
+        """One line per problem; empty when ``ok``."""
+        verdicts = self.verdict if len(self._units()) > 1 else {self._units()[0]: self.verdict}
+        lines = []
+        for unit, verdict in verdicts.items():
+            if not verdict["calibrated"]:
+                lines.append(f"{unit}: {verdict['verdict']}")
+            if verdict["failed"]:
+                top = verdict["failures"][0] if verdict["failures"] else {}
+                lines.append(f"{unit}: {verdict['failed']} of {verdict['replicates']} replicates failed "
+                             f"({top.get('error')}: {top.get('message')})")
+        if self.comparison is not None:
+            lines += [f"worse than the baseline: {w}" for kind in self.fail_on for w in self.comparison.worse(kind)]
+        return lines
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The calibration table (``calibration.csv``)."""
+        return self.calibration
+
+    def compare(self, baseline: str | Path, output: str | Path | None = None):
+        """Compare this campaign with the ``baseline`` folder; the ``Comparison`` (kept, so ``ok``
+        and ``failures`` count it)."""
+        self.comparison = compare_campaigns(baseline, self.folder, output=output, alpha=self.alpha,
+                                            fail_on=self.fail_on)
+        return self.comparison

@@ -1,4 +1,5 @@
-"""The ``sbc`` command: ``sbc run PARAMS``, ``sbc report DIR``, ``sbc status DIR``."""
+"""The ``sbc`` command: ``sbc run PARAMS``, ``sbc report DIR``, ``sbc status DIR``, ``sbc compare
+BASELINE CURRENT``, ``sbc check PARAMS --baseline DIR``."""
 
 import argparse
 import logging
@@ -44,6 +45,9 @@ def campaign_log(folder: Path, argv: list[str] | None, create: bool = False) -> 
         handler.close()
 
 
+COMPARED = ("calibration", "failures", "flags")  # report.compare.KINDS, without importing the stats
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sbc", description="Simulation-based calibration of PyMC models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -77,7 +81,26 @@ def _parser() -> argparse.ArgumentParser:
                         help="with --recompute: take rank_draws, quantities, derived, log_likelihood from this file")
     status = sub.add_parser("status", help="print per model how many replicates are done, failed, missing")
     status.add_argument("campaign_dir", type=Path, help="the campaign's output folder, e.g. outputs/demo")
-    for p in (run, plan, report, status):
+    compare = sub.add_parser("compare", help="did calibration, failures or flags get worse from BASELINE to CURRENT? "
+                             "(exit 0: no; 1: yes; 2: bad input)")
+    compare.add_argument("baseline", type=Path, help="the earlier campaign's output folder")
+    compare.add_argument("current", type=Path, help="the campaign to check against it")
+    check = sub.add_parser("check", help="run a campaign (sequentially), then compare it with a baseline folder "
+                           "(exit code as compare's)")
+    check.add_argument("params", type=Path, help="campaign YAML file")
+    check.add_argument("--baseline", type=Path, required=True, help="the earlier campaign's output folder")
+    check.add_argument("--output-dir", type=Path, default=Path("outputs"), help="default: outputs")
+    check.add_argument("--replicates", type=int, help="override the number of replicates per model (the maximum)")
+    check.add_argument("--workers", type=int, help="local Dask workers (default: one per core)")
+    check.add_argument("--no-report", action="store_true", help="skip building the campaign's HTML report")
+    check.add_argument("--restart", action="store_true", help="discard results already in the output folder first")
+    for p in (compare, check):
+        p.add_argument("--output", type=Path, help="folder for compare.html and compare.csv "
+                       "(default: the current campaign's folder/compare)")
+        p.add_argument("--fail-on", default=",".join(COMPARED), metavar="KINDS",
+                       help=f"what counts as worse for exit 1, comma-separated of {', '.join(COMPARED)} (default: all)")
+        p.add_argument("--alpha", type=float, default=0.05, help="level of every test (default 0.05)")
+    for p in (run, plan, report, status, compare, check):
         p.add_argument("-q", "--quiet", action="store_true", help="only errors")
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
@@ -154,6 +177,55 @@ def _status(args) -> int:
     return 0
 
 
+def _fail_on(args) -> tuple[str, ...]:
+    from sbc_helpers.errors import ParamsError
+
+    kinds = tuple(k.strip() for k in args.fail_on.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in COMPARED]
+    if unknown or not kinds:
+        raise ParamsError(f"--fail-on {args.fail_on!r}: give one or more of {', '.join(COMPARED)}")
+    if not 0 < args.alpha < 1:
+        raise ParamsError(f"--alpha {args.alpha}: give a level between 0 and 1")
+    return kinds
+
+
+def _compared(comparison, fail_on: tuple[str, ...], quiet: bool) -> int:
+    code = comparison.exit_code(fail_on)
+    if not quiet:
+        for line in comparison.lines():
+            print(line)
+        print(f"compare: {comparison.page}")
+    worse = [w for kind in fail_on for w in comparison.worse(kind)]
+    print(f"worse: {'; '.join(worse)}" if code else "nothing got worse", file=sys.stderr if code else sys.stdout)
+    return code
+
+
+def _compare(args) -> int:
+    from sbc_helpers import api
+
+    fail_on = _fail_on(args)
+    comparison = api.compare_campaigns(args.baseline, args.current, output=args.output, alpha=args.alpha,
+                                       fail_on=fail_on)
+    return _compared(comparison, fail_on, args.quiet)
+
+
+def _check(args) -> int:
+    from sbc_helpers import api
+    from sbc_helpers.run import store
+    from sbc_helpers.run.params import load_campaign
+    from sbc_helpers.run.runner import campaign_dir
+
+    fail_on = _fail_on(args)
+    campaign = load_campaign(args.params, replicates=args.replicates, sequential=True)
+    api.check_campaign(campaign)
+    store.read_manifest(args.baseline)  # a baseline that is not a campaign: one line, nothing written
+    with campaign_log(campaign_dir(campaign, args.output_dir), args.argv, create=True):
+        comparison = api.check_against(campaign, args.baseline, args.output_dir, workers=args.workers,
+                                       progress=not args.quiet, report=not args.no_report, alpha=args.alpha,
+                                       fail_on=fail_on, output=args.output, restart=args.restart)
+    return _compared(comparison, fail_on, args.quiet)
+
+
 def main(argv: list[str] | None = None) -> int:
     import distributed  # noqa: F401 - it sets its loggers' levels on import: import it before setting ours
 
@@ -169,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.DEBUG)
     logging.getLogger("distributed").setLevel(logging.ERROR)
     logging.getLogger("papermill").setLevel(logging.WARNING)
-    commands = {"run": _run, "plan": _plan, "report": _report, "status": _status}
+    commands = {"run": _run, "plan": _plan, "report": _report, "status": _status, "compare": _compare,
+                "check": _check}
     try:
         return commands[args.command](args)
     except SBCError as err:

@@ -56,3 +56,8 @@ class ReportError(SBCError, RuntimeError):
 class ResumeRefused(SBCError, RuntimeError):
     """An output folder holding replicates made from other settings (an edited model file, another
     prior or sampler setting): resuming would mix two campaigns' replicates."""
+
+
+class CompareError(SBCError, ValueError):
+    """Two folders that cannot be compared: one is not a campaign, their models differ, or they
+    share no model or quantity."""

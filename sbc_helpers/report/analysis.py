@@ -40,8 +40,9 @@ class Tables:
     sequential_ranks: pd.DataFrame | None = None  # every quantity's ranks, as the stopping rule read them
 
 
-def gather(campaign_dir: Path, unit: str, campaign: Campaign) -> Tables:
-    """Gather a unit's replicates 0..N-1 into its two tables, flag its fits, write both files.
+def gather(campaign_dir: Path, unit: str, campaign: Campaign, write: bool = True) -> Tables:
+    """Gather a unit's replicates 0..N-1 into its two tables, flag its fits, write both files
+    (unless not ``write``: a reader such as ``sbc compare`` leaves the folder as it is).
 
     In a sequential campaign the tables hold the replicates the stopping rule used (those before
     its stopping point), so they depend on the seeds only, not on which worker finished first.
@@ -64,7 +65,8 @@ def gather(campaign_dir: Path, unit: str, campaign: Campaign) -> Tables:
     replicates["flags"] = flag_replicates(replicates, campaign.thresholds.model_dump()) if len(replicates) else []
     constant = constant_quantities(ranks)
     tested = ranks.loc[~ranks["quantity"].isin(constant)].reset_index(drop=True)
-    store.write_tables(folder, tested, replicates)
+    if write:
+        store.write_tables(folder, tested, replicates)
     failed_truths = gathered.failed_truths
     failed_truths = failed_truths.loc[~failed_truths["quantity"].isin(constant)].reset_index(drop=True)
     return Tables(ranks=tested, replicates=replicates, decision=decision, kept_after_stop=kept,

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from sbc_helpers.contract import CAMPAIGN_FILES, UNIT_FILES, Outcome, Record, replicate_path
 from sbc_helpers.errors import CampaignLocked, ResumeRefused
-from sbc_helpers.run import store
+from sbc_helpers.run import provenance, store
 from sbc_helpers.run.execute import ReplicateTask, execute_replicate
 from sbc_helpers.run.params import Campaign, Unit, dump
 from sbc_helpers.run.seeds import replicate_seed
@@ -274,7 +274,7 @@ def run(campaign: Campaign, output_dir: Path | str, workers: int | None = None, 
     if restart:
         store.clear_campaign(folder)
     claim_units(campaign, folder)
-    store.write_manifest(folder, dump(campaign))
+    store.write_manifest(folder, dump(campaign), provenance.collect(campaign))
     for unit, text in (descriptions or {}).items():
         store.atomic_write(store.unit_dir(folder, unit) / UNIT_FILES["model"], text.encode())
     if store.clean_partial_writes(folder):

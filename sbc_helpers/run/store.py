@@ -215,12 +215,16 @@ def write_tables(folder: Path, ranks: pd.DataFrame, replicates: pd.DataFrame) ->
     atomic_write(folder / UNIT_FILES["replicates"], replicates.to_parquet(index=False))
 
 
-def write_manifest(campaign_dir: Path, campaign_dump: dict) -> None:
-    atomic_write(Path(campaign_dir) / CAMPAIGN_FILES["manifest"],
-                 json.dumps(campaign_dump, indent=1, default=str).encode())
+PROVENANCE = "provenance"  # the manifest's key for what the run ran on (``run.provenance``), not a setting
 
 
-def read_manifest(campaign_dir: Path) -> dict:
+def write_manifest(campaign_dir: Path, campaign_dump: dict, provenance: dict | None = None) -> None:
+    """Write the campaign's settings as run, and under ``provenance`` what they ran on."""
+    manifest = {**campaign_dump, PROVENANCE: provenance} if provenance is not None else campaign_dump
+    atomic_write(Path(campaign_dir) / CAMPAIGN_FILES["manifest"], json.dumps(manifest, indent=1, default=str).encode())
+
+
+def _manifest(campaign_dir: Path) -> dict:
     manifest = Path(campaign_dir) / CAMPAIGN_FILES["manifest"]
     if not manifest.is_file():
         raise StoreError(f"{campaign_dir} has no {CAMPAIGN_FILES['manifest']}: not a campaign output folder")
@@ -228,6 +232,18 @@ def read_manifest(campaign_dir: Path) -> dict:
         return json.loads(manifest.read_text())
     except json.JSONDecodeError as err:
         raise StoreError(f"{manifest} is corrupt: {err}") from None
+
+
+def read_manifest(campaign_dir: Path) -> dict:
+    """The campaign's settings as run (without the provenance: ``campaign_from`` reads them)."""
+    manifest = _manifest(campaign_dir)
+    manifest.pop(PROVENANCE, None)
+    return manifest
+
+
+def read_provenance(campaign_dir: Path) -> dict | None:
+    """What the campaign's last run ran on; None for a campaign run before provenance was recorded."""
+    return _manifest(campaign_dir).get(PROVENANCE)
 
 
 def has_finished(folder: Path) -> bool:
