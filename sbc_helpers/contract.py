@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,16 +75,61 @@ def stem_replicate(name: str) -> int | None:
     return int(stem) if stem.isdigit() else None
 
 
+# --- the fit's diagnostics ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A per-fit diagnostic that can flag a replicate.
+
+    ``field`` names the record field and the campaign's threshold; a fit is flagged ``flag`` when its
+    value is ``direction`` the threshold (strictly). ``parts``, when given, are the record fields it
+    is the worst of (ESS: bulk and tail). NaN (not computed, e.g. R-hat of independent draws) flags
+    nothing.
+    """
+
+    field: str
+    flag: str
+    default: float
+    direction: Literal["above", "below"]
+    kind: type = float
+    bounds: tuple[tuple[str, float], ...] = (("ge", 0),)  # pydantic constraints on the threshold
+    description: str = ""
+    parts: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The record fields it fills: the value, then its parts."""
+        return (self.field, *self.parts)
+
+
+DIAGNOSTICS = (
+    Diagnostic("divergences", "divergences", 0, "above", int, description="flag fits with more divergences than this"),
+    Diagnostic("treedepth_hits", "treedepth", 0, "above", int, description="draws that hit the maximum tree depth"),
+    Diagnostic("max_rhat", "rhat", 1.01, "above", bounds=(("gt", 1),), description="the largest R-hat"),
+    Diagnostic("min_ess", "ess", 100, "below", description="the smaller of bulk and tail ESS",
+               parts=("min_ess_bulk", "min_ess_tail")),
+    Diagnostic("min_bfmi", "bfmi", 0.2, "below", description="the smallest BFMI"),
+)
+"""Every diagnostic that flags a fit, in the order of the record, the tables and the flags."""
+
+MEASURED = [f for d in DIAGNOSTICS for f in (d.parts or (d.field,))]
+"""What ``stats.diagnostics.fit_diagnostics`` measures: each diagnostic's parts, or its value."""
+
+
+def worst_of_parts(diagnostic: Diagnostic, values: dict) -> float | None:
+    """A diagnostic's value from its parts' (the defined ones; None when none is)."""
+    parts = [values.get(k) for k in diagnostic.parts]
+    parts = [float(v) for v in parts if v is not None and not math.isnan(float(v))]
+    if not parts:
+        return None
+    return max(parts) if diagnostic.direction == "above" else min(parts)
+
+
 # --- the record ---------------------------------------------------------------------------------
 
 
-class Record(BaseModel):
-    """One replicate's outcome: its status, the fit's diagnostics and what each stage cost.
-
-    ``status`` is ``ok`` (ranks and archive exist), ``failed`` (after its retries; ``error`` and
-    ``message`` say why) or ``not_run`` (its unit was stopped before it ran; a rerun runs it).
-    """
-
+class _Identity(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     replicate: int = Field(ge=0)
@@ -93,13 +138,20 @@ class Record(BaseModel):
     error: str | None = None
     message: str | None = None
     traceback: str | None = None
-    divergences: int | None = None
-    treedepth_hits: int | None = None
-    max_rhat: float | None = None
-    min_ess: float | None = None
-    min_ess_bulk: float | None = None
-    min_ess_tail: float | None = None
-    min_bfmi: float | None = None
+
+
+_Diagnosed = create_model("_Diagnosed", __base__=_Identity,
+                          **{f: (d.kind | None, None) for d in DIAGNOSTICS for f in d.fields})
+
+
+class Record(_Diagnosed):
+    """One replicate's outcome: its status, the fit's diagnostics (``DIAGNOSTICS``) and what each
+    stage cost.
+
+    ``status`` is ``ok`` (ranks and archive exist), ``failed`` (after its retries; ``error`` and
+    ``message`` say why) or ``not_run`` (its unit was stopped before it ran; a rerun runs it).
+    """
+
     seconds: float | None = None  # the fit alone
     rank_draws: int | None = None
     kept_draws: int | None = None
@@ -119,11 +171,10 @@ class Record(BaseModel):
 
     @classmethod
     def ok(cls, replicate: int, seed: int, diagnostics: dict, **fields) -> Record:
-        """A successful replicate; ``min_ess`` is the smaller of bulk and tail ESS."""
-        ess = [diagnostics.get(k) for k in ("min_ess_bulk", "min_ess_tail")]
-        ess = [float(e) for e in ess if e is not None and not math.isnan(float(e))]
-        return cls(replicate=replicate, seed=seed, status="ok", **diagnostics,
-                   min_ess=min(ess) if ess else None, **fields)
+        """A successful replicate; a diagnostic with parts takes the worst of them (``min_ess``: the
+        smaller of bulk and tail ESS)."""
+        combined = {d.field: worst_of_parts(d, diagnostics) for d in DIAGNOSTICS if d.parts}
+        return cls(replicate=replicate, seed=seed, status="ok", **diagnostics, **combined, **fields)
 
     @classmethod
     def failed(cls, replicate: int, seed: int, error: str, message: str, **fields) -> Record:

@@ -6,12 +6,11 @@ import html
 import numpy as np
 import pandas as pd
 
-from sbc_helpers.contract import REPLICATES_DIR, replicate_href, replicate_stem
+from sbc_helpers.contract import DIAGNOSTICS, REPLICATES_DIR, replicate_href, replicate_stem
 from sbc_helpers.report.analysis import failure_order, worst_first
 
 RENDER_ALL_UP_TO = 500  # larger campaigns render only flagged, failed and worst replicates to HTML
-DIAGNOSTIC_COLUMNS = ["replicate", "status", "flags", "divergences", "treedepth_hits", "max_rhat",
-                      "min_ess", "min_bfmi", "seconds", "wall_seconds"]
+DIAGNOSTIC_COLUMNS = ["replicate", "status", "flags", *(d.field for d in DIAGNOSTICS), "seconds", "wall_seconds"]
 
 # a page may carry the script once per table: each heading is bound once, and sorts its own column
 SORT_SCRIPT = """<script>

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from sbc_helpers import inference as methods
+from sbc_helpers.contract import DIAGNOSTICS
 from sbc_helpers.errors import ParamsError
 from sbc_helpers.inference.base import MethodSettings
 
@@ -24,15 +25,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Thresholds(Strict):
-    """Per-fit diagnostics that flag a replicate (flagged replicates stay in the statistics; the
-    report shows whether leaving them out changes the verdict)."""
-
-    divergences: int = Field(0, ge=0, description="flag fits with more divergences than this")
-    treedepth_hits: int = Field(0, ge=0)
-    max_rhat: float = Field(1.01, gt=1)
-    min_ess: float = Field(100, ge=0, description="bulk and tail")
-    min_bfmi: float = Field(0.2, ge=0)
+Thresholds = create_model(
+    "Thresholds", __base__=Strict,
+    __doc__="Per-fit diagnostics that flag a replicate (flagged replicates stay in the statistics; the report "
+            "shows whether leaving them out changes the verdict); one field per ``contract.DIAGNOSTICS``.",
+    **{d.field: (d.kind, Field(d.default, description=d.description, **dict(d.bounds))) for d in DIAGNOSTICS})
 
 
 class Sequential(Strict):
