@@ -204,9 +204,41 @@ RANKS_COLUMNS = ["replicate", "quantity", "variable", "rank", "max_rank", "true_
 REPLICATE_COLUMNS = [*(f for f in Record.model_fields if f not in ("stage_seconds", "truth")), *(f"t_{s}" for s in STAGES), "flags"]
 """``replicates.parquet``: one row per replicate of the campaign (``flags``: why its fit is suspect)."""
 
-CALIBRATION_COLUMNS = ["quantity", "variable", "n_replicates", "p_value", "chi2_p_value", "log_gamma_ratio",
-                       "gamma_p_value", "p_adjusted", "calibrated", "reading", "worst_replicate"]
-"""``calibration.csv``: one row per quantity."""
+@dataclass(frozen=True)
+class CalibrationColumn:
+    """A column of ``calibration.csv``: what it says (the summary's legend), its place in the
+    summary's table (None: the file only), and whether the shape reading adds it (``reading``) or
+    the uniformity tests (``calibrate.calibration_table``)."""
+
+    name: str
+    meaning: str
+    page: int | None = None
+    reading: bool = False
+
+
+CALIBRATION = (
+    CalibrationColumn("quantity", "the test quantity; `log_lik` is the log-likelihood of the simulated data, which "
+                      "fails when the posterior ignores or misreads the data even if every parameter's ranks look "
+                      "uniform", 0),
+    CalibrationColumn("variable", "the model variable (or derived quantity) it belongs to"),
+    CalibrationColumn("n_replicates", "the completed replicates its ranks come from", 8),
+    CalibrationColumn("p_value", "ArviZ's pot_c uniformity test", 5),
+    CalibrationColumn("chi2_p_value", "the chi-square test of the binned ranks", 6),
+    CalibrationColumn("log_gamma_ratio", "below 0: the rank ECDF leaves its simultaneous band at the level", 7),
+    CalibrationColumn("gamma_p_value", "tests the whole rank ECDF against its simultaneous band (Säilynoja et "
+                      "al.'s gamma, exact null distribution)", 4),
+    CalibrationColumn("p_adjusted", "the gamma p-value, Holm-adjusted across this model's quantities", 3),
+    CalibrationColumn("calibrated", "`p_adjusted` at or above the level stated above the table", 1),
+    CalibrationColumn("reading", "the rank shape in words (biased, too narrow, too wide), for flagged quantities",
+                      2, reading=True),
+    CalibrationColumn("worst_replicate", "the replicate whose true value lies furthest out in its posterior", 9,
+                      reading=True),
+)
+"""``calibration.csv``'s columns, in the file's order: one row per quantity."""
+
+CALIBRATION_COLUMNS = [c.name for c in CALIBRATION]
+CALIBRATION_PAGE = sorted((c for c in CALIBRATION if c.page is not None), key=lambda c: c.page)
+"""The summary's calibration table: its columns in their order."""
 
 FAILURE_COLUMNS = ["error", "message", "count", "first_replicate", "replicates"]
 """Failures grouped by message (``verdict.json``'s ``failures``)."""

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sbc_helpers.contract import CALIBRATION_COLUMNS, FAILURE_COLUMNS, UNIT_FILES
+from sbc_helpers.contract import FAILURE_COLUMNS, UNIT_FILES
 from sbc_helpers.run import store
 from sbc_helpers.run.params import Campaign, Unit
-from sbc_helpers.stats.calibrate import (calibration_table, constant_quantities, shape_reading, undetected_coverage,
-                                         worst_replicates)
+from sbc_helpers.stats.calibrate import (calibration_report, calibration_table, constant_quantities,
+                                         undetected_coverage)
 from sbc_helpers.stats.failures import dependence_line, failure_dependence, truth_outcomes
 from sbc_helpers.stats.flags import flag_replicates
 
@@ -69,17 +69,6 @@ def gather(campaign_dir: Path, unit: str, campaign: Campaign) -> Tables:
     failed_truths = failed_truths.loc[~failed_truths["quantity"].isin(constant)].reset_index(drop=True)
     return Tables(ranks=tested, replicates=replicates, decision=decision, kept_after_stop=kept,
                   failed_truths=failed_truths, constant=constant, sequential_ranks=ranks)
-
-
-def calibration_report(ranks: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """The calibration table with each quantity's shape reading and its worst replicate."""
-    table = calibration_table(ranks, alpha)
-    if table.empty:
-        return pd.DataFrame(columns=CALIBRATION_COLUMNS)
-    readings = table["quantity"].map(shape_reading(ranks, alpha).set_index("quantity")["reading"])
-    # shapes are read with unadjusted z-tests: describe only what the verdict flags
-    readings = readings.where(~table["calibrated"], "uniform (not flagged)")
-    return table.assign(reading=readings, worst_replicate=table["quantity"].map(worst_replicates(ranks)))
 
 
 def worst_first(calibration: pd.DataFrame) -> pd.DataFrame:

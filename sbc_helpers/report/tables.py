@@ -2,11 +2,12 @@
 coordinate label, error message) is escaped here; nothing reaches a page as Markdown."""
 
 import html
+import re
 
 import numpy as np
 import pandas as pd
 
-from sbc_helpers.contract import DIAGNOSTICS, REPLICATES_DIR, replicate_href, replicate_stem
+from sbc_helpers.contract import CALIBRATION_PAGE, DIAGNOSTICS, REPLICATES_DIR, replicate_href, replicate_stem
 from sbc_helpers.report.analysis import failure_order, worst_first
 
 RENDER_ALL_UP_TO = 500  # larger campaigns render only flagged, failed and worst replicates to HTML
@@ -100,9 +101,7 @@ def calibration_table_html(calibration: pd.DataFrame, rendered: set[int], verdic
     given the ``verdict``, the level its marks are decided at above it (``level_line``)."""
     if calibration.empty:
         return "<p>No completed replicates.</p>"
-    columns = ["quantity", "calibrated", "reading", "p_adjusted", "gamma_p_value", "p_value",
-               "chi2_p_value", "log_gamma_ratio", "n_replicates", "worst_replicate"]
-    columns = [c for c in columns if c in calibration]
+    columns = [c.name for c in CALIBRATION_PAGE if c.name in calibration]
     rows = []
     for _, row in worst_first(calibration).iterrows():
         cells = [(f"<td>{link(row[c], rendered)}</td>" if c == "worst_replicate" else cell(row[c]))
@@ -111,7 +110,14 @@ def calibration_table_html(calibration: pd.DataFrame, rendered: set[int], verdic
     descriptive = verdict is not None and stopped_by_data(verdict)
     headers = ["calibrated (descriptive)" if c == "calibrated" and descriptive else c for c in columns]
     caption = f"<p>{esc(level_line(verdict))}</p>" if verdict is not None else ""
-    return caption + _table(headers, rows) + SORT_SCRIPT
+    return caption + _table(headers, rows) + calibration_legend() + SORT_SCRIPT
+
+
+def calibration_legend() -> str:
+    """What each column of the calibration table says (``contract.CALIBRATION``)."""
+    code = lambda text: re.sub(r"`([^`]*)`", r"<code>\1</code>", esc(text))  # noqa: E731
+    items = "".join(f"<li>{code(f'`{c.name}`: {c.meaning}')}</li>" for c in CALIBRATION_PAGE)
+    return f'<ul class="legend">{items}</ul>'
 
 
 def replicate_table_html(replicates: pd.DataFrame, rendered: set[int]) -> str:
