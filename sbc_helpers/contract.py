@@ -51,7 +51,32 @@ CAMPAIGN_FILES = {"manifest": "campaign.json", "index": "index.html", "log": "sb
 
 STEM_WIDTH = 4
 STAGES = ("imports", "design", "model", "prior", "fit", "plots", "summary", "ranks", "write")
-"""Tagged stages of the replicate template; seconds per stage are recorded as ``t_<stage>``."""
+"""Tagged stages of the replicate template, in the order they run (``plots`` cells follow several
+stages and count as one); seconds per stage are recorded as ``t_<stage>``. ``run.steps.run_replicate``
+runs the same steps in this order, without the plots."""
+
+
+@dataclass(frozen=True)
+class TemplateParameter:
+    """A parameter of the replicate template, as its ``parameters`` cell declares it (a test checks
+    the cell against ``TEMPLATE_PARAMETERS``; the cell's comments document them)."""
+
+    name: str
+    type: str
+    per_replicate: bool = False  # set by the worker for each replicate; the others once per unit by the runner
+
+
+TEMPLATE_PARAMETERS = tuple(TemplateParameter(*p) for p in (
+    ("model", "str"), ("model_kwargs", "dict"), ("bambi", "dict"), ("design", "dict"), ("simulator", "str"),
+    ("replicate", "int", True), ("seed", "int", True), ("inference", "dict"), ("cores", "int"),
+    ("rank_draws", "int"), ("keep_draws", "int"), ("quantities", "list"), ("derived", "dict"),
+    ("log_likelihood", "bool"), ("make_plots", "Union[bool, str]"), ("thresholds", "dict"),
+    ("conditional_on", "dict"), ("output_dir", "str", True)))
+"""The replicate template's parameters, in the cell's order."""
+
+UNIT_PARAMETERS = [p.name for p in TEMPLATE_PARAMETERS if not p.per_replicate]
+"""The parameters ``run.runner.unit_parameters`` sets, once per unit, in this order."""
+
 
 
 def replicate_stem(replicate: int) -> str:

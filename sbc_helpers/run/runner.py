@@ -120,7 +120,8 @@ def _design_parameter(design, base_dir: Path, files: dict[str, bytes]) -> dict:
 
 def unit_parameters(campaign: Campaign, unit: Unit, cores: int, files: dict[str, bytes],
                     reference: Path | None = None) -> dict:
-    """The replicate template's parameters for one (model, inference method) unit.
+    """The replicate template's parameters for one (model, inference method) unit: exactly
+    ``contract.UNIT_PARAMETERS``, in their order (the worker adds each replicate's own).
 
     User files the unit refers to are added to ``files`` (path in the worker's scratch folder ->
     content) and the parameters point at those copies, relative to the kernel's working folder;

@@ -213,7 +213,7 @@ def _sbc_ranks(model, design, simulator, n_replicates):
         seeds = stream_seeds(1000 + r)
         simulation = simulate(model, seeds["simulate"], simulator, design)
         fitted = fit(model, simulation.data, seed=seeds["fit"], **inference)
-        frames.append(rank(r, 1000 + r, model, simulation, fitted, ["mu"], 49, log_lik=False).ranks)
+        frames.append(rank(r, 1000 + r, model, simulation, fitted, ["mu"], 49, log_likelihood=False).ranks)
     return pd.concat(frames)
 
 
