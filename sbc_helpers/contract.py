@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from sbc_helpers.errors import one_line
+
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 if TYPE_CHECKING:
@@ -203,7 +205,7 @@ class Record(_Diagnosed):
 
     @classmethod
     def failed(cls, replicate: int, seed: int, error: str, message: str, **fields) -> Record:
-        return cls(replicate=replicate, seed=seed, status="failed", error=error, message=message[:500], **fields)
+        return cls(replicate=replicate, seed=seed, status="failed", error=error, message=one_line(message), **fields)
 
     @classmethod
     def not_run(cls, replicate: int, seed: int, reason: str) -> Record:

@@ -56,3 +56,20 @@ class ReportError(SBCError, RuntimeError):
 class ResumeRefused(SBCError, RuntimeError):
     """An output folder holding replicates made from other settings (an edited model file, another
     prior or sampler setting): resuming would mix two campaigns' replicates."""
+
+
+MESSAGE_LENGTH = 500
+"""The longest message a one-line error keeps (a record's cell, a log line, a page's table)."""
+
+
+def one_line(err: BaseException | str, typed: bool = True) -> str:
+    """An exception as ``Type: message`` on one line (``typed=False``: the message alone; a string:
+    itself), whitespace collapsed and cut at ``MESSAGE_LENGTH``. A notebook cell's exception
+    (papermill's ``ename``/``evalue``) is named as the cell raised it."""
+    if isinstance(err, str):
+        return " ".join(err.split())[:MESSAGE_LENGTH]
+    name = getattr(err, "ename", None) or type(err).__name__
+    text = " ".join(str(getattr(err, "evalue", None) or err).split())
+    if not typed:
+        return (text or name)[:MESSAGE_LENGTH]
+    return f"{name}: {text}"[:MESSAGE_LENGTH] if text else name

@@ -29,6 +29,7 @@ from pytensor.graph.basic import equal_computations
 from pytensor.graph.traversal import graph_inputs
 from pytensor.tensor.random.type import RandomType
 
+from sbc_helpers.errors import one_line
 from sbc_helpers.models.simulate import in_dtype
 from sbc_helpers.setup import configure
 
@@ -427,7 +428,7 @@ def log_likelihood_totals(model: pm.Model, data: dict[str, np.ndarray], points: 
             totals = np.asarray(entry.vectorised(*arrays), dtype=float)
             problem = None if entry.checked else _disagreement(entry, arrays, totals)
         except Exception as err:
-            problem = f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
+            problem = one_line(err)
         entry.checked = True
         if problem is None:
             return totals
@@ -463,8 +464,8 @@ def _build_log_likelihood(model: pm.Model, data: dict[str, np.ndarray], skip_row
     try:
         vectorised = compile_(batched, vectorize_graph(total, replace=dict(zip(values, batched, strict=True))))
     except Exception as err:
-        logging.getLogger("sbc").debug("log-likelihood: the graph does not vectorise (%s: %s); evaluating point by "
-                                       "point", type(err).__name__, " ".join(str(err).split())[:200])
+        logging.getLogger("sbc").debug("log-likelihood: the graph does not vectorise (%s); evaluating point by point",
+                                       one_line(err))
         vectorised = None
     return _LogLikelihood(shared, value_names, vectorised, None, lambda: compile_(values, total))
 

@@ -19,6 +19,7 @@ import pandas as pd
 from sbc_helpers.contract import FAILURE_COLUMNS, UNIT_FILES
 from sbc_helpers.run import store
 from sbc_helpers.run.params import Campaign, Unit
+from sbc_helpers.stats import ALPHA
 from sbc_helpers.stats.calibrate import (calibration_report, calibration_table, constant_quantities,
                                          undetected_coverage)
 from sbc_helpers.stats.failures import dependence_line, failure_dependence, truth_outcomes
@@ -95,7 +96,7 @@ def verdict_line(calibration: pd.DataFrame) -> str:
     return f"miscalibrated: {worst}{more}"
 
 
-def resolution(calibration: pd.DataFrame, max_rank: int, alpha: float = 0.05) -> str:
+def resolution(calibration: pd.DataFrame, max_rank: int, alpha: float = ALPHA) -> str:
     """One line: how large a miscalibration this many replicates are sure to flag, and with 4x as many.
 
     A "no evidence" verdict at a few hundred replicates can hide a sizeable error; this says how
@@ -114,7 +115,7 @@ def resolution(calibration: pd.DataFrame, max_rank: int, alpha: float = 0.05) ->
 
 
 def sensitivity(ranks: pd.DataFrame, replicates: pd.DataFrame, calibration: pd.DataFrame,
-                alpha: float = 0.05) -> dict:
+                alpha: float = ALPHA) -> dict:
     """Does leaving out the flagged replicates change the verdict?"""
     flagged = set(replicates.loc[(replicates["flags"] != "") & (replicates["status"] == "ok"), "replicate"])
     kept = ranks.loc[~ranks["replicate"].isin(flagged)]

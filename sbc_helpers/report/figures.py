@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from typing import TYPE_CHECKING
 
+from sbc_helpers.errors import one_line
+
 if TYPE_CHECKING:  # matplotlib is imported by the first figure: a kernel that draws none never pays for it
     from matplotlib.figure import Figure
 
@@ -78,8 +80,7 @@ def show(draw: Callable[..., Figure], *args, cache_key: tuple | None = None, **k
         print(note)
         return
     except Exception as err:  # noqa: BLE001 - a figure is never worth a failed replicate
-        message = " ".join(str(err).split())[:200]
-        print(f"figure not drawn ({draw.__name__}): {type(err).__name__}: {message}")
+        print(f"figure not drawn ({draw.__name__}): {one_line(err)}")
         return
     display(Image(data=data, format="png"))
 
@@ -331,5 +332,5 @@ def model_graph(model):
         if graph.source not in _SVG:
             _SVG[graph.source] = graph.pipe(format="svg", encoding="utf-8")
     except Exception as err:  # noqa: BLE001 - graphviz's `dot` missing, or a graph it cannot lay out
-        return print(f"model graph not drawn: {type(err).__name__}: {' '.join(str(err).split())[:200]}")
+        return print(f"model graph not drawn: {one_line(err)}")
     return SVG(_SVG[graph.source])

@@ -15,6 +15,7 @@ from sbc_helpers import inference as methods
 from sbc_helpers.contract import DIAGNOSTICS
 from sbc_helpers.errors import ParamsError
 from sbc_helpers.inference.base import MethodSettings
+from sbc_helpers.stats import ALPHA
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Name = Annotated[str, Field(pattern=NAME, max_length=80)]
@@ -40,7 +41,7 @@ class Sequential(Strict):
     reached), so the verdict's false-alarm rate stays at most ``alpha`` however often it is looked at.
     """
 
-    alpha: float = Field(0.05, gt=0, lt=1)
+    alpha: float = Field(ALPHA, gt=0, lt=1)
     resolution: float | None = Field(None, gt=0, lt=0.5, description="stop once a miscalibration this large "
                                      "(in central-50%-interval coverage) is sure to be flagged")
     method: Literal["closed-mean", "bonferroni"] = "closed-mean"  # combining quantities' e-values
@@ -215,7 +216,7 @@ class Campaign(Strict):
     @property
     def alpha(self) -> float:
         """The level of the fixed-N verdict: half of ``sequential.alpha`` in a sequential campaign."""
-        return self.sequential.alpha_fixed if self.sequential else 0.05
+        return self.sequential.alpha_fixed if self.sequential else ALPHA
 
     @property
     def kept_draws(self) -> int:

@@ -22,7 +22,7 @@ import xarray as xr
 
 from sbc_helpers import inference
 from sbc_helpers.contract import Record, ReplicateResult, make_archive, read_archive, unpack, write_truth
-from sbc_helpers.errors import ModelBuildError, NonFiniteError, ParamsError
+from sbc_helpers.errors import ModelBuildError, NonFiniteError, ParamsError, one_line
 from sbc_helpers.inference import Fit
 from sbc_helpers.models import conditioning as conditioning_module
 from sbc_helpers.models.conditioning import Conditioning
@@ -84,8 +84,7 @@ def build(design: pd.DataFrame, model: str = "", model_kwargs: dict | None = Non
         try:
             built = builder(design, **(model_kwargs or {}))
         except Exception as err:
-            message = " ".join(str(err).split())[:300]
-            raise ModelBuildError(f"{model!r} failed to build on its design: {type(err).__name__}: {message}") from err
+            raise ModelBuildError(f"{model!r} failed to build on its design: {one_line(err)}") from err
         if not isinstance(built, pm.Model):
             raise ParamsError(f"{model!r} returned {type(built).__name__}, not a pm.Model")
         description = built.str_repr()

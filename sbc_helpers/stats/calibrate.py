@@ -14,9 +14,9 @@ from arviz_stats.ecdf_utils import ecdf_pit
 from scipy import special, stats
 
 from sbc_helpers.contract import CALIBRATION, CALIBRATION_COLUMNS
+from sbc_helpers.stats import ALPHA
 from sbc_helpers.stats.ranks import TIE_RTOL
 
-ALPHA = 0.05
 
 
 def pit_values(ranks: pd.DataFrame, seed: int = 0) -> pd.Series:
