@@ -66,7 +66,7 @@ def _check_model(campaign: Campaign, units: list, i: int, spec) -> dict[str, Che
     from sbc_helpers import inference
     from sbc_helpers.models.references import load_function
     from sbc_helpers.run import steps
-    from sbc_helpers.stats.quantities import derived, log_likelihood
+    from sbc_helpers.stats.quantities import derived
 
     where = f"models.{i} ({spec.name})"
     first = next(u for u in units if u.spec is spec)
@@ -97,6 +97,6 @@ def _check_model(campaign: Campaign, units: list, i: int, spec) -> dict[str, Che
     if expressions:
         step("derived", derived, as_draws, truth, expressions)
     if campaign.log_likelihood:
-        step(key, log_likelihood, built.model, simulation.data, as_draws, truth)
+        step(key, steps.data_log_likelihood, built.model, simulation.data, as_draws, truth)
     return {unit.name: Checked(description=built.description, quantities=quantities)
             for unit in units if unit.spec is spec}

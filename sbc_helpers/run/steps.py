@@ -9,6 +9,7 @@ ranking silently.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from sbc_helpers.contract import Record, ReplicateResult, make_archive, read_arc
 from sbc_helpers.errors import ModelBuildError, NonFiniteError, ParamsError, one_line
 from sbc_helpers.inference import Fit
 from sbc_helpers.models import conditioning as conditioning_module
+from sbc_helpers.models.compiled import log_likelihood_totals
 from sbc_helpers.models.conditioning import Conditioning
 from sbc_helpers.models.references import describe, load_function, make_design, resolve_model
 from sbc_helpers.models.simulate import Simulation, simulate
@@ -232,7 +234,7 @@ def ranks_from_archive(archived: xr.Dataset, quantities: list[str], rank_draws: 
         test_draws.append(d)
         test_truth.append(t)
     if model is not None:  # in posterior SBC, of the simulated rows alone (see models/conditioning.py)
-        d, t = test_quantities.log_likelihood(model, data, draws, truth, int(archived.attrs.get("conditioning_rows", 0)))
+        d, t = data_log_likelihood(model, data, draws, truth, int(archived.attrs.get("conditioning_rows", 0)))
         test_draws.append(d)
         test_truth.append(t)
     draws_all = xr.merge(test_draws, compat="override")
@@ -241,6 +243,15 @@ def ranks_from_archive(archived: xr.Dataset, quantities: list[str], rank_draws: 
         _require_finite(draws_all[name].to_numpy(), f"the posterior draws of {name!r}")
         _require_finite(truth_all[name].to_numpy(), f"the true value of {name!r}")
     return rank_table(draws_all, truth_all, rank_draws, stream_seeds(seed)["rank"])
+
+
+def data_log_likelihood(model: pm.Model, data: dict[str, np.ndarray], draws: xr.Dataset, truth: xr.Dataset,
+                        skip_rows: int = 0) -> tuple[xr.Dataset, xr.Dataset]:
+    """The ``log_lik`` test quantity of ``data`` (``stats.quantities.log_likelihood``), leaving out
+    the first ``skip_rows`` rows of every observed variable, by the unconditioned ``model``'s
+    compiled log-likelihood, reused across replicates (``compiled.log_likelihood_totals``)."""
+    totals = functools.partial(log_likelihood_totals, model, data, skip_rows=skip_rows)
+    return test_quantities.log_likelihood(draws, truth, [rv.name for rv in model.free_RVs], totals)
 
 
 def _require_finite(values, what: str) -> None:
