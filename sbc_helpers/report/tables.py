@@ -125,7 +125,7 @@ def replicate_table_html(replicates: pd.DataFrame, rendered: set[int]) -> str:
     columns = [c for c in DIAGNOSTIC_COLUMNS if c in replicates] + [
         c for c in ("error", "message") if c in replicates and replicates[c].notna().any()]
     rows = [[link(row["replicate"], rendered) if c == "replicate" else cell(row[c]) for c in columns]
-            for _, row in replicates.iterrows()]
+            for row in replicates[columns].to_dict("records")]
     return table(columns, rows)
 
 
