@@ -61,16 +61,16 @@ def main() -> int:
                  "chains": args.chains, "target_accept": args.target_accept, "cores": args.cores}
     built = time.perf_counter()
 
-    options = {"rank_draws": args.rank_draws, "keep_draws": 0, "expressions": {}, "log_lik": True}
+    options = {"rank_draws": args.rank_draws, "keep_draws": 0, "derived": {}, "log_likelihood": True}
     replicates, ranks = [], []
     for r in range(args.simulations):
         seed = replicate_seed(args.seed, args.model_name, r)
         start = time.perf_counter()
+        out = args.scratch / replicate_stem(r)
         if args.figures:
-            result, figure_seconds = replicate_with_figures(built_model, r, seed, inference, options)
+            result, figure_seconds = replicate_with_figures(built_model, r, seed, inference, options, out)
         else:
-            result, figure_seconds = steps.run_replicate(built_model, r, seed, inference, **options), 0.0
-        result.write(args.scratch / replicate_stem(r))
+            result, figure_seconds = steps.run_replicate(built_model, r, seed, inference, output_dir=out, **options), 0.0
         wall = time.perf_counter() - start
         replicates.append({"replicate": r, "seed": seed, "wall_seconds": wall,
                            "seconds": float(result.record.seconds), "figure_seconds": figure_seconds,
@@ -98,7 +98,7 @@ def main() -> int:
     return 0
 
 
-def replicate_with_figures(built, replicate: int, seed: int, inference: dict, options: dict):
+def replicate_with_figures(built, replicate: int, seed: int, inference: dict, options: dict, output_dir):
     """The template's cells in order, without a notebook: the same steps, the same figures rendered
     to PNG, the summary table rendered to HTML. Returns the result and the seconds spent on figures."""
     from sbc_helpers.report import figures
@@ -116,12 +116,14 @@ def replicate_with_figures(built, replicate: int, seed: int, inference: dict, op
     draw(figures.model_graph, built.model)
     simulation = steps.draw_truth(built, replicate, seed)
     ranked = steps.ranked_quantities(built, simulation)
+    steps.record_truth(simulation, ranked, output_dir)
     draw(figures.render, figures.data_figure, built.design, simulation.data)
     fitted = steps.fit(built, simulation, seed, inference)
     draw(figures.render, figures.trace_figure, fitted.idata, simulation.truth, ranked)
     steps.posterior_vs_truth(fitted, simulation, ranked)._repr_html_()
     result = steps.rank(replicate, seed, built.model, simulation, fitted, ranked, options["rank_draws"],
-                        options["keep_draws"], options["expressions"], options["log_lik"])
+                        options["keep_draws"], options["derived"], options["log_likelihood"])
+    result.write(output_dir)
     return result, spent
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from sbc_helpers.run.params import Campaign, load_campaign
 from sbc_helpers.run.runner import RunResult
+from sbc_helpers.stats import ALPHA
 
 log = logging.getLogger("sbc")
 
@@ -148,7 +149,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def compare_campaigns(baseline: str | Path, current: str | Path, *, output: str | Path | None = None,
-                      alpha: float = 0.05, fail_on: tuple[str, ...] | None = None):
+                      alpha: float = ALPHA, fail_on: tuple[str, ...] | None = None):
     """Compare two campaign folders (``sbc compare``): the provenance diff, per unit and quantity a
     test of the change in calibration, the shares of failed and flagged fits, the costs. Writes
     ``compare.csv`` and ``compare.html`` into ``output`` (default: the current campaign's
@@ -164,7 +165,7 @@ def compare_campaigns(baseline: str | Path, current: str | Path, *, output: str 
 
 def check_against(campaign: Campaign | str | Path, baseline: str | Path, output_dir: str | Path = "outputs", *,
                   workers: int | None = None, progress: bool = True, report: bool = True,
-                  replicates: int | None = None, alpha: float = 0.05, fail_on: tuple[str, ...] | None = None,
+                  replicates: int | None = None, alpha: float = ALPHA, fail_on: tuple[str, ...] | None = None,
                   output: str | Path | None = None, restart: bool = False):
     """``sbc check``: run ``campaign`` (sequentially, so a clear break stops early), then compare it
     with the ``baseline`` folder; returns the ``Comparison``. ``restart``: discard what the output
@@ -378,7 +379,7 @@ def _renamed(value, renamed: dict):
 
 
 def check_calibration(model, design=None, *, replicates: int = 50, baseline: str | Path | None = None,
-                      alpha: float = 0.05, fail_on: tuple[str, ...] = ("calibration", "failures", "flags"),
+                      alpha: float = ALPHA, fail_on: tuple[str, ...] = ("calibration", "failures", "flags"),
                       progress: bool = False, **params) -> "CalibrationCheck":
     """SBC as a check a package's test suite asserts on: ``calibrate`` without the report, and with
     a ``baseline`` campaign folder, the comparison with it (``compare_campaigns``)::
@@ -403,7 +404,7 @@ class CalibrationCheck(Calibration):
     Not ok when a unit's verdict is miscalibrated, a replicate failed, or (after ``compare``) the
     comparison with a baseline finds something in ``fail_on`` significantly worse."""
 
-    alpha: float = 0.05
+    alpha: float = ALPHA
     fail_on: tuple[str, ...] = ("calibration", "failures", "flags")
     comparison: object = None  # report.compare.Comparison, after ``compare``
 

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sbc_helpers.contract import CAMPAIGN_FILES
+from sbc_helpers.contract import CAMPAIGN_FILES, COMPARED
 from sbc_helpers.run.clusters.kinds import KINDS
+from sbc_helpers.stats import ALPHA
 
 log = logging.getLogger("sbc")
 
@@ -43,9 +44,6 @@ def campaign_log(folder: Path, argv: list[str] | None, create: bool = False) -> 
     finally:
         log.removeHandler(handler)
         handler.close()
-
-
-COMPARED = ("calibration", "failures", "flags")  # report.compare.KINDS, without importing the stats
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
                        "(default: the current campaign's folder/compare)")
         p.add_argument("--fail-on", default=",".join(COMPARED), metavar="KINDS",
                        help=f"what counts as worse for exit 1, comma-separated of {', '.join(COMPARED)} (default: all)")
-        p.add_argument("--alpha", type=float, default=0.05, help="level of every test (default 0.05)")
+        p.add_argument("--alpha", type=float, default=ALPHA, help=f"level of every test (default {ALPHA})")
     for p in (run, plan, report, status, compare, check):
         p.add_argument("-q", "--quiet", action="store_true", help="only errors")
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")

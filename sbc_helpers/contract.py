@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sbc_helpers.errors import one_line
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,7 +53,32 @@ CAMPAIGN_FILES = {"manifest": "campaign.json", "index": "index.html", "log": "sb
 
 STEM_WIDTH = 4
 STAGES = ("imports", "design", "model", "prior", "fit", "plots", "summary", "ranks", "write")
-"""Tagged stages of the replicate template; seconds per stage are recorded as ``t_<stage>``."""
+"""Tagged stages of the replicate template, in the order they run (``plots`` cells follow several
+stages and count as one); seconds per stage are recorded as ``t_<stage>``. ``run.steps.run_replicate``
+runs the same steps in this order, without the plots."""
+
+
+@dataclass(frozen=True)
+class TemplateParameter:
+    """A parameter of the replicate template, as its ``parameters`` cell declares it (a test checks
+    the cell against ``TEMPLATE_PARAMETERS``; the cell's comments document them)."""
+
+    name: str
+    type: str
+    per_replicate: bool = False  # set by the worker for each replicate; the others once per unit by the runner
+
+
+TEMPLATE_PARAMETERS = tuple(TemplateParameter(*p) for p in (
+    ("model", "str"), ("model_kwargs", "dict"), ("bambi", "dict"), ("design", "dict"), ("simulator", "str"),
+    ("replicate", "int", True), ("seed", "int", True), ("inference", "dict"), ("cores", "int"),
+    ("rank_draws", "int"), ("keep_draws", "int"), ("quantities", "list"), ("derived", "dict"),
+    ("log_likelihood", "bool"), ("make_plots", "Union[bool, str]"), ("thresholds", "dict"),
+    ("conditional_on", "dict"), ("output_dir", "str", True)))
+"""The replicate template's parameters, in the cell's order."""
+
+UNIT_PARAMETERS = [p.name for p in TEMPLATE_PARAMETERS if not p.per_replicate]
+"""The parameters ``run.runner.unit_parameters`` sets, once per unit, in this order."""
+
 
 
 def replicate_stem(replicate: int) -> str:
@@ -75,16 +102,61 @@ def stem_replicate(name: str) -> int | None:
     return int(stem) if stem.isdigit() else None
 
 
+# --- the fit's diagnostics ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A per-fit diagnostic that can flag a replicate.
+
+    ``field`` names the record field and the campaign's threshold; a fit is flagged ``flag`` when its
+    value is ``direction`` the threshold (strictly). ``parts``, when given, are the record fields it
+    is the worst of (ESS: bulk and tail). NaN (not computed, e.g. R-hat of independent draws) flags
+    nothing.
+    """
+
+    field: str
+    flag: str
+    default: float
+    direction: Literal["above", "below"]
+    kind: type = float
+    bounds: tuple[tuple[str, float], ...] = (("ge", 0),)  # pydantic constraints on the threshold
+    description: str = ""
+    parts: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The record fields it fills: the value, then its parts."""
+        return (self.field, *self.parts)
+
+
+DIAGNOSTICS = (
+    Diagnostic("divergences", "divergences", 0, "above", int, description="flag fits with more divergences than this"),
+    Diagnostic("treedepth_hits", "treedepth", 0, "above", int, description="flag fits that hit the maximum tree depth more often than this"),
+    Diagnostic("max_rhat", "rhat", 1.01, "above", bounds=(("gt", 1),), description="flag fits whose largest R-hat is above this"),
+    Diagnostic("min_ess", "ess", 100, "below", description="flag fits whose smallest bulk or tail ESS is below this",
+               parts=("min_ess_bulk", "min_ess_tail")),
+    Diagnostic("min_bfmi", "bfmi", 0.2, "below", description="flag fits whose smallest BFMI (per chain) is below this"),
+)
+"""Every diagnostic that flags a fit, in the order of the record, the tables and the flags."""
+
+MEASURED = [f for d in DIAGNOSTICS for f in (d.parts or (d.field,))]
+"""What ``stats.diagnostics.fit_diagnostics`` measures: each diagnostic's parts, or its value."""
+
+
+def worst_of_parts(diagnostic: Diagnostic, values: dict) -> float | None:
+    """A diagnostic's value from its parts' (the defined ones; None when none is)."""
+    parts = [values.get(k) for k in diagnostic.parts]
+    parts = [float(v) for v in parts if v is not None and not math.isnan(float(v))]
+    if not parts:
+        return None
+    return max(parts) if diagnostic.direction == "above" else min(parts)
+
+
 # --- the record ---------------------------------------------------------------------------------
 
 
-class Record(BaseModel):
-    """One replicate's outcome: its status, the fit's diagnostics and what each stage cost.
-
-    ``status`` is ``ok`` (ranks and archive exist), ``failed`` (after its retries; ``error`` and
-    ``message`` say why) or ``not_run`` (its unit was stopped before it ran; a rerun runs it).
-    """
-
+class _Identity(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     replicate: int = Field(ge=0)
@@ -93,13 +165,20 @@ class Record(BaseModel):
     error: str | None = None
     message: str | None = None
     traceback: str | None = None
-    divergences: int | None = None
-    treedepth_hits: int | None = None
-    max_rhat: float | None = None
-    min_ess: float | None = None
-    min_ess_bulk: float | None = None
-    min_ess_tail: float | None = None
-    min_bfmi: float | None = None
+
+
+_Diagnosed = create_model("_Diagnosed", __base__=_Identity,
+                          **{f: (d.kind | None, None) for d in DIAGNOSTICS for f in d.fields})
+
+
+class Record(_Diagnosed):
+    """One replicate's outcome: its status, the fit's diagnostics (``DIAGNOSTICS``) and what each
+    stage cost.
+
+    ``status`` is ``ok`` (ranks and archive exist), ``failed`` (after its retries; ``error`` and
+    ``message`` say why) or ``not_run`` (its unit was stopped before it ran; a rerun runs it).
+    """
+
     seconds: float | None = None  # the fit alone
     rank_draws: int | None = None
     kept_draws: int | None = None
@@ -119,15 +198,14 @@ class Record(BaseModel):
 
     @classmethod
     def ok(cls, replicate: int, seed: int, diagnostics: dict, **fields) -> Record:
-        """A successful replicate; ``min_ess`` is the smaller of bulk and tail ESS."""
-        ess = [diagnostics.get(k) for k in ("min_ess_bulk", "min_ess_tail")]
-        ess = [float(e) for e in ess if e is not None and not math.isnan(float(e))]
-        return cls(replicate=replicate, seed=seed, status="ok", **diagnostics,
-                   min_ess=min(ess) if ess else None, **fields)
+        """A successful replicate; a diagnostic with parts takes the worst of them (``min_ess``: the
+        smaller of bulk and tail ESS)."""
+        combined = {d.field: worst_of_parts(d, diagnostics) for d in DIAGNOSTICS if d.parts}
+        return cls(replicate=replicate, seed=seed, status="ok", **diagnostics, **combined, **fields)
 
     @classmethod
     def failed(cls, replicate: int, seed: int, error: str, message: str, **fields) -> Record:
-        return cls(replicate=replicate, seed=seed, status="failed", error=error, message=message[:500], **fields)
+        return cls(replicate=replicate, seed=seed, status="failed", error=error, message=one_line(message), **fields)
 
     @classmethod
     def not_run(cls, replicate: int, seed: int, reason: str) -> Record:
@@ -153,9 +231,41 @@ RANKS_COLUMNS = ["replicate", "quantity", "variable", "rank", "max_rank", "true_
 REPLICATE_COLUMNS = [*(f for f in Record.model_fields if f not in ("stage_seconds", "truth")), *(f"t_{s}" for s in STAGES), "flags"]
 """``replicates.parquet``: one row per replicate of the campaign (``flags``: why its fit is suspect)."""
 
-CALIBRATION_COLUMNS = ["quantity", "variable", "n_replicates", "p_value", "chi2_p_value", "log_gamma_ratio",
-                       "gamma_p_value", "p_adjusted", "calibrated", "reading", "worst_replicate"]
-"""``calibration.csv``: one row per quantity."""
+@dataclass(frozen=True)
+class CalibrationColumn:
+    """A column of ``calibration.csv``: what it says (the summary's legend), its place in the
+    summary's table (None: the file only), and whether the shape reading adds it (``reading``) or
+    the uniformity tests (``calibrate.calibration_table``)."""
+
+    name: str
+    meaning: str
+    page: int | None = None
+    reading: bool = False
+
+
+CALIBRATION = (
+    CalibrationColumn("quantity", "the test quantity; `log_lik` is the log-likelihood of the simulated data, which "
+                      "fails when the posterior ignores or misreads the data even if every parameter's ranks look "
+                      "uniform", 0),
+    CalibrationColumn("variable", "the model variable (or derived quantity) it belongs to"),
+    CalibrationColumn("n_replicates", "the completed replicates its ranks come from", 8),
+    CalibrationColumn("p_value", "ArviZ's pot_c uniformity test", 5),
+    CalibrationColumn("chi2_p_value", "the chi-square test of the binned ranks", 6),
+    CalibrationColumn("log_gamma_ratio", "below 0: the rank ECDF leaves its simultaneous band at the level", 7),
+    CalibrationColumn("gamma_p_value", "tests the whole rank ECDF against its simultaneous band (Säilynoja et "
+                      "al.'s gamma, exact null distribution)", 4),
+    CalibrationColumn("p_adjusted", "the gamma p-value, Holm-adjusted across this model's quantities", 3),
+    CalibrationColumn("calibrated", "`p_adjusted` at or above the level stated above the table", 1),
+    CalibrationColumn("reading", "the rank shape in words (biased, too narrow, too wide), for flagged quantities",
+                      2, reading=True),
+    CalibrationColumn("worst_replicate", "the replicate whose true value lies furthest out in its posterior", 9,
+                      reading=True),
+)
+"""``calibration.csv``'s columns, in the file's order: one row per quantity."""
+
+CALIBRATION_COLUMNS = [c.name for c in CALIBRATION]
+CALIBRATION_PAGE = sorted((c for c in CALIBRATION if c.page is not None), key=lambda c: c.page)
+"""The summary's calibration table: its columns in their order."""
 
 FAILURE_COLUMNS = ["error", "message", "count", "first_replicate", "replicates"]
 """Failures grouped by message (``verdict.json``'s ``failures``)."""
@@ -280,3 +390,7 @@ def collect(output_dir: Path | str) -> Outcome:
     out = Path(output_dir)
     return Outcome(record=Record.from_json((out / SIDE_CARS["record"]).read_text()),
                    ranks=pd.read_parquet(out / SIDE_CARS["ranks"]), draws=(out / SIDE_CARS["draws"]).read_bytes())
+
+
+COMPARED = ("calibration", "failures", "flags")
+"""What ``sbc compare`` can count as worse (``--fail-on``), in the order of its summary."""

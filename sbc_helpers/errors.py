@@ -61,3 +61,20 @@ class ResumeRefused(SBCError, RuntimeError):
 class CompareError(SBCError, ValueError):
     """Two folders that cannot be compared: one is not a campaign, their models differ, or they
     share no model or quantity."""
+
+
+MESSAGE_LENGTH = 500
+"""The longest message a one-line error keeps (a record's cell, a log line, a page's table)."""
+
+
+def one_line(err: BaseException | str, typed: bool = True) -> str:
+    """An exception as ``Type: message`` on one line (``typed=False``: the message alone; a string:
+    itself), whitespace collapsed and cut at ``MESSAGE_LENGTH``. A notebook cell's exception
+    (papermill's ``ename``/``evalue``) is named as the cell raised it."""
+    if isinstance(err, str):
+        return " ".join(err.split())[:MESSAGE_LENGTH]
+    name = getattr(err, "ename", None) or type(err).__name__
+    text = " ".join(str(getattr(err, "evalue", None) or err).split())
+    if not typed:
+        return (text or name)[:MESSAGE_LENGTH]
+    return f"{name}: {text}"[:MESSAGE_LENGTH] if text else name

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from processes import SBC
+from processes import sbc
 
 TINY = """
 name: tiny
@@ -43,8 +43,8 @@ def tiny_campaign(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedPro
     with FileLock(str(folder / ".lock")):
         if not (folder / "done.json").is_file():
             params.write_text(TINY)
-            done = subprocess.run([*SBC, "run", params, "--output-dir", folder / "out", "--workers", "2", "-q"],
-                                  capture_output=True, text=True, timeout=900, preexec_fn=lambda: os.umask(0o022))
+            done = sbc("run", params, "--output-dir", folder / "out", "--workers", "2", "-q",
+                       preexec_fn=lambda: os.umask(0o022))
             (folder / "stderr.txt").write_text(done.stderr)
             (folder / "done.json").write_text(str(done.returncode))
     run = subprocess.CompletedProcess([], int((folder / "done.json").read_text()), "",

@@ -6,7 +6,7 @@ import subprocess
 
 import pandas as pd
 
-from processes import SBC
+from processes import sbc
 
 EXACT = "sbc_helpers.models:beta_binomial_posterior"
 
@@ -50,8 +50,7 @@ PYMC_UNITS = ["bb-nuts", "bb-nuts-pymc", "bb-advi", "bb-fullrank_advi", "bb-path
 def run(folder, methods: str, workers: int) -> subprocess.CompletedProcess:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "every_method.yaml").write_text(CAMPAIGN.format(methods=methods))
-    return subprocess.run([*SBC, "run", folder / "every_method.yaml", "--output-dir", folder / "out", "--workers",
-                           str(workers)], capture_output=True, text=True, timeout=1800)
+    return sbc("run", folder / "every_method.yaml", "--output-dir", folder / "out", "--workers", workers, timeout=1800)
 
 
 def check_units(done: subprocess.CompletedProcess, out, units: list[str]) -> None:

@@ -102,9 +102,10 @@ def stop(proc: subprocess.Popen, tracked: set[Proc] = frozenset()) -> set[Proc]:
     return survivors
 
 
-def sbc(*args, cwd=None, env=None, timeout=900) -> subprocess.CompletedProcess:
+def sbc(*args, cwd=None, env=None, timeout=900, **options) -> subprocess.CompletedProcess:
+    """``sbc ARGS`` run to its end, its output captured as text (``options``: more of ``subprocess.run``'s)."""
     return subprocess.run([*SBC, *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+                          env={**os.environ, **(env or {})}, timeout=timeout, **options)
 
 
 def outside_attempts(address: str) -> dict[str, str]:

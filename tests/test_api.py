@@ -4,15 +4,14 @@ replicates, refuses a changed model, fails a bad one in the preflight's one line
 params file that ``sbc run`` reproduces to the same ranks."""
 
 import json
-import subprocess
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
 
+import processes
 import sbc_helpers as sbc
-from processes import SBC
 from sbc_helpers.errors import ParamsError, ResumeRefused, SBCError
 from sbc_helpers.models.library import data_value, observed_value
 
@@ -82,8 +81,7 @@ def test_more_replicates_resume_and_a_changed_model_is_refused(first):
 def test_the_written_params_file_reproduces_the_ranks_with_sbc_run(first, tmp_path):
     params = first.to_yaml(tmp_path / "doses.yaml")
     assert (tmp_path / "build.py").is_file() and (tmp_path / "posterior.py").is_file()
-    ran = subprocess.run([*SBC, "run", params, "--output-dir", tmp_path / "out", "--no-report", "--workers", "1"],
-                         capture_output=True, text=True, timeout=600)
+    ran = processes.sbc("run", params, "--output-dir", tmp_path / "out", "--no-report", "--workers", "1", timeout=600)
     assert ran.returncode == 0, ran.stderr[-2000:]
     again = pd.read_parquet(tmp_path / "out" / "doses" / "build" / "ranks.parquet")
     ranks = first.ranks  # the folder's tables: 8 replicates when the resuming test ran first

@@ -51,6 +51,25 @@ def test_importing_the_package_changes_no_setting():
     assert _python(code).split()[-4:] == ["None", "None", "True", "True"]
 
 
+def test_importing_every_module_leaves_the_environment_numba_our_loggers_and_papermill_alone():
+    code = """
+import importlib, logging, os, pkgutil, numba
+from papermill.engines import papermill_engines
+def settings():
+    return {"environment": dict(os.environ),
+            "numba.config": {k: repr(v) for k, v in vars(numba.config).items() if k.isupper()},
+            "papermill engines": dict(papermill_engines._engines)}
+before = settings()
+import sbc_helpers
+for module in pkgutil.walk_packages(sbc_helpers.__path__, "sbc_helpers."):
+    importlib.import_module(module.name)
+after = settings()
+ours = [n for n, l in logging.root.manager.loggerDict.items() if n.split(".")[0] == "sbc" and getattr(l, "level", 0)]
+print([n for n in before if after[n] != before[n]] + ours or "untouched")
+"""
+    assert _python(code).split()[-1] == "untouched"
+
+
 def test_configure_keeps_the_users_numba_settings_and_a_users_target():
     code = ("import numba; numba.config.BOUNDSCHECK = True\n"
             "import sbc_helpers; sbc_helpers.configure(); print(numba.config.BOUNDSCHECK, numba.config.CPU_NAME)")

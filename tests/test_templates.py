@@ -10,7 +10,7 @@ import pytest
 import pandas as pd
 import xarray as xr
 
-from sbc_helpers.contract import SIDE_CARS, read_archive, replicate_path
+from sbc_helpers.contract import SIDE_CARS, STAGES, TEMPLATE_PARAMETERS, read_archive, replicate_path
 from sbc_helpers.run import store
 from sbc_helpers.run.execute import ReplicateTask, execute_replicate
 from sbc_helpers.run.seeds import replicate_seed
@@ -29,17 +29,24 @@ def test_templates_are_stored_without_outputs(name):
     assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
 
 
-def test_every_parameter_is_typed_and_documented():
+def test_the_parameters_cell_declares_the_contract_parameters_typed_and_documented():
     params = papermill.inspect_notebook(str(TEMPLATE))
-    expected = {"model", "model_kwargs", "bambi", "design", "simulator", "replicate", "seed", "inference", "cores",
-                "rank_draws", "keep_draws", "quantities", "derived", "log_likelihood", "make_plots", "output_dir"}
-    assert expected <= set(params)
+    assert [(name, info["inferred_type_name"]) for name, info in params.items()] == [
+        (p.name, p.type) for p in TEMPLATE_PARAMETERS]
     # inference settings travel as one dict (the keyword arguments of fit), not as separate parameters
     assert not {"sampler", "draws", "tune", "chains", "target_accept"} & set(params)
     assert params["inference"]["inferred_type_name"] == "dict"
     for name, info in params.items():
         assert info["inferred_type_name"] != "None", name
         assert info["help"].strip(), f"parameter {name} has no comment"
+
+
+def test_the_stage_tags_run_in_the_contract_order():
+    nb = nbformat.read(TEMPLATE, as_version=4)
+    tags = [t for c in nb.cells if c.cell_type == "code" for t in c.metadata.get("tags", [])]
+    stages = [t for t in dict.fromkeys(tags) if t not in ("parameters", "watermark")]
+    assert sorted(stages) == sorted(STAGES)
+    assert [t for t in stages if t != "plots"] == [s for s in STAGES if s != "plots"]  # plots cells follow several
 
 
 def test_template_runs_under_papermill_and_writes_sidecars(tmp_path):

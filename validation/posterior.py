@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from sbc_helpers.models import conditioning
 from sbc_helpers.run import posterior
+from sbc_helpers.stats import ALPHA
 from sbc_helpers.stats import sequential as sq
 from sbc_helpers.stats.calibrate import calibration_table, gamma_critical, gamma_statistic
 from sbc_helpers.stats.ranks import rank
@@ -53,7 +54,7 @@ from validation.tables import markdown, replace_block
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / "examples" / "posterior"
-ALPHA = 0.05
+
 L = 100
 CHAINS = 4
 BLOCK = "posterior-sbc"

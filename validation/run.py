@@ -31,7 +31,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from sbc_helpers.stats.calibrate import ALPHA, calibration_table
+from sbc_helpers.stats import ALPHA
+from sbc_helpers.stats.calibrate import calibration_table
 from validation.tables import block, markdown
 
 HERE = Path(__file__).resolve().parent

@@ -33,12 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # validation.* 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
+from sbc_helpers.stats import ALPHA
 from sbc_helpers.stats import sequential as sq
 from validation.tables import markdown
 from sbc_helpers.stats.calibrate import calibration_table, gamma_critical, gamma_statistic
 
 HERE = Path(__file__).resolve().parent
-ALPHA = 0.05
+
 L = 100
 N = 1000
 

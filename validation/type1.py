@@ -18,7 +18,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from sbc_helpers.stats.calibrate import ALPHA, calibration_table
+from sbc_helpers.stats import ALPHA
+from sbc_helpers.stats.calibrate import calibration_table
 from sbc_helpers.stats.ranks import rank
 
 

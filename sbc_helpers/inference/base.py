@@ -118,7 +118,7 @@ def condition(model: pm.Model, data: dict[str, np.ndarray]) -> pm.Model:
     """
     import pymc as pm
 
-    from sbc_helpers.models.simulate import in_dtype
+    from sbc_helpers.models.compiled import in_dtype
 
     observed = {rv.name: rv for rv in model.observed_RVs}
     return pm.observe(model, {k: (in_dtype(observed[k], v) if k in observed else v) for k, v in data.items()})

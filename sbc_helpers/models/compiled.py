@@ -29,7 +29,7 @@ from pytensor.graph.basic import equal_computations
 from pytensor.graph.traversal import graph_inputs
 from pytensor.tensor.random.type import RandomType
 
-from sbc_helpers.models.simulate import in_dtype
+from sbc_helpers.errors import one_line
 from sbc_helpers.setup import configure
 
 SHARED_PREFIX = "sbc_observed__"
@@ -39,6 +39,17 @@ PYTHON_MODE = Mode(linker="py", optimizer="fast_run").excluding("fusion")
 fusion, whose fused ops are slow in Python: for functions that only evaluate, where compiling Numba
 code costs seconds and saves microseconds (the log-likelihood of a replicate's kept draws, the
 preflight's checks). Their values agree with Numba's to rounding, and no draw depends on them."""
+
+
+def in_dtype(rv, values) -> np.ndarray:
+    """Data in the observed variable ``rv``'s dtype (whole-number floats become integers)."""
+    values = np.asarray(values)
+    dtype = np.dtype(rv.type.dtype)
+    if np.issubdtype(dtype, np.integer) and not np.issubdtype(values.dtype, np.integer):
+        if not np.all(values == np.round(values)):
+            raise ValueError(f"the data for {rv.name!r} are not whole numbers; the variable is discrete")
+        return np.round(values).astype(dtype)
+    return values.astype(dtype, copy=False) if np.issubdtype(dtype, np.floating) else values
 
 
 def shared_condition(model: pm.Model, data: dict[str, np.ndarray]) -> tuple[pm.Model, list]:
@@ -427,7 +438,7 @@ def log_likelihood_totals(model: pm.Model, data: dict[str, np.ndarray], points: 
             totals = np.asarray(entry.vectorised(*arrays), dtype=float)
             problem = None if entry.checked else _disagreement(entry, arrays, totals)
         except Exception as err:
-            problem = f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
+            problem = one_line(err)
         entry.checked = True
         if problem is None:
             return totals
@@ -463,8 +474,8 @@ def _build_log_likelihood(model: pm.Model, data: dict[str, np.ndarray], skip_row
     try:
         vectorised = compile_(batched, vectorize_graph(total, replace=dict(zip(values, batched, strict=True))))
     except Exception as err:
-        logging.getLogger("sbc").debug("log-likelihood: the graph does not vectorise (%s: %s); evaluating point by "
-                                       "point", type(err).__name__, " ".join(str(err).split())[:200])
+        logging.getLogger("sbc").debug("log-likelihood: the graph does not vectorise (%s); evaluating point by point",
+                                       one_line(err))
         vectorised = None
     return _LogLikelihood(shared, value_names, vectorised, None, lambda: compile_(values, total))
 

@@ -32,7 +32,8 @@ import xarray as xr
 
 from sbc_helpers.errors import BadReference, ParamsError
 from sbc_helpers.models.references import read_design
-from sbc_helpers.models.simulate import Simulation, as_dataset, in_dtype, with_deterministics
+from sbc_helpers.models.compiled import in_dtype
+from sbc_helpers.models.simulate import Simulation, as_dataset, with_deterministics
 
 
 @dataclass

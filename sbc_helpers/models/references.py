@@ -21,14 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from sbc_helpers.errors import FileImportError, BadReference
+from sbc_helpers.errors import BadReference, FileImportError, one_line
 from sbc_helpers.models.designs import DESIGNS
 from sbc_helpers.models.library import MODELS
-
-
-def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split()) or "(no message)"
-    return f"{type(err).__name__}: {text[:300]}"
 
 
 def _path(target: str, base_dir: Path | str | None) -> Path:
@@ -54,7 +49,7 @@ def _import_file(path: Path):
     except BaseException as err:
         del sys.modules[module_name]  # a fixed file is imported afresh next time
         if isinstance(err, Exception):
-            raise FileImportError(f"importing {str(path)!r} failed: {_one_line(err)}") from err
+            raise FileImportError(f"importing {str(path)!r} failed: {one_line(err)}") from err
         raise
     return module
 
@@ -80,7 +75,7 @@ def load_function(reference: str, base_dir: Path | str | None = None) -> Callabl
             hint = " (a file reference must end in .py)" if "/" in target or "\\" in target else ""
             raise BadReference(f"cannot import module {target!r}: {err}{hint}") from err
         except Exception as err:
-            raise BadReference(f"importing module {target!r} failed: {_one_line(err)}") from err
+            raise BadReference(f"importing module {target!r} failed: {one_line(err)}") from err
     func = module
     for part in func_name.split("."):
         func = getattr(func, part, None)
@@ -100,7 +95,7 @@ def _unpickle(path: Path, name: str) -> Callable:
     try:
         func = pickle.loads(path.read_bytes())
     except Exception as err:
-        raise BadReference(f"cannot unpickle {name!r} from {str(path)!r}: {_one_line(err)}") from err
+        raise BadReference(f"cannot unpickle {name!r} from {str(path)!r}: {one_line(err)}") from err
     if not callable(func):
         raise BadReference(f"{str(path)!r} holds a {type(func).__name__}, not a function")
     return func
@@ -140,7 +135,7 @@ def read_design(path: Path | str, **read_kwargs) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, **read_kwargs) if suffix == ".csv" else pd.read_parquet(path, **read_kwargs)
     except Exception as err:
-        raise BadReference(f"cannot read design file {str(path)!r}: {_one_line(err)}") from err
+        raise BadReference(f"cannot read design file {str(path)!r}: {one_line(err)}") from err
     if frame.empty:
         raise BadReference(f"design file {str(path)!r} has no rows")
     return frame
@@ -169,7 +164,7 @@ def make_design(spec: dict | str, base_dir: Path | str | None = None) -> pd.Data
     except BadReference:
         raise
     except Exception as err:
-        raise BadReference(f"design maker {maker!r} failed: {_one_line(err)}") from err
+        raise BadReference(f"design maker {maker!r} failed: {one_line(err)}") from err
     if not isinstance(design, pd.DataFrame):
         raise BadReference(f"design maker {maker!r} returned {type(design).__name__}, not a pandas DataFrame")
     return design

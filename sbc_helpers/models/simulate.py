@@ -18,6 +18,7 @@ import pymc as pm
 import xarray as xr
 
 from sbc_helpers.errors import NonFiniteError
+from sbc_helpers.models.compiled import in_dtype, prior_draw
 
 
 @dataclass
@@ -85,17 +86,6 @@ def _shapes(model: pm.Model) -> dict[str, tuple[int, ...]]:
     return {**free, **observed}
 
 
-def in_dtype(rv, values) -> np.ndarray:
-    """Data in the observed variable ``rv``'s dtype (whole-number floats become integers)."""
-    values = np.asarray(values)
-    dtype = np.dtype(rv.type.dtype)
-    if np.issubdtype(dtype, np.integer) and not np.issubdtype(values.dtype, np.integer):
-        if not np.all(values == np.round(values)):
-            raise ValueError(f"the data for {rv.name!r} are not whole numbers; the variable is discrete")
-        return np.round(values).astype(dtype)
-    return values.astype(dtype, copy=False) if np.issubdtype(dtype, np.floating) else values
-
-
 def check_simulation(model: pm.Model, truth: Mapping, data: Mapping) -> None:
     """Raise a one-line ``ValueError`` unless ``truth`` has every free variable and ``data`` every
     observed one, each in its model shape."""
@@ -148,8 +138,6 @@ def simulate(
         known = [v.name for v in (*model.free_RVs, *model.deterministics) if v.name in truth]
         values = as_dataset(model, {k: truth[k] for k in known})
         return Simulation(truth=with_deterministics(pm.observe(model, data), values), data=data)
-    from sbc_helpers.models.compiled import prior_draw
-
     drawn = prior_draw(model, seed)  # = pm.sample_prior_predictive(draws=1, random_seed=seed), compiled once
     unobserved = [v.name for v in (*model.free_RVs, *model.deterministics)]
     truth = as_dataset(model, {name: drawn[name] for name in sorted(unobserved)}, keep_dtype=True)

@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sbc_helpers.contract import CALIBRATION_COLUMNS, FAILURE_COLUMNS, UNIT_FILES
+from sbc_helpers.contract import FAILURE_COLUMNS, UNIT_FILES
 from sbc_helpers.run import store
 from sbc_helpers.run.params import Campaign, Unit
-from sbc_helpers.stats.calibrate import (calibration_table, constant_quantities, shape_reading, undetected_coverage,
-                                         worst_replicates)
+from sbc_helpers.stats import ALPHA
+from sbc_helpers.stats.calibrate import (calibration_report, calibration_table, constant_quantities,
+                                         undetected_coverage)
 from sbc_helpers.stats.failures import dependence_line, failure_dependence, truth_outcomes
 from sbc_helpers.stats.flags import flag_replicates
 
@@ -73,17 +74,6 @@ def gather(campaign_dir: Path, unit: str, campaign: Campaign, write: bool = True
                   failed_truths=failed_truths, constant=constant, sequential_ranks=ranks)
 
 
-def calibration_report(ranks: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """The calibration table with each quantity's shape reading and its worst replicate."""
-    table = calibration_table(ranks, alpha)
-    if table.empty:
-        return pd.DataFrame(columns=CALIBRATION_COLUMNS)
-    readings = table["quantity"].map(shape_reading(ranks, alpha).set_index("quantity")["reading"])
-    # shapes are read with unadjusted z-tests: describe only what the verdict flags
-    readings = readings.where(~table["calibrated"], "uniform (not flagged)")
-    return table.assign(reading=readings, worst_replicate=table["quantity"].map(worst_replicates(ranks)))
-
-
 def worst_first(calibration: pd.DataFrame) -> pd.DataFrame:
     """The calibration table in the order the report shows it: least calibrated first (smallest
     ``p_adjusted``, then smallest ``gamma_p_value``; ties keep the ranks' order)."""
@@ -108,7 +98,7 @@ def verdict_line(calibration: pd.DataFrame) -> str:
     return f"miscalibrated: {worst}{more}"
 
 
-def resolution(calibration: pd.DataFrame, max_rank: int, alpha: float = 0.05) -> str:
+def resolution(calibration: pd.DataFrame, max_rank: int, alpha: float = ALPHA) -> str:
     """One line: how large a miscalibration this many replicates are sure to flag, and with 4x as many.
 
     A "no evidence" verdict at a few hundred replicates can hide a sizeable error; this says how
@@ -127,7 +117,7 @@ def resolution(calibration: pd.DataFrame, max_rank: int, alpha: float = 0.05) ->
 
 
 def sensitivity(ranks: pd.DataFrame, replicates: pd.DataFrame, calibration: pd.DataFrame,
-                alpha: float = 0.05) -> dict:
+                alpha: float = ALPHA) -> dict:
     """Does leaving out the flagged replicates change the verdict?"""
     flagged = set(replicates.loc[(replicates["flags"] != "") & (replicates["status"] == "ok"), "replicate"])
     kept = ranks.loc[~ranks["replicate"].isin(flagged)]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sbc_helpers.contract import CAMPAIGN_FILES, UNIT_FILES
-from sbc_helpers.errors import ReportError
+from sbc_helpers.errors import ReportError, one_line
 from sbc_helpers.report import analysis, pages, plots
 from sbc_helpers.report.tables import rendered_replicates
 from sbc_helpers.run import store
@@ -69,12 +69,11 @@ def comparison(campaign_dir: Path, tables: dict[str, analysis.Tables], n: int = 
     return path
 
 
-def _one_line(err: BaseException) -> str:
+def _cell_line(err: BaseException) -> str:
     """An exception as ``Type: message`` on one line (a notebook cell's error as the cell raised it,
     with the cell's index)."""
-    kind, message = getattr(err, "ename", None) or type(err).__name__, getattr(err, "evalue", None) or str(err)
     cell = f"cell {err.cell_index}: " if getattr(err, "cell_index", None) is not None else ""
-    return f"{cell}{kind}: {' '.join(str(message).split())[:200]}"
+    return cell + one_line(err)
 
 
 class _Steps:
@@ -89,7 +88,7 @@ class _Steps:
             return action(*args, **kwargs), True
         except Exception as err:  # noqa: BLE001 - a page is never worth the run or the other units
             log.debug("report: %s: %s failed", unit, step, exc_info=True)
-            self.failed.append(f"{unit}: {step} ({_one_line(err)})")
+            self.failed.append(f"{unit}: {step} ({_cell_line(err)})")
             return None, False
 
 

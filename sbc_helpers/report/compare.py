@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sbc_helpers.contract import COMPARED
 from sbc_helpers.errors import CompareError
 from sbc_helpers.run import provenance, store
 from sbc_helpers.run.params import Campaign, campaign_from
 from sbc_helpers.stats import compare as stats
 
-KINDS = ("calibration", "failures", "flags")
+KINDS = COMPARED
 """What can count as worse (``fail_on``)."""
 ROW_KINDS = {"calibration": "calibration", "failures": "failed", "flags": "flagged"}  # -> compare.csv's kind
 COLUMNS = ["unit", "kind", "quantity", "test", "baseline", "current", "change", "low", "high", "p_value",
@@ -222,7 +223,7 @@ def write(comparison: Comparison, folder: Path | str, fail_on: tuple[str, ...] =
     store.atomic_write(folder / "compare.csv", comparison.table.to_csv(index=False).encode())
     verdict = ("worse: " + "; ".join(w for kind in fail_on for w in comparison.worse(kind))
                if comparison.exit_code(fail_on) else "nothing got worse")
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>sbc compare</title>"
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>sbc compare</title>"
              "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:90%}"
              "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
              "<h1>Comparison</h1>",

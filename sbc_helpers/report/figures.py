@@ -15,12 +15,15 @@ one and, if it cannot be drawn, prints a one-line note instead: a figure never f
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from typing import TYPE_CHECKING
+
+from sbc_helpers.errors import one_line
 
 if TYPE_CHECKING:  # matplotlib is imported by the first figure: a kernel that draws none never pays for it
     from matplotlib.figure import Figure
@@ -30,6 +33,9 @@ MAX_LEVELS = 10  # a categorical column colours the points when it has at most t
 MAX_PANELS = 4
 TRACE_ROWS = 5  # a model of hundreds of quantities gets a trace it can show, not one of hundreds of rows
 
+CACHE_SIZE = 8
+"""Figures and model graphs a process keeps (the same design and graph in every replicate a warm
+kernel runs); the oldest goes first."""
 _CACHE: dict[tuple, bytes] = {}
 
 
@@ -61,6 +67,8 @@ def render(draw: Callable[..., Figure], *args, cache_key: tuple | None = None, *
     data = png(draw(*args, **kwargs))
     if cache_key is not None:
         _CACHE[cache_key] = data
+        while len(_CACHE) > CACHE_SIZE:
+            del _CACHE[next(iter(_CACHE))]
     return data
 
 
@@ -78,8 +86,7 @@ def show(draw: Callable[..., Figure], *args, cache_key: tuple | None = None, **k
         print(note)
         return
     except Exception as err:  # noqa: BLE001 - a figure is never worth a failed replicate
-        message = " ".join(str(err).split())[:200]
-        print(f"figure not drawn ({draw.__name__}): {type(err).__name__}: {message}")
+        print(f"figure not drawn ({draw.__name__}): {one_line(err)}")
         return
     display(Image(data=data, format="png"))
 
@@ -314,9 +321,6 @@ def trace_figure(idata, truth, quantities: list[str], n: int = TRACE_ROWS) -> Fi
     return fig
 
 
-_SVG: dict[str, str] = {}
-
-
 def model_graph(model):
     """The model's graph (``pm.model_to_graphviz``) as SVG, or a one-line note if it cannot be drawn.
 
@@ -327,9 +331,15 @@ def model_graph(model):
     from IPython.display import SVG
 
     try:
-        graph = pm.model_to_graphviz(model)
-        if graph.source not in _SVG:
-            _SVG[graph.source] = graph.pipe(format="svg", encoding="utf-8")
+        svg = _svg(pm.model_to_graphviz(model).source)
     except Exception as err:  # noqa: BLE001 - graphviz's `dot` missing, or a graph it cannot lay out
-        return print(f"model graph not drawn: {type(err).__name__}: {' '.join(str(err).split())[:200]}")
-    return SVG(_SVG[graph.source])
+        return print(f"model graph not drawn: {one_line(err)}")
+    return SVG(svg)
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _svg(source: str) -> str:
+    """A DOT graph laid out by graphviz as SVG."""
+    import graphviz
+
+    return graphviz.Source(source).pipe(format="svg", encoding="utf-8")

@@ -1,21 +1,20 @@
 """Pages: executed notebooks rendered to static HTML, and the campaign's index page."""
 
 import functools
-import html
 import logging
 import os
 import re
 from pathlib import Path
 
 import nbformat
+from markupsafe import Markup
 
-from sbc_helpers.contract import UNIT_FILES, replicate_path
+from sbc_helpers.contract import DIAGNOSTICS, UNIT_FILES, replicate_path
 from sbc_helpers.report.analysis import methods_sentence
-from sbc_helpers.report.tables import SORT_SCRIPT, failures_html, levels
+from sbc_helpers.report.tables import Cell, failures_html, levels, methods_html, render
 from sbc_helpers.run import store
 
 log = logging.getLogger("sbc")
-esc = html.escape
 
 
 @functools.cache
@@ -98,25 +97,12 @@ def methods_compared(verdicts: list[dict]) -> str:
     by_model: dict[str, list[dict]] = {}
     for v in verdicts:
         by_model.setdefault(v["model"], []).append(v)
-    sections = []
-    for model, units in by_model.items():
-        if len(units) < 2:
-            continue
-        rows = "".join(
-            f'<tr><td><a href="{esc(v["unit"])}/{UNIT_FILES["summary_page"]}">{esc(v.get("method_label", v["method"]))}'
-            f'</a></td><td class="{"ok" if v["calibrated"] else "bad"}">{esc(v["verdict"])}</td>'
-            f'<td>{esc(", ".join(v.get("worst") or []))}</td><td>{_seconds(v.get("fit_seconds"))}</td>'
-            f'<td>{_seconds(v.get("ess_per_second"))}</td></tr>' for v in units)
-        sections.append(f"<h3>{esc(model)}</h3><p>{esc(methods_sentence(model, units))}</p>"
-                        '<table class="sortable"><thead><tr><th>method</th><th>verdict</th><th>worst quantities</th>'
-                        "<th>median seconds per fit</th><th>ESS per second</th></tr></thead>"
-                        f"<tbody>{rows}</tbody></table>")
-    if not sections:
-        return ""
-    return ('<h2>Methods compared</h2><p class="muted">Each model fitted by several methods on the same simulated '
-            "data sets. Seconds per fit are the median over completed replicates (the fit alone, on one worker); "
-            "ESS per second is the median of the smallest bulk ESS over the fit's seconds, for methods whose draws "
-            "are autocorrelated.</p>" + "".join(sections))
+    sections = [(model, methods_sentence(model, units), [
+        [Cell(v.get("method_label", v["method"]), href=f'{v["unit"]}/{UNIT_FILES["summary_page"]}'),
+         Cell(v["verdict"], css="ok" if v["calibrated"] else "bad"), Cell(", ".join(v.get("worst") or [])),
+         Cell(_seconds(v.get("fit_seconds"))), Cell(_seconds(v.get("ess_per_second")))] for v in units])
+        for model, units in by_model.items() if len(units) >= 2]
+    return methods_html(sections)
 
 
 def index_html(campaign: str, verdicts: list[dict], compare: Path | None, campaign_dir: Path,
@@ -124,45 +110,11 @@ def index_html(campaign: str, verdicts: list[dict], compare: Path | None, campai
     """The campaign's index page: one row per unit (model x method) with its verdict, a thumbnail
     of its ECDF differences and a link to its report; failures grouped by message; then the
     side-by-side comparison."""
-    body, failing = [], []
-    for v in verdicts:
-        name = esc(v["unit"])
-        css = "ok" if v["calibrated"] else "bad"
-        thumb = (f'<a href="{name}/{UNIT_FILES["summary_page"]}"><img class="thumb" src="{name}/'
-                 f'{UNIT_FILES["thumbnail"]}" alt="ECDF differences of {name}"></a>' if v.get("thumbnail") else "")
-        sequential = (f'<br><span class="muted">{esc(v["sequential"]["line"])}</span>'
-                      if v.get("sequential") else "")
-        posterior = (f'<br><span class="muted">posterior SBC | {esc(v["conditional_on"])}</span>'
-                     if v.get("conditional_on") else "")
-        body.append(
-            f'<tr><td><a href="{name}/{UNIT_FILES["summary_page"]}">{name}</a></td><td>{esc(v["method"])}{posterior}</td>'
-            f'<td>{v["done"]}</td><td>{v["failed"]}</td><td class="{css}">{esc(v["verdict"])}{sequential}</td>'
-            f'<td>{v["flagged"]}</td><td>{v["worker_seconds"]:.0f}</td><td>{thumb}</td></tr>')
-        if v["failures"]:
-            failing.append(f"<h3>{name}</h3>" + failures_html(v["failures"], rendered.get(v["unit"], set()),
-                                                              prefix=f"{v['unit']}/replicates"))
-    failures_section = ("<h2>Failures</h2><p class=\"muted\">Failed replicates grouped by their error; follow "
-                        "the link to the first failing replicate's notebook.</p>" + "".join(failing)) if failing else ""
-    side_by_side = (
-        '<h2>Side by side</h2><p class="muted">ECDF differences of the quantities the models share, '
-        "least calibrated first, on shared axes; grey is the 99% simultaneous band.</p>"
-        f'<img class="wide" src="{os.path.relpath(compare, campaign_dir)}" alt="ECDF differences compared">'
-        if compare else "")
-    level = levels(verdicts[0]) if verdicts else ""  # one campaign: the same levels in every unit
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>SBC: {esc(campaign)}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
-<body><h1>Simulation-based calibration: {esc(campaign)}</h1>
-<p class="muted">Each model's true values were ranked among its posterior draws over many simulated
-data sets; calibrated inference gives uniform ranks. The verdict tests each quantity's ranks
-(Holm-adjusted across the model's quantities, {level}) and names the worst. Follow a model's name
-for its plots and per-replicate notebooks. Flagged fits crossed a diagnostic threshold
-(divergences, R-hat, ESS, BFMI).</p>
-<table class="sortable"><thead><tr><th>model</th><th>method</th><th>replicates done</th><th>failed</th>
-<th>verdict</th><th>flagged fits</th><th>worker seconds</th><th>ECDF differences (worst quantities)</th></tr></thead>
-<tbody>{"".join(body)}</tbody></table>
-{methods_compared(verdicts)}
-{failures_section}
-{side_by_side}
-{SORT_SCRIPT}</body></html>
-"""
+    failures = [(v["unit"], Markup(failures_html(v["failures"], rendered.get(v["unit"], set()),
+                                                 prefix=f"{v['unit']}/replicates")))
+                for v in verdicts if v["failures"]]
+    return render("index.html.j2", campaign=campaign, verdicts=verdicts, style=Markup(STYLE),
+                  level=levels(verdicts[0]) if verdicts else "",  # one campaign: the same levels in every unit
+                  flags=[d.flag for d in DIAGNOSTICS], summary_page=UNIT_FILES["summary_page"],
+                  thumbnail=UNIT_FILES["thumbnail"], methods=methods_compared(verdicts), failures=failures,
+                  compare=os.path.relpath(compare, campaign_dir) if compare else "")

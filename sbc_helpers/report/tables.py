@@ -1,33 +1,40 @@
-"""HTML for the report's tables and verdict. Every value a user named (model, quantity,
-coordinate label, error message) is escaped here; nothing reaches a page as Markdown."""
+"""HTML for the report's tables and verdict, from the jinja2 templates in ``templates/``, which
+escape every value (model, quantity, coordinate label, error message): nothing a user named reaches
+a page as markup, and nothing reaches one as Markdown."""
 
-import html
+import functools
+from dataclasses import dataclass
 
+import jinja2
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
-from sbc_helpers.contract import REPLICATES_DIR, replicate_href, replicate_stem
+from sbc_helpers.contract import CALIBRATION_PAGE, DIAGNOSTICS, REPLICATES_DIR, replicate_href, replicate_stem
 from sbc_helpers.report.analysis import failure_order, worst_first
 
 RENDER_ALL_UP_TO = 500  # larger campaigns render only flagged, failed and worst replicates to HTML
-DIAGNOSTIC_COLUMNS = ["replicate", "status", "flags", "divergences", "treedepth_hits", "max_rhat",
-                      "min_ess", "min_bfmi", "seconds", "wall_seconds"]
+DIAGNOSTIC_COLUMNS = ["replicate", "status", "flags", *(d.field for d in DIAGNOSTICS), "seconds", "wall_seconds"]
 
-# a page may carry the script once per table: each heading is bound once, and sorts its own column
-SORT_SCRIPT = """<script>
-// Click a column heading to sort its table (numbers numerically); no remote code.
-document.querySelectorAll("table.sortable th:not([data-bound])").forEach(th => {
-  th.dataset.bound = "1";
-  th.addEventListener("click", () => {
-    const col = th.cellIndex, body = th.closest("table").tBodies[0], rows = Array.from(body.rows);
-    const dir = th.dataset.dir === "asc" ? -1 : 1; th.dataset.dir = dir === 1 ? "asc" : "desc";
-    const key = r => { const t = r.cells[col].innerText.trim(), n = parseFloat(t); return isNaN(n) ? t : n; };
-    rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * dir).forEach(r => body.appendChild(r));
-  });
-});
-</script>"""
 
-esc = html.escape
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.PackageLoader("sbc_helpers.report", "templates"), autoescape=True,
+                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.ChainableUndefined)
+
+
+def render(template: str, **context) -> str:
+    """A template of ``templates/`` rendered, every value escaped (pass ``Markup`` for HTML made here)."""
+    return str(_environment().get_template(template).render(**context))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A table cell: its text, and optionally a class (``ok``, ``bad``) and a link."""
+
+    text: str
+    css: str = ""
+    href: str = ""
 
 
 def rendered_replicates(replicates: pd.DataFrame, calibration: pd.DataFrame) -> set[int]:
@@ -43,23 +50,24 @@ def rendered_replicates(replicates: pd.DataFrame, calibration: pd.DataFrame) -> 
     return {int(r) for r in flagged} | {int(r) for r in worst}
 
 
-def link(replicate, rendered: set[int], prefix: str = REPLICATES_DIR) -> str:
+def link(replicate, rendered: set[int], prefix: str = REPLICATES_DIR) -> Cell:
     """A link to a replicate's page when it has one, else to its notebook."""
     kind = "page" if int(replicate) in rendered else "notebook"
-    return f'<a href="{esc(replicate_href(int(replicate), kind, prefix))}">{replicate_stem(int(replicate))}</a>'
+    return Cell(replicate_stem(int(replicate)), href=replicate_href(int(replicate), kind, prefix))
 
 
-def cell(value) -> str:
+def cell(value) -> Cell:
+    """A value as a cell: yes/NO for a mark, three significant digits for a number."""
     if isinstance(value, (bool, np.bool_)):
-        return f'<td class="{"ok" if value else "bad"}">{"yes" if value else "NO"}</td>'
+        return Cell("yes" if value else "NO", css="ok" if value else "bad")
     if isinstance(value, (float, np.floating)):
-        return f"<td>{'' if np.isnan(value) else f'{value:.3g}'}</td>"
-    return f"<td>{esc('' if value is None else str(value))}</td>"
+        return Cell("" if np.isnan(value) else f"{value:.3g}")
+    return Cell("" if value is None else str(value))
 
 
-def _table(columns: list[str], rows: list[str]) -> str:
-    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
-    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+def table(headers: list[str], rows: list[list[Cell]], sortable: bool = True, **context) -> str:
+    """A table of cells (``caption`` above it, a ``legend`` of (name, meaning) below it)."""
+    return render("table.html.j2", headers=headers, rows=rows, sortable=sortable, **context)
 
 
 def _percent(alpha: float) -> str:
@@ -100,87 +108,44 @@ def calibration_table_html(calibration: pd.DataFrame, rendered: set[int], verdic
     """The verdict table, least calibrated first: tests, reading in words, link to the worst replicate;
     given the ``verdict``, the level its marks are decided at above it (``level_line``)."""
     if calibration.empty:
-        return "<p>No completed replicates.</p>"
-    columns = ["quantity", "calibrated", "reading", "p_adjusted", "gamma_p_value", "p_value",
-               "chi2_p_value", "log_gamma_ratio", "n_replicates", "worst_replicate"]
-    columns = [c for c in columns if c in calibration]
-    rows = []
-    for _, row in worst_first(calibration).iterrows():
-        cells = [(f"<td>{link(row[c], rendered)}</td>" if c == "worst_replicate" else cell(row[c]))
-                 for c in columns]
-        rows.append(f"<tr>{''.join(cells)}</tr>")
+        return render("table.html.j2", caption="No completed replicates.")
+    columns = [c for c in CALIBRATION_PAGE if c.name in calibration]
+    rows = [[link(row[c.name], rendered) if c.name == "worst_replicate" else cell(row[c.name]) for c in columns]
+            for _, row in worst_first(calibration).iterrows()]
     descriptive = verdict is not None and stopped_by_data(verdict)
-    headers = ["calibrated (descriptive)" if c == "calibrated" and descriptive else c for c in columns]
-    caption = f"<p>{esc(level_line(verdict))}</p>" if verdict is not None else ""
-    return caption + _table(headers, rows) + SORT_SCRIPT
+    headers = ["calibrated (descriptive)" if c.name == "calibrated" and descriptive else c.name for c in columns]
+    return table(headers, rows, caption=level_line(verdict) if verdict is not None else "",
+                 legend=[(c.name, c.meaning) for c in columns])
 
 
 def replicate_table_html(replicates: pd.DataFrame, rendered: set[int]) -> str:
     """The per-replicate diagnostics; replicate cells link to the notebooks."""
     if replicates.empty:
-        return "<p>No replicates yet.</p>"
+        return render("table.html.j2", caption="No replicates yet.")
     columns = [c for c in DIAGNOSTIC_COLUMNS if c in replicates] + [
         c for c in ("error", "message") if c in replicates and replicates[c].notna().any()]
-    rows = []
-    for _, row in replicates.iterrows():
-        cells = [(f"<td>{link(row['replicate'], rendered)}</td>" if c == "replicate" else cell(row[c]))
-                 for c in columns]
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    return _table(columns, rows) + SORT_SCRIPT
+    rows = [[link(row["replicate"], rendered) if c == "replicate" else cell(row[c]) for c in columns]
+            for row in replicates[columns].to_dict("records")]
+    return table(columns, rows)
 
 
 def failures_html(failures: list[dict], rendered: set[int], prefix: str = REPLICATES_DIR) -> str:
     """Failures grouped by message: count, message, the first failing replicate's notebook."""
     if not failures:
         return ""
-    rows = [f"<tr><td>{int(f['count'])}</td><td>{esc(str(f['error']))}</td><td>{esc(str(f['message']))}</td>"
-            f"<td>{link(f['first_replicate'], rendered, prefix)}</td></tr>" for f in failures]
-    return _table(["failed", "error", "message", "first failing replicate"], rows)
+    rows = [[Cell(str(int(f["count"]))), Cell(str(f["error"])), Cell(str(f["message"])),
+             link(f["first_replicate"], rendered, prefix)] for f in failures]
+    return table(["failed", "error", "message", "first failing replicate"], rows, sortable=False)
 
 
 def reference_line(reference: dict | None) -> str:
     """The reference posterior's size against the campaign's, as HTML (empty when unknown)."""
-    if not reference:
-        return ""
-    return (f'Reference posterior: ESS {reference["ess"]:.0f} ({reference["ratio"]:.1f} per replicate) from '
-            f'{reference["fitted_draws"]} draws in {reference["fits"]} fit(s); each replicate takes its own true '
-            "values from its close-to-independent draws, none used twice.<br>")
+    return render("reference.html.j2", reference=reference)
 
 
 def verdict_html(verdict: dict) -> str:
-    """The verdict, counts, resolution and the flagged-fit check, as escaped HTML."""
-    css = "ok" if verdict["calibrated"] else "bad"
-    lines = [f'<p><b>Verdict:</b> <span class="{css}">{esc(verdict["verdict"])}</span><br>',
-             *([f'Posterior SBC conditional on {esc(verdict["conditional_on"])}: true values drawn from the '
-                "reference posterior of these data, each fit to them plus data simulated from those values.<br>"
-                + reference_line(verdict.get("reference"))]
-               if verdict.get("conditional_on") else []),
-             f'{verdict["done"]} of {verdict["replicates"]} replicates completed, {verdict["failed"]} failed'
-             + (f', {verdict["not_run"]} not run' if verdict["not_run"] else "") + ".<br>"]
-    if verdict.get("sequential"):
-        sequential = verdict["sequential"]
-        lines.append(f'Sequential: {esc(sequential["line"])}.')
-        if sequential["kept_after_stop"]:
-            lines.append(f' {sequential["kept_after_stop"]} replicates that finished after the stop are kept on '
-                         "disk and left out.")
-        lines.append("<br>")
-    if verdict.get("resolution"):
-        lines.append(f'{esc(verdict["resolution"])}<br>')
-    if verdict.get("constant"):
-        lines.append(f'Not tested, the same true value in every replicate: {esc(", ".join(verdict["constant"]))}.<br>')
-    if verdict.get("methods"):
-        lines.append(f'Methods on this model, same data sets: {esc(verdict["methods"])}<br>')
-    if verdict.get("stopped"):
-        lines.append(f'<span class="bad">This unit was {esc(verdict["stopped"])}</span><br>')
-    check = verdict.get("sensitivity")
-    if check:
-        lines.append(f'{check["n_flagged"]} completed replicates have flagged fits. Without them: '
-                     f'{esc(check["verdict_unflagged"])}. ')
-        lines.append("Leaving them out cannot be checked: every replicate is flagged." if check["changed"] is None
-                     else f'<b>The verdict {"changes" if check["changed"] else "does not change"}</b> '
-                          "when they are left out.")
-    return "".join(lines) + "</p>"
-
+    """The verdict, counts, resolution and the flagged-fit check, as HTML."""
+    return render("verdict.html.j2", v=verdict)
 
 
 def dependence_html(dependence: pd.DataFrame) -> str:
@@ -189,5 +154,9 @@ def dependence_html(dependence: pd.DataFrame) -> str:
         return ""
     ordered = failure_order(dependence)
     ordered = ordered.assign(depends=ordered["depends"].astype(bool).map({True: "yes", False: ""}))
-    rows = [f"<tr>{''.join(cell(v) for v in row)}</tr>" for row in ordered.itertuples(index=False)]
-    return _table(list(ordered.columns), rows) + SORT_SCRIPT
+    return table(list(ordered.columns), [[cell(v) for v in row] for row in ordered.itertuples(index=False)])
+
+
+def methods_html(sections: list[tuple[str, str, list[list[Cell]]]]) -> Markup:
+    """The methods compared on the index page: per model, its sentence and its methods' rows."""
+    return Markup(render("methods.html.j2", sections=sections))

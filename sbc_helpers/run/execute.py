@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sbc_helpers.contract import STAGES, Outcome, Record, collect, read_truth
+from sbc_helpers.errors import one_line
 from sbc_helpers.run.kernels import NATIVE, WarmKernel, worker_kernel
 
 
@@ -63,7 +64,7 @@ def _first_line(err: BaseException) -> str:
     text = str(err).strip() or type(err).__name__
     lines = [line for line in text.splitlines() if line.strip()]
     # papermill puts the exception's own line last; nbclient's timeout message first
-    return (lines[-1] if type(err).__name__ == "PapermillExecutionError" else lines[0])[:500]
+    return one_line(lines[-1] if type(err).__name__ == "PapermillExecutionError" else lines[0])
 
 
 def _error(err: BaseException) -> str:
@@ -74,7 +75,7 @@ def _error(err: BaseException) -> str:
 def _message(err: BaseException, task: ReplicateTask, exit_code: int | None) -> str:
     name = type(err).__name__
     if getattr(err, "evalue", None):  # a cell's exception: its own message, without its name
-        return " ".join(str(err.evalue).split())[:500]
+        return one_line(err, typed=False)
     if name == "CellTimeoutError":
         return f"replicate ran past its timeout of {task.timeout:g} s (params 'timeout')"
     if name == "DeadKernelError" and exit_code is not None:

@@ -20,6 +20,7 @@ replicate runs code compiled the same way on any worker, in a fresh or a reused 
 """
 
 import atexit
+import functools
 import logging
 import os
 import shutil
@@ -35,10 +36,7 @@ from papermill.engines import NBClientEngine, NotebookExecutionManager, papermil
 from papermill.utils import merge_kwargs, remove_args
 
 log = logging.getLogger("sbc")
-# nbclient's own messages ("Kernel died while waiting for execute reply", "Timeout waiting for
-# execute reply") repeat what the replicate's record says; they would print from every worker
-quiet = logging.getLogger("sbc.nbclient")
-quiet.setLevel(logging.CRITICAL)
+quiet = logging.getLogger("sbc.nbclient")  # nbclient's own messages (``_prepare``)
 # chdir first: the previous replicate's folder is gone, and %reset needs a working folder
 # then freeze what survives (modules, compiled functions): later collections, including the one in
 # the next %reset, skip it
@@ -147,9 +145,6 @@ class WarmKernelEngine(NBClientEngine):
                 client.kc.stop_channels()
 
 
-papermill_engines.register("warm", WarmKernelEngine)
-
-
 # IPython writes every cell it runs to the user's SQLite history: a campaign's thousands of replicate
 # cells do not belong there
 KERNEL_ARGUMENTS = ["--HistoryManager.enabled=False"]
@@ -173,10 +168,24 @@ class NativeKernelSpecs(KernelSpecManager):
         return super().get_kernel_spec(kernel_name)
 
 
+@functools.cache
+def _prepare() -> None:
+    """What the first warm kernel needs, done then rather than at import: papermill's ``warm``
+    engine registered, nbclient's own messages silenced, and every kernel shut down at exit.
+
+    nbclient's messages ("Kernel died while waiting for execute reply", "Timeout waiting for execute
+    reply") repeat what the replicate's record says; they would print from every worker."""
+    papermill_engines.register("warm", WarmKernelEngine)
+    quiet.setLevel(logging.CRITICAL)
+    atexit.register(_shutdown_all)
+
+
 class WarmKernel:
-    """A kernel kept alive between notebooks, with a clean namespace for each."""
+    """A kernel kept alive between notebooks, with a clean namespace for each (the ``warm`` engine
+    runs notebooks on it)."""
 
     def __init__(self, kernel_name: str = NATIVE, max_uses: int = 50):
+        _prepare()
         self.kernel_name = kernel_name
         self.max_uses = max_uses
         self.km: KernelManager | None = None
@@ -229,7 +238,6 @@ def worker_kernel(kernel_name: str, max_uses: int) -> WarmKernel:
     return _KERNELS[key]
 
 
-@atexit.register
 def _shutdown_all() -> None:
     for kernel in _KERNELS.values():
         kernel.discard()

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from sbc_helpers import inference as methods
+from sbc_helpers.contract import DIAGNOSTICS
 from sbc_helpers.errors import ParamsError
 from sbc_helpers.inference.base import MethodSettings
 from sbc_helpers.run.clusters.kinds import KINDS, scaled_kinds
+from sbc_helpers.stats import ALPHA
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 Name = Annotated[str, Field(pattern=NAME, max_length=80)]
@@ -25,15 +27,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Thresholds(Strict):
-    """Per-fit diagnostics that flag a replicate (flagged replicates stay in the statistics; the
-    report shows whether leaving them out changes the verdict)."""
-
-    divergences: int = Field(0, ge=0, description="flag fits with more divergences than this")
-    treedepth_hits: int = Field(0, ge=0, description="flag fits that hit the maximum tree depth more often than this")
-    max_rhat: float = Field(1.01, gt=1, description="flag fits whose largest R-hat is above this")
-    min_ess: float = Field(100, ge=0, description="flag fits whose smallest bulk or tail ESS is below this")
-    min_bfmi: float = Field(0.2, ge=0, description="flag fits whose smallest BFMI (per chain) is below this")
+Thresholds = create_model(
+    "Thresholds", __base__=Strict,
+    __doc__="Per-fit diagnostics that flag a replicate (flagged replicates stay in the statistics; the report "
+            "shows whether leaving them out changes the verdict); one field per ``contract.DIAGNOSTICS``.",
+    **{d.field: (d.kind, Field(d.default, description=d.description, **dict(d.bounds))) for d in DIAGNOSTICS})
 
 
 class Sequential(Strict):
@@ -44,7 +42,7 @@ class Sequential(Strict):
     reached), so the verdict's false-alarm rate stays at most ``alpha`` however often it is looked at.
     """
 
-    alpha: float = Field(0.05, gt=0, lt=1, description="false-alarm rate of the whole rule: half to the e-process, "
+    alpha: float = Field(ALPHA, gt=0, lt=1, description="false-alarm rate of the whole rule: half to the e-process, "
                          "half to the final fixed-N test")
     resolution: float | None = Field(None, gt=0, lt=0.5, description="stop once a miscalibration this large "
                                      "(in central-50%-interval coverage) is sure to be flagged")
@@ -242,7 +240,7 @@ class Campaign(Strict):
     @property
     def alpha(self) -> float:
         """The level of the fixed-N verdict: half of ``sequential.alpha`` in a sequential campaign."""
-        return self.sequential.alpha_fixed if self.sequential else 0.05
+        return self.sequential.alpha_fixed if self.sequential else ALPHA
 
     @property
     def kept_draws(self) -> int:

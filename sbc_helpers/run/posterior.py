@@ -27,7 +27,7 @@ import xarray as xr
 
 from sbc_helpers import inference
 from sbc_helpers.contract import CAMPAIGN_FILES, archive_bytes, read_archive
-from sbc_helpers.errors import ParamsError
+from sbc_helpers.errors import ParamsError, one_line
 from sbc_helpers.models import conditioning
 from sbc_helpers.run import store
 from sbc_helpers.run.params import Campaign, ModelSpec
@@ -85,7 +85,7 @@ class _Fitter:
             fitted = inference.fit(self.model, self.observed, seed=seed, base_dir=self.campaign.base_dir, **settings)
         except Exception as err:
             raise ParamsError(f"{self.spec.name}: the reference fit to {self.spec.conditional_on} failed: "
-                              f"{type(err).__name__}: {' '.join(str(err).split())[:300]}") from None
+                              + one_line(err)) from None
         _warn_if_unconverged(self.spec, fitted)
         posterior = fitted.idata["posterior"].to_dataset()[[rv.name for rv in self.model.free_RVs]]
         return reference_part(posterior, fitted.independent, seed, self.spec.name)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sbc_helpers.errors import BadReference, ParamsError, SBCError
+from sbc_helpers.errors import BadReference, ParamsError, SBCError, one_line
 from sbc_helpers.run.params import Campaign
 from sbc_helpers.run.seeds import replicate_seed
 
@@ -25,11 +25,6 @@ class Checked:
 
     description: str
     quantities: list[str]
-
-
-def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text if isinstance(err, SBCError) else f"{type(err).__name__}: {text}"
 
 
 def conditioning_of(spec) -> dict | None:
@@ -54,7 +49,7 @@ def preflight(campaign: Campaign) -> dict[str, Checked]:
             inference.check(unit.inference, campaign.base_dir)
         except Exception as err:
             key = ".function" if isinstance(err, BadReference) else ""
-            raise ParamsError(f"{where}{key}: {_one_line(err)}") from None
+            raise ParamsError(f"{where}{key}: {one_line(err, typed=not isinstance(err, SBCError))}") from None
     checked: dict[str, Checked] = {}
     # PyTensor's Python linker: the checks need values, not speed, and Numba would spend seconds per
     # model compiling what no replicate here uses (kernels compile their own; the function cache
@@ -71,7 +66,7 @@ def _check_model(campaign: Campaign, units: list, i: int, spec) -> dict[str, Che
     from sbc_helpers import inference
     from sbc_helpers.models.references import load_function
     from sbc_helpers.run import steps
-    from sbc_helpers.stats.quantities import derived, log_likelihood
+    from sbc_helpers.stats.quantities import derived
 
     where = f"models.{i} ({spec.name})"
     first = next(u for u in units if u.spec is spec)
@@ -80,7 +75,7 @@ def _check_model(campaign: Campaign, units: list, i: int, spec) -> dict[str, Che
         try:
             return action(*args)
         except Exception as err:
-            raise ParamsError(f"{where}.{key}: {doing}{_one_line(err)}") from None
+            raise ParamsError(f"{where}.{key}: {doing}{one_line(err, typed=not isinstance(err, SBCError))}") from None
 
     design = step("design", steps.load_design, campaign.design_for(spec), campaign.base_dir)
     key = "bambi" if spec.bambi else "model"
@@ -102,6 +97,6 @@ def _check_model(campaign: Campaign, units: list, i: int, spec) -> dict[str, Che
     if expressions:
         step("derived", derived, as_draws, truth, expressions)
     if campaign.log_likelihood:
-        step(key, log_likelihood, built.model, simulation.data, as_draws, truth)
+        step(key, steps.data_log_likelihood, built.model, simulation.data, as_draws, truth)
     return {unit.name: Checked(description=built.description, quantities=quantities)
             for unit in units if unit.spec is spec}

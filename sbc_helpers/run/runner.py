@@ -31,7 +31,7 @@ from importlib.resources import files as package_files
 from pathlib import Path
 
 from sbc_helpers.contract import CAMPAIGN_FILES, UNIT_FILES, Outcome, Record, replicate_path
-from sbc_helpers.errors import CampaignLocked, ResumeRefused
+from sbc_helpers.errors import CampaignLocked, ResumeRefused, one_line
 from sbc_helpers.run import provenance, store
 from sbc_helpers.run.execute import ReplicateTask, execute_replicate
 from sbc_helpers.run.params import Campaign, Unit, dump
@@ -120,7 +120,8 @@ def _design_parameter(design, base_dir: Path, files: dict[str, bytes]) -> dict:
 
 def unit_parameters(campaign: Campaign, unit: Unit, cores: int, files: dict[str, bytes],
                     reference: Path | None = None) -> dict:
-    """The replicate template's parameters for one (model, inference method) unit.
+    """The replicate template's parameters for one (model, inference method) unit: exactly
+    ``contract.UNIT_PARAMETERS``, in their order (the worker adds each replicate's own).
 
     User files the unit refers to are added to ``files`` (path in the worker's scratch folder ->
     content) and the parameters point at those copies, relative to the kernel's working folder;
@@ -254,7 +255,7 @@ class FailureWatch:
 
 def _failure(task: ReplicateTask, err: BaseException) -> Outcome:
     """The outcome of a replicate whose worker never returned (lost worker, cancelled)."""
-    message = (str(err).strip().splitlines() or [type(err).__name__])[0][:500]
+    message = one_line((str(err).strip().splitlines() or [type(err).__name__])[0])
     if type(err).__name__ == "KilledWorker":
         message = f"the worker running it died (lost worker): {message}"
     return Outcome(record=Record.failed(task.replicate, task.seed, type(err).__name__, message))

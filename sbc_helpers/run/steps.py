@@ -9,6 +9,7 @@ ranking silently.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -22,16 +23,17 @@ import xarray as xr
 
 from sbc_helpers import inference
 from sbc_helpers.contract import Record, ReplicateResult, make_archive, read_archive, unpack, write_truth
-from sbc_helpers.errors import ModelBuildError, NonFiniteError, ParamsError
+from sbc_helpers.errors import ModelBuildError, NonFiniteError, ParamsError, one_line
 from sbc_helpers.inference import Fit
 from sbc_helpers.models import conditioning as conditioning_module
+from sbc_helpers.models.compiled import log_likelihood_totals
 from sbc_helpers.models.conditioning import Conditioning
 from sbc_helpers.models.references import describe, load_function, make_design, resolve_model
 from sbc_helpers.models.simulate import Simulation, simulate
 from sbc_helpers.run.seeds import stream_seeds
 from sbc_helpers.setup import configure
 from sbc_helpers.stats.diagnostics import fit_diagnostics, scalar_draws
-from sbc_helpers.stats.quantities import derived, log_likelihood
+from sbc_helpers.stats import quantities as test_quantities
 from sbc_helpers.stats.ranks import rank_table, scalar_quantities, thin
 
 
@@ -84,8 +86,7 @@ def build(design: pd.DataFrame, model: str = "", model_kwargs: dict | None = Non
         try:
             built = builder(design, **(model_kwargs or {}))
         except Exception as err:
-            message = " ".join(str(err).split())[:300]
-            raise ModelBuildError(f"{model!r} failed to build on its design: {type(err).__name__}: {message}") from err
+            raise ModelBuildError(f"{model!r} failed to build on its design: {one_line(err)}") from err
         if not isinstance(built, pm.Model):
             raise ParamsError(f"{model!r} returned {type(built).__name__}, not a pm.Model")
         description = built.str_repr()
@@ -181,10 +182,12 @@ def ranked_quantities(built: Built, simulation: Simulation, quantities: list[str
 
 
 def record_truth(simulation: Simulation, quantities: list[str], output_dir=".") -> dict[str, float]:
-    """Write the true values of the ranked quantities, labelled like the ranks, before the fit: a
-    replicate whose fit then fails still says where in parameter space it was (``failures.csv``)."""
+    """The true values of the ranked quantities, labelled like the ranks, written to ``output_dir``
+    (unless None) before the fit: a replicate whose fit then fails still says where in parameter
+    space it was (``failures.csv``)."""
     truth = {label: float(value) for label, value in scalar_quantities(simulation.truth, quantities).items()}
-    write_truth(truth, output_dir)
+    if output_dir is not None:
+        write_truth(truth, output_dir)
     return truth
 
 
@@ -200,8 +203,8 @@ def fit(built: Built, simulation: Simulation, seed: int, inference_settings: dic
 
 @_without_speed_notes()
 def rank(replicate: int, seed: int, model: pm.Model, simulation: Simulation, fitted: Fit, quantities: list[str],
-         rank_draws: int, keep_draws: int = 0, expressions: dict[str, str] | None = None,
-         log_lik: bool = True) -> ReplicateResult:
+         rank_draws: int, keep_draws: int = 0, derived: dict[str, str] | None = None,
+         log_likelihood: bool = True) -> ReplicateResult:
     """Step 4: archive the kept draws, rank every test quantity and record the fit's diagnostics."""
     posterior = fitted.idata["posterior"].to_dataset()
     names = list(dict.fromkeys([*quantities, *(rv.name for rv in model.free_RVs)]))
@@ -209,7 +212,7 @@ def rank(replicate: int, seed: int, model: pm.Model, simulation: Simulation, fit
         _require_finite(posterior[name].to_numpy(), f"the posterior draws of {name!r}")
     kept = thin(posterior[names], keep_draws or rank_draws)
     archived = make_archive(kept, simulation.truth, simulation.data, quantities, simulation.conditioning_rows)
-    ranks = ranks_from_archive(archived, quantities, rank_draws, seed, expressions, model if log_lik else None)
+    ranks = ranks_from_archive(archived, quantities, rank_draws, seed, derived, model if log_likelihood else None)
     ranks.insert(0, "replicate", replicate)
     diagnostics = fit_diagnostics(fitted.idata, [q for q in quantities if q in posterior],
                                   independent=fitted.independent)
@@ -219,19 +222,19 @@ def rank(replicate: int, seed: int, model: pm.Model, simulation: Simulation, fit
 
 
 def ranks_from_archive(archived: xr.Dataset, quantities: list[str], rank_draws: int, seed: int,
-                       expressions: dict[str, str] | None = None, model: pm.Model | None = None) -> pd.DataFrame:
-    """Rank the quantities, derived expressions and (given the model) the data log-likelihood.
+                       derived: dict[str, str] | None = None, model: pm.Model | None = None) -> pd.DataFrame:
+    """Rank the quantities, the ``derived`` expressions and (given the model) the data log-likelihood.
 
     Used at run time and by ``recompute``, so both give the same ranks from the same archive.
     """
     draws, truth, data = unpack(archived)
     test_draws, test_truth = [draws[quantities]], [truth[quantities]]
-    if expressions:
-        d, t = derived(draws, truth, expressions)
+    if derived:
+        d, t = test_quantities.derived(draws, truth, derived)
         test_draws.append(d)
         test_truth.append(t)
     if model is not None:  # in posterior SBC, of the simulated rows alone (see models/conditioning.py)
-        d, t = log_likelihood(model, data, draws, truth, int(archived.attrs.get("conditioning_rows", 0)))
+        d, t = data_log_likelihood(model, data, draws, truth, int(archived.attrs.get("conditioning_rows", 0)))
         test_draws.append(d)
         test_truth.append(t)
     draws_all = xr.merge(test_draws, compat="override")
@@ -240,6 +243,15 @@ def ranks_from_archive(archived: xr.Dataset, quantities: list[str], rank_draws: 
         _require_finite(draws_all[name].to_numpy(), f"the posterior draws of {name!r}")
         _require_finite(truth_all[name].to_numpy(), f"the true value of {name!r}")
     return rank_table(draws_all, truth_all, rank_draws, stream_seeds(seed)["rank"])
+
+
+def data_log_likelihood(model: pm.Model, data: dict[str, np.ndarray], draws: xr.Dataset, truth: xr.Dataset,
+                        skip_rows: int = 0) -> tuple[xr.Dataset, xr.Dataset]:
+    """The ``log_lik`` test quantity of ``data`` (``stats.quantities.log_likelihood``), leaving out
+    the first ``skip_rows`` rows of every observed variable, by the unconditioned ``model``'s
+    compiled log-likelihood, reused across replicates (``compiled.log_likelihood_totals``)."""
+    totals = functools.partial(log_likelihood_totals, model, data, skip_rows=skip_rows)
+    return test_quantities.log_likelihood(draws, truth, [rv.name for rv in model.free_RVs], totals)
 
 
 def _require_finite(values, what: str) -> None:
@@ -283,14 +295,21 @@ def posterior_vs_truth(fitted: Fit, simulation: Simulation, var_names: list[str]
 
 def run_replicate(built: Built | pm.Model, replicate: int, seed: int, inference_settings: dict,
                   rank_draws: int = 100, quantities: list[str] | None = None, *, keep_draws: int = 0,
-                  expressions: dict[str, str] | None = None, log_lik: bool = True, cores: int = 1,
-                  base_dir=None) -> ReplicateResult:
-    """One replicate in this process, by the template's steps (``built``: a ``Built`` or a bare model)."""
+                  derived: dict[str, str] | None = None, log_likelihood: bool = True, cores: int = 1,
+                  base_dir=None, output_dir=None) -> ReplicateResult:
+    """One replicate in this process, by the template's steps in ``contract.STAGES``' order and under
+    its parameters' names (``built``: a ``Built`` or a bare model); given ``output_dir``, the truth
+    and the side-car files are written there, as the template writes them."""
     configure()
     if isinstance(built, pm.Model):
         check_model(built, has_simulator=False)
         built = Built(design=pd.DataFrame(), model=built, description="")
     simulation = draw_truth(built, replicate, seed)
-    fitted = fit(built, simulation, seed, inference_settings, cores=cores, base_dir=base_dir)
     ranked = ranked_quantities(built, simulation, quantities)
-    return rank(replicate, seed, built.model, simulation, fitted, ranked, rank_draws, keep_draws, expressions, log_lik)
+    record_truth(simulation, ranked, output_dir)
+    fitted = fit(built, simulation, seed, inference_settings, cores=cores, base_dir=base_dir)
+    result = rank(replicate, seed, built.model, simulation, fitted, ranked, rank_draws, keep_draws, derived,
+                  log_likelihood)
+    if output_dir is not None:
+        result.write(output_dir)
+    return result

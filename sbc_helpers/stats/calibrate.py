@@ -13,9 +13,10 @@ import xarray as xr
 from arviz_stats.ecdf_utils import ecdf_pit
 from scipy import special, stats
 
+from sbc_helpers.contract import CALIBRATION, CALIBRATION_COLUMNS
+from sbc_helpers.stats import ALPHA
 from sbc_helpers.stats.ranks import TIE_RTOL
 
-ALPHA = 0.05
 
 
 def pit_values(ranks: pd.DataFrame, seed: int = 0) -> pd.Series:
@@ -286,11 +287,9 @@ def calibration_table(ranks: pd.DataFrame, alpha: float = ALPHA, seed: int = 0) 
     A quantity is ``calibrated`` unless its gamma p-value, Holm-adjusted across the model's
     quantities (``p_adjusted``), falls below ``alpha``.
     """
+    columns = [c.name for c in CALIBRATION if not c.reading]
     if ranks.empty:
-        return pd.DataFrame(
-            columns=["quantity", "variable", "n_replicates", "p_value", "chi2_p_value",
-                     "log_gamma_ratio", "gamma_p_value", "p_adjusted", "calibrated"]
-        )
+        return pd.DataFrame(columns=columns)
     p_values = uniformity_p_values(ranks, seed)
     rows = []
     for quantity, group in ranks.groupby("quantity", sort=False):
@@ -316,7 +315,20 @@ def calibration_table(ranks: pd.DataFrame, alpha: float = ALPHA, seed: int = 0) 
     table = table.drop(columns=["gamma", "max_rank"])
     table["p_adjusted"] = holm(table.set_index("quantity")["gamma_p_value"]).to_numpy()
     table["calibrated"] = table["p_adjusted"] >= alpha
-    return table
+    return table[columns]
+
+
+def calibration_report(ranks: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """``calibration.csv``: the calibration table with each quantity's shape reading and its worst
+    replicate, in ``contract.CALIBRATION``'s columns."""
+    table = calibration_table(ranks, alpha)
+    if table.empty:
+        return pd.DataFrame(columns=CALIBRATION_COLUMNS)
+    readings = table["quantity"].map(shape_reading(ranks, alpha).set_index("quantity")["reading"])
+    # shapes are read with unadjusted z-tests: describe only what the verdict flags
+    readings = readings.where(~table["calibrated"], "uniform (not flagged)")
+    table = table.assign(reading=readings, worst_replicate=table["quantity"].map(worst_replicates(ranks)))
+    return table[CALIBRATION_COLUMNS]
 
 
 def histogram_band(n: int, n_bins: int, level: float = 0.99) -> tuple[float, float]:

@@ -37,9 +37,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sbc_helpers.stats import ALPHA
 from sbc_helpers.stats.calibrate import holm
 
-ALPHA = 0.05
 GRID = 50  # cut points of the ECDF distance at most: enough for its power, cheap to permute
 PERMUTATIONS = 1999  # at least: p-values resolve 1/2000
 TRUTH_RTOL = 1e-9

@@ -5,6 +5,7 @@ import xarray as xr
 from arviz_base import rcParams
 from arviz_stats.base import array_stats
 
+from sbc_helpers.contract import MEASURED
 from sbc_helpers.stats import mcmc
 from sbc_helpers.stats.ranks import scalar_quantities
 
@@ -30,7 +31,8 @@ def scalar_draws(posterior: xr.Dataset, var_names: list[str]) -> tuple[list[str]
 
 
 def fit_diagnostics(idata: xr.DataTree, var_names: list[str], independent: bool = False) -> dict[str, float | int]:
-    """Divergences, max-treedepth hits, max R-hat, min bulk/tail ESS and min BFMI of a fit.
+    """Divergences, max-treedepth hits, max R-hat, min bulk/tail ESS and min BFMI of a fit: the
+    fields ``contract.MEASURED`` names (a new diagnostic is declared in ``contract.DIAGNOSTICS``).
 
     R-hat and ESS judge autocorrelated (MCMC) draws; for independent draws they are left out (NaN).
     They are ArviZ's estimators (rank-normalised R-hat, bulk and tail ESS), computed on all the
@@ -40,14 +42,9 @@ def fit_diagnostics(idata: xr.DataTree, var_names: list[str], independent: bool 
     stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata.children else xr.Dataset()
     diverging = _first(stats, "diverging")
     treedepth = _first(stats, "maxdepth_reached", "reached_max_treedepth")
-    out: dict[str, float | int] = {
-        "divergences": int(diverging.sum()) if diverging is not None else 0,
-        "treedepth_hits": int(treedepth.sum()) if treedepth is not None else 0,
-        "max_rhat": float(np.nan),
-        "min_ess_bulk": float(np.nan),
-        "min_ess_tail": float(np.nan),
-        "min_bfmi": float(np.nan),
-    }
+    out: dict[str, float | int] = dict.fromkeys(MEASURED, float(np.nan))
+    out["divergences"] = int(diverging.sum()) if diverging is not None else 0
+    out["treedepth_hits"] = int(treedepth.sum()) if treedepth is not None else 0
     if var_names and not independent and (posterior.sizes.get("chain", 1) > 1 or posterior.sizes.get("draw", 0) > 3):
         _, draws = scalar_draws(posterior, var_names)
         out["max_rhat"] = _extreme(mcmc.rhat(draws), np.max)

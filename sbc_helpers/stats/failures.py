@@ -21,7 +21,8 @@ import pandas as pd
 from scipy import stats
 
 from sbc_helpers.contract import FAILURES_BY_QUANTITY_COLUMNS, TRUTHS_COLUMNS
-from sbc_helpers.stats.calibrate import ALPHA, holm
+from sbc_helpers.stats import ALPHA
+from sbc_helpers.stats.calibrate import holm
 
 MIN_GROUP = 3
 """Fewer true values than this in either group: no test (p-value NaN)."""

@@ -1,25 +1,34 @@
 """Flags: which fits are suspect by their own diagnostics, against a campaign's thresholds."""
 
+from functools import reduce
+
 import numpy as np
 import pandas as pd
 
+from sbc_helpers.contract import DIAGNOSTICS, Diagnostic
+
+
+def _values(replicates: pd.DataFrame, diagnostic: Diagnostic) -> pd.Series:
+    """A diagnostic's values: its column, or the worst of its parts' (NaN when any part is)."""
+    column = lambda name, fill: pd.to_numeric(replicates.get(name, fill), errors="coerce")  # noqa: E731
+    if not diagnostic.parts:
+        return column(diagnostic.field, np.nan)
+    worst, neutral = (np.maximum, -np.inf) if diagnostic.direction == "above" else (np.minimum, np.inf)
+    return reduce(worst, [column(p, neutral) for p in diagnostic.parts])
+
 
 def flag_replicates(replicates: pd.DataFrame, thresholds: dict) -> pd.Series:
-    """Why each replicate's fit is suspect ('' when it is not); 'failed' or 'not run' for those
-    without a fit. A missing diagnostic (NaN: not computed for independent draws) flags nothing."""
+    """Why each replicate's fit is suspect ('' when it is not), each ``contract.DIAGNOSTICS`` past its
+    threshold by its flag; 'failed' or 'not run' for those without a fit. A missing diagnostic (NaN:
+    not computed for independent draws) flags nothing."""
     if replicates.empty:
         return pd.Series(dtype=str)
-    col = lambda name, fill: pd.to_numeric(replicates.get(name, fill), errors="coerce")  # noqa: E731
-    checks = [
-        ("divergences", col("divergences", 0) > thresholds["divergences"]),
-        ("treedepth", col("treedepth_hits", 0) > thresholds["treedepth_hits"]),
-        ("rhat", col("max_rhat", np.nan) > thresholds["max_rhat"]),
-        ("ess", np.minimum(col("min_ess_bulk", np.inf), col("min_ess_tail", np.inf)) < thresholds["min_ess"]),
-        ("bfmi", col("min_bfmi", np.nan) < thresholds["min_bfmi"]),
-    ]
     reasons = pd.Series("", index=replicates.index)
-    for name, hit in checks:
+    for diagnostic in DIAGNOSTICS:
+        values = _values(replicates, diagnostic)
+        limit = thresholds[diagnostic.field]
+        hit = values > limit if diagnostic.direction == "above" else values < limit
         hit = pd.Series(hit, index=replicates.index).fillna(False).astype(bool)
-        reasons = reasons.where(~hit, reasons + np.where(reasons == "", "", ", ") + name)
+        reasons = reasons.where(~hit, reasons + np.where(reasons == "", "", ", ") + diagnostic.flag)
     status = replicates["status"]
     return reasons.where(status == "ok", status.map({"failed": "failed", "not_run": "not run"}))

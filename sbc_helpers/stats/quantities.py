@@ -6,11 +6,11 @@ prior, a dropped observation, a dropped correlation). Each quantity here is comp
 posterior draw and for the true parameters, then ranked like a parameter.
 """
 
+from collections.abc import Callable
+
 import numpy as np
-import pymc as pm
 import xarray as xr
 
-from sbc_helpers.models.compiled import log_likelihood_totals
 from sbc_helpers.errors import QuantityError
 
 LOG_LIKELIHOOD = "log_lik"
@@ -45,16 +45,16 @@ def derived(draws: xr.Dataset, truth: xr.Dataset, expressions: dict[str, str]) -
     return xr.Dataset(out_draws), xr.Dataset(out_truth)
 
 
-def log_likelihood(model: pm.Model, data: dict[str, np.ndarray], draws: xr.Dataset,
-                   truth: xr.Dataset, skip_rows: int = 0) -> tuple[xr.Dataset, xr.Dataset]:
-    """Total log-likelihood of the observed (simulated) ``data`` under each draw and at the truth,
-    leaving out the first ``skip_rows`` rows of every observed variable.
+def log_likelihood(draws: xr.Dataset, truth: xr.Dataset, free: list[str],
+                   totals: Callable[[dict[str, np.ndarray]], np.ndarray]) -> tuple[xr.Dataset, xr.Dataset]:
+    """Total log-likelihood of the simulated data under each draw and at the truth.
 
-    ``model`` is the unconditioned model; ``draws`` and ``truth`` hold its free variables. The
-    compiled log-likelihood is reused across replicates (``compiled.log_likelihood_totals``).
+    ``totals`` maps points (the ``free`` variables' values, one point per leading row) to the data's
+    total log-likelihood at each: the model's compiled function on one replicate's data
+    (``run.steps.data_log_likelihood``).
     """
-    points = {rv.name: np.concatenate([draws[rv.name].transpose("draw", ...).to_numpy(), truth[rv.name].to_numpy()[None]])
-              for rv in model.free_RVs}
-    total = log_likelihood_totals(model, data, points, skip_rows)
+    points = {name: np.concatenate([draws[name].transpose("draw", ...).to_numpy(), truth[name].to_numpy()[None]])
+              for name in free}
+    total = totals(points)
     return (xr.Dataset({LOG_LIKELIHOOD: (("draw",), total[:-1])}),
             xr.Dataset({LOG_LIKELIHOOD: ((), total[-1])}))

@@ -45,7 +45,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special
 
-ALPHA = 0.05
+from sbc_helpers.stats import ALPHA
+
 N0 = 20.0  # pseudo-replicates of the uniform that the plug-in's moments start from
 EDGE_CONCENTRATION = 1.0  # Dirichlet(c * K * p_k) on the edge bins: small pseudo-counts at the edges
 WEIGHTS = (0.5, 0.5)  # prior weights of (PLUGIN, EDGE)

@@ -74,14 +74,7 @@ if verdict["sequential"]:
 # %% [markdown]
 # ## Calibration per quantity
 #
-# Least calibrated first. `reading` puts the rank shape in words (biased, too narrow, too wide);
-# `worst_replicate` links to the replicate whose true value lies furthest out in its posterior.
-# `gamma_p_value` tests the whole rank ECDF against its simultaneous band (Säilynoja et al.'s gamma,
-# exact null distribution); `p_adjusted` is its Holm adjustment across this model's quantities and
-# decides `calibrated` at the level stated above the table. `p_value` is ArviZ's pot_c test,
-# `chi2_p_value` bins the ranks, `log_gamma_ratio` below 0 means the ECDF leaves its band at that
-# level. `log_lik` is the log-likelihood of the simulated data: it fails when the posterior ignores
-# or misreads the data even if every parameter's ranks look uniform.
+# Least calibrated first; what each column says is listed below the table.
 
 # %% tags=["table"]
 HTML(tables.calibration_table_html(calibration, rendered, verdict))

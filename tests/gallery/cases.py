@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from processes import SBC
+from processes import sbc
 
 GALLERY = Path(__file__).resolve().parent
 
@@ -84,9 +84,7 @@ def run(folder: Path, group: str) -> tuple[subprocess.CompletedProcess, Path]:
     """The group's campaign; returns the run and the campaign folder. One worker: its kernel compiles
     each model once for both replicates (two workers would compile every model twice)."""
     (folder / "gallery.yaml").write_text(params(group))
-    done = subprocess.run([*SBC, "run", folder / "gallery.yaml", "--output-dir", folder / "out", "--workers", "1",
-                           "-q"],
-                          capture_output=True, text=True, timeout=1800)
+    done = sbc("run", folder / "gallery.yaml", "--output-dir", folder / "out", "--workers", "1", "-q", timeout=1800)
     return done, folder / "out" / group
 
 

@@ -16,7 +16,7 @@ import clinics
 from sbc_helpers.errors import ParamsError
 from sbc_helpers.models import conditioning
 from sbc_helpers.models.conditioning import Conditioning
-from sbc_helpers.stats.quantities import log_likelihood
+from sbc_helpers.run.steps import data_log_likelihood
 from sbc_helpers.models.references import load_function
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "posterior"
@@ -97,7 +97,7 @@ def test_the_log_likelihood_quantity_covers_the_simulated_rows_alone():
     data = {"reading": np.arange(8.0) / 4}
     draws = xr.Dataset({"mu": (("draw",), np.array([0.0, 1.0]))})
     truth = xr.Dataset({"mu": ((), 0.5)})
-    d, t = log_likelihood(model, data, draws, truth, skip_rows=4)
+    d, t = data_log_likelihood(model, data, draws, truth, skip_rows=4)
     expected = [stats.norm(mu, 1).logpdf(data["reading"][4:]).sum() for mu in (0.0, 1.0, 0.5)]
     np.testing.assert_allclose([*d["log_lik"].to_numpy(), float(t["log_lik"])], expected)
 

@@ -192,7 +192,7 @@ def test_sbc_with_exact_posteriors_gives_uniform_ranks(name):
     # The log-likelihood rank is left out here: it compiles a function per replicate (~0.7 s).
     model = MODELS[name](library_design(name))
     inference = {"method": "exact", "function": f"sbc_helpers.models:{name}_posterior", "draws": 49}
-    ranks = pd.concat([run_replicate(model, r, 10_000 + r, inference, rank_draws=49, log_lik=False).ranks
+    ranks = pd.concat([run_replicate(model, r, 10_000 + r, inference, rank_draws=49, log_likelihood=False).ranks
                        .assign(replicate=r) for r in range(200)])
     table = calibration_table(ranks)
     assert table["calibrated"].all(), table

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from rankdata import flat_ranks, mixed_frame, ranks_frame
 
+from sbc_helpers.contract import CALIBRATION_PAGE
 from sbc_helpers.report import analysis, tables
 from sbc_helpers.report.pages import index_html
 from sbc_helpers.run.params import Campaign
@@ -92,7 +93,7 @@ def _analysed(tmp_path, bad: bool, sequential: bool) -> tuple[dict, pd.DataFrame
     tables = analysis.Tables(ranks=used, replicates=replicates, decision=decision, sequential_ranks=ranks,
                              failed_truths=pd.DataFrame(columns=["replicate", "quantity", "true_value"]))
     verdict = analysis.analyse(tmp_path, campaign.units()[0], campaign, tables)
-    return verdict, analysis.calibration_report(used, campaign.alpha)
+    return verdict, cal.calibration_report(used, campaign.alpha)
 
 
 def test_pages_state_the_level_the_marks_are_decided_at(tmp_path):
@@ -115,3 +116,12 @@ def test_after_a_stop_the_data_chose_the_fixed_n_marks_are_descriptive(tmp_path)
     page = tables.calibration_table_html(calibration, set(), verdict)
     assert "<th>calibrated (descriptive)</th>" in page
     assert "a stop the data chose: the marks read the replicates up to it and are descriptive" in page
+
+
+def test_the_calibration_page_shows_the_contract_columns_in_order_with_their_meanings(tmp_path):
+    _, calibration = _analysed(tmp_path, bad=False, sequential=False)
+    page = tables.calibration_table_html(calibration, set())
+    headings = [h.split("</th>")[0] for h in page.split("<th>")[1:]]
+    assert headings == [c.name for c in CALIBRATION_PAGE]
+    legend = page.split('<ul class="legend">')[1]
+    assert [item.split("</code>")[0] for item in legend.split("<li><code>")[1:]] == headings

@@ -6,13 +6,19 @@ are escaped on every page. A campaign whose model names its variable and its coo
 markup must produce pages where that markup only ever appears escaped.
 """
 
-import subprocess
+import fnmatch
 import textwrap
+import tomllib
 from html.parser import HTMLParser
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from processes import SBC
+from processes import sbc
+from sbc_helpers.report import tables
+from sbc_helpers.report.pages import index_html
+
 EVIL_LABEL = "<img src=x onerror=alert(1)>"
 EVIL_NAME = "<b onmouseover=alert(2)>mu"  # PyMC refuses a "/" in a name
 
@@ -59,8 +65,7 @@ def pages(tmp_path_factory):
         "name: evil\nseed: 1\nreplicates: 3\nrank_draws: 10\ndesign: {maker: normal_normal_design, n_points: 4}\n"
         "inference: {method: custom, function: evil.py:posterior, draws: 20}\n"
         "models:\n  - {name: evil, model: evil.py:build}\n")
-    done = subprocess.run([*SBC, "run", folder / "evil.yaml", "--output-dir", folder / "out", "--workers", "1",
-                           "-q"], capture_output=True, text=True, timeout=900)
+    done = sbc("run", folder / "evil.yaml", "--output-dir", folder / "out", "--workers", "1", "-q")
     assert done.returncode == 0, done.stderr
     return sorted((folder / "out" / "evil").rglob("*.html"))
 
@@ -75,3 +80,23 @@ def test_markup_in_variable_names_and_coordinates_is_escaped_on_every_page(pages
         assert live_handlers(text) == [], page
         seen |= "&lt;img src=x onerror=alert(1)&gt;" in text
     assert seen  # the label is there, as text
+
+
+def test_every_page_template_escapes_what_it_is_given_and_ships_with_the_package():
+    unit = {"unit": EVIL_NAME, "model": EVIL_NAME, "method": EVIL_LABEL, "calibrated": False, "verdict": EVIL_NAME,
+            "done": 1, "replicates": 2, "failed": 1, "not_run": 0, "flagged": 0, "worker_seconds": 1.0,
+            "thumbnail": True, "alpha": 0.05, "worst": [EVIL_LABEL], "conditional_on": EVIL_LABEL,
+            "failures": [{"count": 1, "error": EVIL_NAME, "message": EVIL_LABEL, "first_replicate": 0}],
+            "constant": [EVIL_LABEL], "sensitivity": {"n_flagged": 1, "verdict_unflagged": EVIL_NAME, "changed": True}}
+    calibration = pd.DataFrame([{"quantity": EVIL_LABEL, "calibrated": False, "reading": EVIL_NAME,
+                                 "p_adjusted": 0.01, "gamma_p_value": 0.01, "worst_replicate": 0}])
+    page = "".join([index_html(EVIL_NAME, [unit, {**unit, "unit": "other"}], None, Path("."), {}),
+                    tables.verdict_html(unit), tables.calibration_table_html(calibration, {0}, unit),
+                    tables.replicate_table_html(pd.DataFrame([{"replicate": 0, "message": EVIL_LABEL}]), set())])
+    assert EVIL_LABEL not in page and EVIL_NAME not in page and live_handlers(page) == []
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    root = Path(__file__).resolve().parents[2]
+    shipped = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["sbc_helpers"]
+    templates = sorted((root / "sbc_helpers" / "report" / "templates").iterdir())
+    assert templates and all(any(fnmatch.fnmatch(str(t.relative_to(root / "sbc_helpers")), g) for g in shipped)
+                             for t in templates)

@@ -2,11 +2,11 @@
 a real campaign through ``sbc run``; failures.csv, verdict.json and the pages name it."""
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+
+from processes import sbc
 
 CAMPAIGN = """\
 name: highmean
@@ -40,8 +40,7 @@ def campaign(tmp_path_factory):
     folder = tmp_path_factory.mktemp("highmean")
     (folder / "post.py").write_text(POSTERIOR)
     (folder / "highmean.yaml").write_text(CAMPAIGN)
-    done = subprocess.run([sys.executable, "-m", "sbc_helpers.cli", "run", folder / "highmean.yaml", "--output-dir",
-                           folder / "out", "--workers", "2"], capture_output=True, text=True, timeout=1200)
+    done = sbc("run", folder / "highmean.yaml", "--output-dir", folder / "out", "--workers", "2", timeout=1200)
     return done, folder / "out" / "highmean"
 
 

@@ -119,16 +119,17 @@ def test_dollar_signs_in_names_are_text_not_mathtext():
 @pytest.fixture
 def renders(monkeypatch):
     """Count the times graphviz's ``dot`` is run, on an empty cache."""
-    monkeypatch.setattr(figures, "_SVG", {})
+    figures._svg.cache_clear()
     calls = []
-    pipe = graphviz.Digraph.pipe
+    pipe = graphviz.Source.pipe
 
     def counted(self, *args, **kwargs):
         calls.append(self.source)
         return pipe(self, *args, **kwargs)
 
-    monkeypatch.setattr(graphviz.Digraph, "pipe", counted)
-    return calls
+    monkeypatch.setattr(graphviz.Source, "pipe", counted)
+    yield calls
+    figures._svg.cache_clear()
 
 
 def test_the_model_graph_is_drawn_once_per_graph(renders):
@@ -145,7 +146,7 @@ def test_a_graph_that_cannot_be_drawn_gives_a_note_not_an_error(renders, monkeyp
     def missing(self, *args, **kwargs):
         raise graphviz.ExecutableNotFound(["dot"])
 
-    monkeypatch.setattr(graphviz.Digraph, "pipe", missing)
+    monkeypatch.setattr(graphviz.Source, "pipe", missing)
     assert figures.model_graph(resolve_model("hierarchical_centered")(make_design(DESIGN))) is None
     assert capsys.readouterr().out.startswith("model graph not drawn: ExecutableNotFound")
 
@@ -163,3 +164,17 @@ def test_the_design_figure_is_drawn_once_per_design(monkeypatch):
         design = make_design(spec)
         figures.show(design_figure, design, cache_key=figures.design_key(design))
     assert len(drawn) == 2
+
+
+def test_the_figure_cache_keeps_the_latest_few(monkeypatch):
+    monkeypatch.setattr(figures, "_CACHE", {})
+    drawn = []
+    for key in [*range(figures.CACHE_SIZE + 3), 0]:
+        figures.render(lambda: drawn.append(key) or _tiny_figure(), cache_key=(key,))
+    assert len(figures._CACHE) == figures.CACHE_SIZE and drawn.count(0) == 2  # the first was let go
+
+
+def _tiny_figure():
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(1, 1))

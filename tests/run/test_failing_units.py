@@ -141,7 +141,7 @@ def test_a_nan_in_a_draw_that_is_not_kept_fails_the_replicate_too(conjugate, tmp
 def test_a_non_finite_derived_quantity_fails_the_replicate(conjugate, tmp_path):
     inference = _custom(tmp_path, "    return {'mu': rng.normal(size=draws)}\n")
     with pytest.raises(NonFiniteError, match="'log_abs' is non-finite"):
-        run_replicate(conjugate, 0, 5, inference, rank_draws=20, expressions={"log_abs": "np.log(mu * 0)"})
+        run_replicate(conjugate, 0, 5, inference, rank_draws=20, derived={"log_abs": "np.log(mu * 0)"})
 
 
 def test_a_non_finite_log_likelihood_fails_the_replicate(tmp_path):

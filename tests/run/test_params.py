@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from sbc_helpers.contract import UNIT_PARAMETERS
 from sbc_helpers.errors import ParamsError
 from sbc_helpers.inference.nuts import NutsSettings
 from sbc_helpers.run.params import Campaign, load_campaign
@@ -334,5 +335,6 @@ def test_make_plots_flagged_reaches_the_template_with_the_thresholds(tmp_path):
     campaign = load_campaign(write(tmp_path, MINIMAL + "make_plots: flagged\nthresholds: {min_ess: 400}\n"))
     parameters = unit_parameters(campaign, campaign.units()[0], 1, {})
     assert parameters["make_plots"] == "flagged" and parameters["thresholds"]["min_ess"] == 400
+    assert list(parameters) == UNIT_PARAMETERS  # every template parameter but the replicate's own, in order
     with pytest.raises(ParamsError):
         load_campaign(write(tmp_path, MINIMAL + "make_plots: sometimes\n"))

@@ -6,7 +6,6 @@ exact posterior of a model with dims and data containers passes."""
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import pymc as pm
 import xarray as xr
 
 import clinics
-from processes import SBC
+from processes import sbc
 from sbc_helpers import api
 from sbc_helpers.contract import read_archive
 from sbc_helpers.errors import ParamsError
@@ -48,16 +47,15 @@ def test_a_simulator_cannot_go_with_conditional_on(tmp_path):
     text = (folder / "campaign.yaml").read_text().replace("    conditional_on: heights.csv\n",
                                                           "    conditional_on: heights.csv\n    simulator: models.py:growth\n")
     (folder / "campaign.yaml").write_text(text)
-    done = subprocess.run([*SBC, "run", folder / "campaign.yaml", "--output-dir", tmp_path / "out"],
-                          capture_output=True, text=True)
+    done = sbc("run", folder / "campaign.yaml", "--output-dir", tmp_path / "out")
     assert done.returncode == 2 and "give one or the other" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
     folder = _copy(tmp_path_factory.mktemp("psbc"))
-    done = subprocess.run([*SBC, "run", folder / "campaign.yaml", "--replicates", "12", "--output-dir",
-                           folder / "out", "--workers", "1"], capture_output=True, text=True, timeout=1800)
+    done = sbc("run", folder / "campaign.yaml", "--replicates", "12", "--output-dir", folder / "out", "--workers", "1",
+               timeout=1800)
     return folder, done
 
 
@@ -84,13 +82,12 @@ def test_nuts_calibrated_and_advi_flagged_conditional_on_the_data(campaign):
 @pytest.mark.slow
 def test_the_reference_is_reused_and_refused_once_the_data_change(campaign):
     folder, _ = campaign
-    again = subprocess.run([*SBC, "run", folder / "campaign.yaml", "--replicates", "13", "--output-dir",
-                            folder / "out", "--no-report"], capture_output=True, text=True, timeout=1800)
+    again = sbc("run", folder / "campaign.yaml", "--replicates", "13", "--output-dir", folder / "out", "--no-report",
+                timeout=1800)
     assert again.returncode == 0 and "fitting the reference" not in again.stderr, again.stderr[-2000:]
     heights = pd.read_csv(folder / "heights.csv")
     (folder / "heights.csv").write_text(heights.assign(height=heights["height"] + 1).to_csv(index=False))
-    changed = subprocess.run([*SBC, "run", folder / "campaign.yaml", "--output-dir", folder / "out"],
-                             capture_output=True, text=True, timeout=600)
+    changed = sbc("run", folder / "campaign.yaml", "--output-dir", folder / "out", timeout=600)
     assert changed.returncode == 2 and "conditional_on.data: heights.csv changed" in changed.stderr, changed.stderr
 
 

@@ -36,7 +36,7 @@ def _same(ranks: pd.DataFrame, replicate: int) -> None:
 def _run_replicates() -> dict[int, pd.DataFrame]:
     built = steps.build(steps.load_design(DESIGN), "hierarchical_centered")
     return {int(replicate): steps.run_replicate(built, int(replicate), int(seed), dict(INFERENCE), rank_draws=100,
-                                                expressions=DERIVED, log_lik=True, cores=1).ranks
+                                                derived=DERIVED, log_likelihood=True, cores=1).ranks
             for replicate, seed in RECORDED.groupby("replicate")["seed"].first().items()}
 
 

@@ -45,7 +45,7 @@ def stored(tmp_path):
     inference = {"method": "custom", "function": f"{tmp_path / 'ties.py'}:posterior", "draws": 20}
     written = {}
     for r in range(3):
-        result = run_replicate(model, r, 100 + r, inference, rank_draws=20, log_lik=False)
+        result = run_replicate(model, r, 100 + r, inference, rank_draws=20, log_likelihood=False)
         assert list(result.ranks["quantity"]) == ["k[0]", "k[1]", "j"]
         store.save_replicate(store.unit_dir(folder, "m"), Outcome(record=result.record, ranks=result.ranks,
                                                                    draws=archive_bytes(result.archive)))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from outcomes import outcome
-from processes import SBC
+from processes import sbc
 from sbc_helpers.errors import ResumeRefused
 from sbc_helpers.run import runner, store
 from sbc_helpers.run.params import campaign_from
@@ -83,8 +83,7 @@ def test_a_recompute_with_a_derived_quantity_lets_the_next_run_with_it_resume(tm
 
 
 def _sbc(folder, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([*SBC, "run", folder / "dose.yaml", "--output-dir", folder / "out", "--no-report", *args],
-                          capture_output=True, text=True, timeout=600)
+    return sbc("run", folder / "dose.yaml", "--output-dir", folder / "out", "--no-report", *args, timeout=600)
 
 
 @pytest.mark.slow

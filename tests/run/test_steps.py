@@ -1,4 +1,3 @@
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,8 @@ from sbc_helpers.inference import fit
 from sbc_helpers.models.library import hierarchical_noncentered
 from sbc_helpers.stats.quantities import QuantityError, derived
 from sbc_helpers.stats.ranks import thin
-from sbc_helpers.contract import SIDE_CARS, Record, ReplicateResult, archive_bytes, read_archive, unpack
-from sbc_helpers.errors import NonFiniteError
+from sbc_helpers.contract import (SIDE_CARS, Record, ReplicateResult, archive_bytes, read_archive, read_truth,
+                                  unpack)
 from sbc_helpers.run.steps import default_quantities, rank, ranks_from_archive, run_replicate
 from sbc_helpers.models.simulate import Simulation
 
@@ -38,7 +37,7 @@ def test_run_replicate_ranks_table(noncentered_replicate, replicate_args):
     ranks = noncentered_replicate.ranks
     assert list(ranks.columns) == RANK_COLUMNS
     assert (ranks["replicate"] == index).all()
-    # the parameters, then the data log-likelihood (log_lik=True by default)
+    # the parameters, then the data log-likelihood (log_likelihood=True by default)
     assert sorted(ranks["quantity"]) == sorted([*_scalar_names(NONCENTERED_QUANTITIES), "log_lik"])
     assert ranks["quantity"].iloc[-1] == "log_lik"
     assert set(ranks["variable"]) == {*NONCENTERED_QUANTITIES, "log_lik"}
@@ -208,7 +207,7 @@ def test_default_quantities_shape_rule_with_more_rows_than_groups():
 
 def test_summarize_ranks_only_the_requested_quantities(centered_model, centered_fit, centered_simulation):
     result = rank(replicate=9, seed=42, model=centered_model, simulation=centered_simulation,
-                       fitted=centered_fit, quantities=["sigma", "alpha"], rank_draws=25, log_lik=False)
+                       fitted=centered_fit, quantities=["sigma", "alpha"], rank_draws=25, log_likelihood=False)
     assert list(result.ranks["quantity"]) == ["sigma", "alpha[A]", "alpha[B]", "alpha[C]"]
     assert (result.ranks["replicate"] == 9).all()
     assert (result.ranks["max_rank"] == 25).all()
@@ -287,7 +286,7 @@ EXPRESSIONS = {
 @pytest.fixture(scope="module")
 def derived_result(centered_model, centered_fit, centered_simulation):
     return rank(2, 99, centered_model, centered_simulation, centered_fit, ["sigma", "alpha", "beta"],
-                     rank_draws=20, keep_draws=50, expressions=EXPRESSIONS)
+                     rank_draws=20, keep_draws=50, derived=EXPRESSIONS)
 
 
 def test_derived_quantities_are_ranked_after_the_parameters(derived_result):
@@ -328,10 +327,10 @@ def test_a_bad_expression_raises_quantity_error_naming_the_quantity(centered_mod
                                                                      centered_simulation):
     with pytest.raises(QuantityError, match=r"derived quantity 'bad' = 'alpha\[:, 0\] - nope'.*NameError"):
         rank(0, 1, centered_model, centered_simulation, centered_fit, ["alpha"], rank_draws=20,
-                  expressions={"fine": "alpha[:, 0]", "bad": "alpha[:, 0] - nope"})
+                  derived={"fine": "alpha[:, 0]", "bad": "alpha[:, 0] - nope"})
     with pytest.raises(QuantityError, match="'syntax'"):
         rank(0, 1, centered_model, centered_simulation, centered_fit, ["alpha"], rank_draws=20,
-                  expressions={"syntax": "alpha[:, 0] -"})
+                  derived={"syntax": "alpha[:, 0] -"})
     assert issubclass(QuantityError, ValueError)
 
 
@@ -340,7 +339,7 @@ def test_an_expression_that_drops_the_draw_axis_raises(centered_model, centered_
                                                       expression):
     with pytest.raises(QuantityError, match="'dropped'.*draw axis"):
         rank(0, 1, centered_model, centered_simulation, centered_fit, ["alpha", "sigma"], rank_draws=20,
-                  expressions={"dropped": expression})
+                  derived={"dropped": expression})
 
 
 def test_derived_evaluates_with_a_draw_axis_on_the_truth_too():
@@ -420,6 +419,13 @@ def test_fit_with_an_exact_posterior_function(conjugate):
     np.testing.assert_array_equal(again.idata["posterior"]["mu"].to_numpy(), posterior["mu"].to_numpy())
 
 
+def test_run_replicate_writes_the_truth_and_side_cars_as_the_template_does(conjugate, tmp_path):
+    result = run_replicate(conjugate, 0, 123, exact("conjugate_posterior"), rank_draws=20, output_dir=tmp_path)
+    assert all((tmp_path / name).is_file() for name in SIDE_CARS.values())
+    assert read_truth(tmp_path) == {"mu": float(unpack(result.archive)[1]["mu"])}
+    assert ReplicateResult.read(tmp_path).ranks.equals(result.ranks)
+
+
 def test_run_replicate_with_an_exact_posterior_ranks_mu_and_its_log_likelihood(conjugate):
     result = run_replicate(conjugate, 0, 123, exact("conjugate_posterior"), rank_draws=20)
     assert list(result.ranks["quantity"]) == ["mu", "log_lik"]
@@ -443,7 +449,7 @@ def _poisson_model() -> pm.Model:
 
 
 def test_a_model_with_count_data_runs_without_the_log_likelihood():
-    result = run_replicate(_poisson_model(), 0, 7, exact("gamma_poisson_posterior"), rank_draws=20, log_lik=False)
+    result = run_replicate(_poisson_model(), 0, 7, exact("gamma_poisson_posterior"), rank_draws=20, log_likelihood=False)
     assert list(result.ranks["quantity"]) == ["lam"]
     _, _, data = unpack(result.archive)
     assert np.array_equal(data["y"], np.round(data["y"])) and (data["y"] >= 0).all()
@@ -459,7 +465,7 @@ def test_log_lik_of_a_model_with_count_data_is_the_poisson_log_likelihood():
 
 def _sbc_ranks(model, function: str, replicates: int, seed: int) -> pd.DataFrame:
     return pd.concat(
-        [run_replicate(model, r, seed + r, exact(function), rank_draws=20, log_lik=False).ranks
+        [run_replicate(model, r, seed + r, exact(function), rank_draws=20, log_likelihood=False).ranks
          for r in range(replicates)],
         ignore_index=True,
     )

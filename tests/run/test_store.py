@@ -1,13 +1,11 @@
 """The store: atomic writes, whole-or-missing replicates, trustworthy reads, honest gathering."""
 
 import errno
-import json
 import logging
 import os
 import stat
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr

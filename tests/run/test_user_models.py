@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from processes import SBC
+from processes import SBC, sbc
 from sbc_helpers.stats.calibrate import calibration_table
 from sbc_helpers.models.designs import normal_normal_design, seed_design
 from sbc_helpers.inference import fit
@@ -213,7 +213,7 @@ def _sbc_ranks(model, design, simulator, n_replicates):
         seeds = stream_seeds(1000 + r)
         simulation = simulate(model, seeds["simulate"], simulator, design)
         fitted = fit(model, simulation.data, seed=seeds["fit"], **inference)
-        frames.append(rank(r, 1000 + r, model, simulation, fitted, ["mu"], 49, log_lik=False).ranks)
+        frames.append(rank(r, 1000 + r, model, simulation, fitted, ["mu"], 49, log_likelihood=False).ranks)
     return pd.concat(frames)
 
 
@@ -358,8 +358,7 @@ def test_user_model_with_csv_design_simulator_and_two_methods_runs(tmp_path):
             simulator: {RADON / 'simulate.py'}:simulate
             inference: [{{method: nuts}}, {{method: advi, iterations: 300, draws: 20}}]
     """))
-    done = subprocess.run([*SBC, "run", str(params), "--output-dir", str(tmp_path / "out"), "--workers", "1",
-                           "--no-report", "-q"], capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    done = sbc("run", params, "--output-dir", tmp_path / "out", "--workers", "1", "--no-report", "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     for unit in ("radon-nuts-pymc", "radon-advi"):  # a sampler other than nutpie names its folder
         folder = tmp_path / "out" / "user" / unit

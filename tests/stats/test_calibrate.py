@@ -7,6 +7,7 @@ from scipy import stats
 
 from rankdata import flat_ranks, mixed_frame, ranks_frame, u_shaped_ranks
 
+from sbc_helpers.contract import CALIBRATION, CALIBRATION_COLUMNS
 from sbc_helpers.stats import calibrate as cal
 
 ALPHA = cal.ALPHA  # 0.05
@@ -262,12 +263,14 @@ def test_calibration_table_columns_and_verdicts():
     assert (row["calibrated"] == (row["p_adjusted"] >= cal.ALPHA)).all()
 
 
-def test_calibration_table_of_empty_ranks_has_the_columns():
+def test_calibration_tables_have_the_contract_columns_empty_or_not():
+    tests_only = [c.name for c in CALIBRATION if not c.reading]
     empty = ranks_frame(np.zeros((1, 0), int), 10).iloc[0:0]
-    table = cal.calibration_table(empty)
-    assert table.empty
-    assert {"quantity", "n_replicates", "p_value", "chi2_p_value", "log_gamma_ratio",
-            "calibrated"} <= set(table.columns)
+    assert cal.calibration_table(empty).empty and list(cal.calibration_table(empty)) == tests_only
+    assert list(cal.calibration_report(empty)) == CALIBRATION_COLUMNS
+    ranks = mixed_frame().assign(true_value=0.0, post_mean=0.5, post_sd=1.0)
+    assert list(cal.calibration_table(ranks)) == tests_only
+    assert list(cal.calibration_report(ranks)) == CALIBRATION_COLUMNS
 
 
 # --- type I error: uniform ranks must be flagged about ALPHA of the time ------------------------

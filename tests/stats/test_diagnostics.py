@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from sbc_helpers.contract import MEASURED
 from sbc_helpers.inference import Fit
 from sbc_helpers.models.simulate import Simulation
 from sbc_helpers.run.steps import posterior_vs_truth
@@ -43,6 +44,7 @@ def test_diagnostics_equal_arviz_on_the_dataset(seed):
     assert got["min_bfmi"] == pytest.approx(float(np.min(bfmi)), rel=1e-12)
     assert got["divergences"] == int(idata["sample_stats"]["diverging"].sum())
     assert got["max_rhat"] > 1.01  # the disagreeing chains are seen
+    assert list(got) == MEASURED  # what contract.DIAGNOSTICS declares, no more
 
 
 def test_scalar_draws_are_labelled_like_the_ranks():

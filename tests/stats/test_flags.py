@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 
+from sbc_helpers.contract import DIAGNOSTICS
+from sbc_helpers.run.params import Thresholds
 from sbc_helpers.stats.flags import flag_replicates
 
 THRESHOLDS = {"divergences": 0, "treedepth_hits": 0, "max_rhat": 1.01, "min_ess": 100, "min_bfmi": 0.2}
@@ -44,3 +46,12 @@ def test_flag_replicates_thresholds_are_exclusive_limits():
 
 def test_flag_replicates_of_no_replicates_is_empty():
     assert flag_replicates(pd.DataFrame(), THRESHOLDS).empty
+
+
+def test_each_declared_diagnostic_flags_past_its_default_threshold_by_its_own_name():
+    thresholds = Thresholds().model_dump()
+    clean = {"status": "ok", **{f: d.default for d in DIAGNOSTICS for f in d.fields}}
+    for diagnostic in DIAGNOSTICS:
+        worse = diagnostic.default + (1 if diagnostic.direction == "above" else -1e-3)
+        row = {**clean, **dict.fromkeys(diagnostic.fields, worse)}
+        assert list(flag_replicates(pd.DataFrame([clean, row]), thresholds)) == ["", diagnostic.flag]

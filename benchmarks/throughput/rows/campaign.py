@@ -12,7 +12,6 @@ from pathlib import Path
 
 from benchmarks.throughput.common import CAMPAIGN_SEED, DESIGN, MODEL, MODEL_NAME, RANK_DRAWS, REPO, STAGES, VENV_BIN
 from benchmarks.throughput.monitor import memory_summary, run_watched
-from benchmarks.throughput.report import table
 from benchmarks.throughput.rows.cluster import dask_cluster
 from sbc_helpers.contract import REPLICATE_SUFFIXES, UNIT_FILES, replicate_path
 
