@@ -14,9 +14,9 @@ ARCHIVE = archive_bytes(archive_for(0))
 
 
 def write_campaign(folder, name="c", seed=1, sd_scale=1.0, failed=0, model="normal_normal", unit="m",
-                   packages=None):
+                   packages=None, quantity="mu"):
     """A campaign folder of ``N`` replicates of the conjugate normal model ranked among L draws of its
-    exact posterior (scaled by ``sd_scale``); the true values come from ``seed`` (the seed in each
+    exact posterior (scaled by ``sd_scale``), under the name ``quantity``; the true values come from ``seed`` (the seed in each
     record too), the posterior draws from a stream of their own; the first ``failed`` fail."""
     campaign = Campaign(name=name, seed=seed, replicates=N, rank_draws=L, models=[{"name": unit, "model": model}])
     truths = np.random.default_rng(seed)
@@ -32,7 +32,7 @@ def write_campaign(folder, name="c", seed=1, sd_scale=1.0, failed=0, model="norm
             store.save_replicate(unit_dir, Outcome(Record.failed(r, seed * 1000 + r, "ValueError", "broke")))
             continue
         rank = int((draws.normal(y / 2, sd_scale * np.sqrt(0.5), L) < mu).sum())
-        ranks = pd.DataFrame({"replicate": [r], "quantity": ["mu"], "variable": ["mu"], "rank": [rank],
+        ranks = pd.DataFrame({"replicate": [r], "quantity": [quantity], "variable": ["mu"], "rank": [rank],
                               "max_rank": [L], "true_value": [mu], "post_mean": [y / 2], "post_sd": [0.7]})
         record = Record.ok(r, seed * 1000 + r, {"divergences": 0, "min_ess_bulk": 400.0},
                            seconds=float(draws.lognormal(0, 0.1)), rank_draws=L)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pandas as pd
 
 from sbc_helpers.contract import COMPARED
 from sbc_helpers.errors import CompareError
+from sbc_helpers.report.tables import render
 from sbc_helpers.run import provenance, store
 from sbc_helpers.run.params import Campaign, campaign_from
 from sbc_helpers.stats import compare as stats
@@ -217,28 +217,27 @@ def _figure(curves: dict) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def _cell(value) -> str:
+    """A table cell: numbers to 3 significant digits, missing values empty."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def write(comparison: Comparison, folder: Path | str, fail_on: tuple[str, ...] = KINDS) -> Path:
     """Write ``compare.csv`` and ``compare.html`` into ``folder``; return the page."""
     folder = Path(folder)
     store.atomic_write(folder / "compare.csv", comparison.table.to_csv(index=False).encode())
     verdict = ("worse: " + "; ".join(w for kind in fail_on for w in comparison.worse(kind))
                if comparison.exit_code(fail_on) else "nothing got worse")
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>sbc compare</title>"
-             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:90%}"
-             "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
-             "<h1>Comparison</h1>",
-             f"<p>baseline: <code>{escape(str(comparison.baseline))}</code><br>current: "
-             f"<code>{escape(str(comparison.current))}</code></p>",
-             f"<p><b>{escape(verdict)}</b> (counted: {escape(', '.join(fail_on))}; alpha {comparison.alpha})</p>",
-             "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in comparison.lines()) + "</ul>"]
+    units = []
     for unit in comparison.units:
-        parts.append(f"<h2>{escape(unit.unit)}</h2><p>{escape(unit.pairing.how)}</p>")
-        if unit.curves:
-            parts.append(f'<img alt="ECDF differences of {escape(unit.unit)}, baseline and current" '
-                         f'src="data:image/png;base64,{_figure(unit.curves)}">')
-        parts.append(unit.rows.drop(columns="unit").to_html(index=False, escape=True, na_rep="",
-                                                            float_format=lambda v: f"{v:.3g}"))
-    parts.append("</body></html>")
+        rows = unit.rows.drop(columns="unit")
+        units.append({"name": unit.unit, "how": unit.pairing.how, "headers": list(rows.columns),
+                      "figure": _figure(unit.curves) if unit.curves else None,
+                      "rows": [[_cell(v) for v in row] for row in rows.itertuples(index=False)]})
+    page = render("compare.html.j2", baseline=str(comparison.baseline), current=str(comparison.current),
+                  verdict=verdict, fail_on=fail_on, alpha=comparison.alpha, lines=comparison.lines(), units=units)
     comparison.page = folder / "compare.html"
-    store.atomic_write(comparison.page, "\n".join(parts).encode())
+    store.atomic_write(comparison.page, page.encode())
     return comparison.page

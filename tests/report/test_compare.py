@@ -9,6 +9,7 @@ from campaign_pairs import N, write_campaign
 from sbc_helpers import cli
 from sbc_helpers.errors import CompareError
 from sbc_helpers.report import compare
+from report.test_escaping import EVIL_LABEL, live_handlers
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
@@ -83,3 +84,14 @@ def test_a_calibration_check_counts_a_worse_comparison_as_a_failure(folders):
     comparison = check.compare(folders["baseline"])
     assert comparison.worse("calibration") == ["m: mu"]
     assert check.failures == [*alone, "worse than the baseline: m: mu"] and not check.ok
+
+
+def test_the_page_shows_a_quantity_named_with_markup_as_text(tmp_path, capsys):
+    name = f"mu[{EVIL_LABEL}]"
+    baseline, narrow = (write_campaign(tmp_path / f, quantity=name, sd_scale=s) for f, s in (("a", 1.0), ("b", 0.5)))
+    assert cli.main(["compare", str(baseline), str(narrow), "--output", str(tmp_path / "out")]) == 1
+    assert EVIL_LABEL in capsys.readouterr().out  # the terminal gets the name as it is
+    page = (tmp_path / "out" / "compare.html").read_text()
+    assert EVIL_LABEL not in page and live_handlers(page) == []
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+

@@ -6,7 +6,7 @@ import re
 import time
 from contextlib import AbstractContextManager
 
-from sbc_helpers.errors import ClusterUnavailable
+from sbc_helpers.errors import ClusterUnavailable, one_line
 
 
 class Kind:
@@ -35,11 +35,11 @@ def job_counts(spec) -> tuple[int, int]:
     return (spec.jobs or 1, spec.jobs or 1)
 
 
-def one_line(text: str) -> str:
-    """The ``error:`` parts of a command's or service's output, joined; else its first 300 characters."""
+def command_errors(text: str) -> str:
+    """The ``error:`` parts of a command's or service's output, joined; else the output on one line."""
     errors = [re.split(r"(?:error|fatal):", line, maxsplit=1)[1].strip()
               for line in text.splitlines() if re.search(r"(?:error|fatal):", line)]
-    return "; ".join(dict.fromkeys(errors)) if errors else " ".join(text.split())[:300]
+    return one_line("; ".join(dict.fromkeys(errors)) if errors else text)
 
 
 def wait_for_a_worker(client, title: str, timeout: float, problem, describe) -> float:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from sbc_helpers.errors import ClusterUnavailable
 from sbc_helpers.run.clusters import settings as dask_settings
-from sbc_helpers.run.clusters.base import Kind, job_counts, one_line, wait_for_a_worker
+from sbc_helpers.run.clusters.base import Kind, command_errors, job_counts, wait_for_a_worker
 
 log = logging.getLogger("sbc")
 
@@ -125,7 +125,7 @@ def _job_class(base):
             try:
                 await super().start()
             except Exception as err:
-                self.submit_error = one_line(str(err))
+                self.submit_error = command_errors(str(err))
                 self.status = Status.failed
                 raise SubmitFailed(self.submit_error) from None
 
@@ -240,7 +240,7 @@ class Jobqueue(Kind):
                     with dask.config.set(dask_settings.config()):
                         cluster = cls(job_cls=_job_class(cls.job_cls), **options)
                 except (ValueError, TypeError, OSError) as err:
-                    raise ClusterUnavailable(f"cannot set up the {self.title} cluster: {one_line(str(err))}") from None
+                    raise ClusterUnavailable(f"cannot set up the {self.title} cluster: {command_errors(str(err))}") from None
                 log.debug("%s worker job script:\n%s", self.title, cluster.job_script())
                 self.check_script(cluster.job_script())
                 with Client(cluster) as client:

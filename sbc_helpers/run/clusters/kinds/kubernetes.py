@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from sbc_helpers.errors import ClusterUnavailable
 from sbc_helpers.run.clusters import settings as dask_settings
-from sbc_helpers.run.clusters.base import Kind, job_counts, one_line, wait_for_a_worker
+from sbc_helpers.run.clusters.base import Kind, command_errors, job_counts, wait_for_a_worker
 
 log = logging.getLogger("sbc")
 
@@ -81,7 +81,7 @@ class Kubernetes(Kind):
                     cluster = KubeCluster(custom_cluster_spec=resource, namespace=kubernetes_settings(spec.settings)
                                           .get("namespace"), shutdown_on_close=True, quiet=True)
                 except Exception as err:  # noqa: BLE001 - no credentials, no operator, refused: one line
-                    raise ClusterUnavailable(f"cannot start the Kubernetes cluster: {one_line(str(err))}") from None
+                    raise ClusterUnavailable(f"cannot start the Kubernetes cluster: {command_errors(str(err))}") from None
                 if spec.adapt:
                     cluster.adapt(minimum=low, maximum=high)
                 with Client(cluster) as client:

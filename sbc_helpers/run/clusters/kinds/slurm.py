@@ -16,7 +16,7 @@ import tempfile
 import time
 
 from sbc_helpers.errors import ClusterUnavailable
-from sbc_helpers.run.clusters.base import one_line
+from sbc_helpers.run.clusters.base import command_errors
 from sbc_helpers.run.clusters.jobqueue import Jobqueue, run_command
 
 log = logging.getLogger("sbc")
@@ -34,7 +34,7 @@ def sbatch_test(script: str) -> None:
     finally:
         os.unlink(handle.name)
     if done.returncode != 0:
-        raise ClusterUnavailable(f"SLURM refuses the worker job: {one_line(done.stderr or done.stdout)}")
+        raise ClusterUnavailable(f"SLURM refuses the worker job: {command_errors(done.stderr or done.stdout)}")
 
 
 def squeue(job_name: str) -> list[tuple[str, str, str]]:
