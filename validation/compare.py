@@ -80,7 +80,7 @@ def false_alarms(pairs: int, n: int, L: int, k: int, permutations: int, seed: in
         se = np.sqrt(rate * (1 - rate) / pairs)
         rows.append({"comparison": kind, "pairs": pairs, "replicates": n, "quantities": k, "rank draws": L,
                      "false alarms": alarms, "rate": rate, "binomial SE": se, "95% upper bound": rate + 1.645 * se,
-                     "CPU seconds": time.process_time() - start})
+                     "CPU seconds": round(time.process_time() - start, 1)})
     return rows
 
 
