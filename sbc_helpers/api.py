@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sbc_helpers.contract import COMPARED
 from sbc_helpers.run.params import Campaign, load_campaign
 from sbc_helpers.run.runner import RunResult
 from sbc_helpers.stats import ALPHA
@@ -157,10 +158,24 @@ def compare_campaigns(baseline: str | Path, current: str | Path, *, output: str 
     is 1 when something in ``fail_on`` got significantly worse."""
     from sbc_helpers.report import compare
 
+    fail_on = compare.counted(fail_on or COMPARED)  # before the work
     comparison = compare.compare_campaigns(baseline, current, alpha=alpha)
-    compare.write(comparison, Path(output) if output else Path(current) / compare.FOLDER,
-                  tuple(fail_on or compare.KINDS))
+    compare.write(comparison, Path(output) if output else Path(current) / compare.FOLDER, fail_on)
     return comparison
+
+
+def check_folder(campaign: Campaign, baseline: str | Path, output_dir: str | Path) -> Path:
+    """The folder ``sbc check`` writes, once the baseline is known to be a campaign folder that is
+    not that folder (``CompareError`` or ``StoreError`` in one line, before anything is written)."""
+    from sbc_helpers.errors import CompareError
+    from sbc_helpers.run import store
+    from sbc_helpers.run.runner import campaign_dir
+
+    store.read_manifest(baseline)
+    folder = campaign_dir(campaign, output_dir)
+    if folder.resolve() == Path(baseline).resolve():
+        raise CompareError(f"{folder} is the baseline: give another --output-dir")
+    return folder
 
 
 def check_against(campaign: Campaign | str | Path, baseline: str | Path, output_dir: str | Path = "outputs", *,
@@ -170,19 +185,13 @@ def check_against(campaign: Campaign | str | Path, baseline: str | Path, output_
     """``sbc check``: run ``campaign`` (sequentially, so a clear break stops early), then compare it
     with the ``baseline`` folder; returns the ``Comparison``. ``restart``: discard what the output
     folder holds first."""
-    from sbc_helpers.errors import CompareError
-    from sbc_helpers.run import store
     from sbc_helpers.run.params import Sequential
-    from sbc_helpers.run.runner import campaign_dir
 
     if not isinstance(campaign, Campaign):
         campaign = load_campaign(campaign, replicates=replicates, sequential=True)
     elif campaign.sequential is None:
         campaign = campaign.model_copy(update={"sequential": Sequential()})
-    store.read_manifest(baseline)  # a baseline that is not a campaign fails before the run
-    folder = campaign_dir(campaign, output_dir)
-    if folder.resolve() == Path(baseline).resolve():
-        raise CompareError(f"{folder} is the baseline: give another --output-dir")
+    folder = check_folder(campaign, baseline, output_dir)
     run_campaign(campaign, output_dir, workers=workers, progress=progress, report=report, restart=restart)
     return compare_campaigns(baseline, folder, output=output, alpha=alpha, fail_on=fail_on)
 
@@ -379,7 +388,7 @@ def _renamed(value, renamed: dict):
 
 
 def check_calibration(model, design=None, *, replicates: int = 50, baseline: str | Path | None = None,
-                      alpha: float = ALPHA, fail_on: tuple[str, ...] = ("calibration", "failures", "flags"),
+                      alpha: float = ALPHA, fail_on: tuple[str, ...] = COMPARED,
                       progress: bool = False, **params) -> "CalibrationCheck":
     """SBC as a check a package's test suite asserts on: ``calibrate`` without the report, and with
     a ``baseline`` campaign folder, the comparison with it (``compare_campaigns``)::
@@ -389,9 +398,12 @@ def check_calibration(model, design=None, *, replicates: int = 50, baseline: str
 
     Every keyword of ``calibrate`` is taken (``inference``, ``seed``, ``workers``, ``output_dir``...).
     """
+    from sbc_helpers.report.compare import counted
+
+    fail_on = counted(fail_on)  # a typo fails before the campaign runs
     result = calibrate(model, design, replicates=replicates, report=False, progress=progress, **params)
     check = CalibrationCheck(folder=result.folder, campaign=result.campaign, sources=result.sources, alpha=alpha,
-                             fail_on=tuple(fail_on))
+                             fail_on=fail_on)
     if baseline is not None:
         check.compare(baseline)
     return check
@@ -405,7 +417,7 @@ class CalibrationCheck(Calibration):
     comparison with a baseline finds something in ``fail_on`` significantly worse."""
 
     alpha: float = ALPHA
-    fail_on: tuple[str, ...] = ("calibration", "failures", "flags")
+    fail_on: tuple[str, ...] = COMPARED
     comparison: object = None  # report.compare.Comparison, after ``compare``
 
     @property

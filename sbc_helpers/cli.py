@@ -177,11 +177,9 @@ def _status(args) -> int:
 
 def _fail_on(args) -> tuple[str, ...]:
     from sbc_helpers.errors import ParamsError
+    from sbc_helpers.report.compare import counted
 
-    kinds = tuple(k.strip() for k in args.fail_on.split(",") if k.strip())
-    unknown = [k for k in kinds if k not in COMPARED]
-    if unknown or not kinds:
-        raise ParamsError(f"--fail-on {args.fail_on!r}: give one or more of {', '.join(COMPARED)}")
+    kinds = counted(args.fail_on)
     if not 0 < args.alpha < 1:
         raise ParamsError(f"--alpha {args.alpha}: give a level between 0 and 1")
     return kinds
@@ -209,15 +207,13 @@ def _compare(args) -> int:
 
 def _check(args) -> int:
     from sbc_helpers import api
-    from sbc_helpers.run import store
     from sbc_helpers.run.params import load_campaign
-    from sbc_helpers.run.runner import campaign_dir
 
     fail_on = _fail_on(args)
     campaign = load_campaign(args.params, replicates=args.replicates, sequential=True)
     api.check_campaign(campaign)
-    store.read_manifest(args.baseline)  # a baseline that is not a campaign: one line, nothing written
-    with campaign_log(campaign_dir(campaign, args.output_dir), args.argv, create=True):
+    folder = api.check_folder(campaign, args.baseline, args.output_dir)  # one line, nothing written
+    with campaign_log(folder, args.argv, create=True):
         comparison = api.check_against(campaign, args.baseline, args.output_dir, workers=args.workers,
                                        progress=not args.quiet, report=not args.no_report, alpha=args.alpha,
                                        fail_on=fail_on, output=args.output, restart=args.restart)

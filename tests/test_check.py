@@ -30,12 +30,17 @@ def test_a_check_against_the_same_campaign_is_paired_and_exits_zero(tmp_path):
     assert base.returncode == 0, base.stderr[-2000:]
     assert sbc("check", params, "--baseline", tmp_path / "nothing", "--output-dir", tmp_path / "now").returncode == 2
     assert not (tmp_path / "now").exists()
+    log = (tmp_path / "base" / "conjugate" / "sbc.log").read_text()
+    into_baseline = sbc("check", params, "--baseline", tmp_path / "base" / "conjugate", "--output-dir", tmp_path / "base")
+    assert into_baseline.returncode == 2 and "is the baseline" in into_baseline.stderr
+    assert (tmp_path / "base" / "conjugate" / "sbc.log").read_text() == log  # nothing written into it
 
     check = sbc("check", params, "--baseline", tmp_path / "base" / "conjugate", "--output-dir", tmp_path / "now",
                 "--no-report", "--workers", "1")
 
     assert check.returncode == 0, check.stderr[-2000:]
-    assert check.stdout.startswith("changed: settings: sequential\n")  # the check runs sequentially
+    first = check.stdout.splitlines()[0]  # the check runs sequentially; sbc's own state may show too
+    assert first.startswith("changed: ") and first.endswith("settings: sequential"), first
     assert "mean: paired: 12 common replicates with the same seeds" in check.stdout
     assert "nothing got worse" in check.stdout
     current = tmp_path / "now" / "conjugate"

@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sbc_helpers.stats import ALPHA
 from sbc_helpers.stats import compare as stats
 
 HERE = Path(__file__).resolve().parent
-ALPHA = 0.05
 
 
 # --- false alarms ---------------------------------------------------------------------------------

@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 
 from sbc_helpers.contract import COMPARED
-from sbc_helpers.errors import CompareError
+from sbc_helpers.errors import CompareError, ParamsError
 from sbc_helpers.report.tables import render
 from sbc_helpers.run import provenance, store
 from sbc_helpers.run.params import Campaign, campaign_from
 from sbc_helpers.stats import compare as stats
 
-KINDS = COMPARED
-"""What can count as worse (``fail_on``)."""
+LOST = "ranked in the baseline only"
+"""The test of a quantity the current campaign did not rank: counted as worse calibration."""
 ROW_KINDS = {"calibration": "calibration", "failures": "failed", "flags": "flagged"}  # -> compare.csv's kind
 COLUMNS = ["unit", "kind", "quantity", "test", "baseline", "current", "change", "low", "high", "p_value",
            "p_adjusted", "p_changed", "worse", "n_baseline", "n_current"]
@@ -63,7 +63,7 @@ class Comparison:
         kind_rows = table.loc[(table["kind"] == ROW_KINDS[kind]) & table["worse"].astype(bool)]
         return [f"{r.unit}: {r.quantity}" if kind == "calibration" else r.unit for r in kind_rows.itertuples()]
 
-    def exit_code(self, fail_on: tuple[str, ...] = KINDS) -> int:
+    def exit_code(self, fail_on: tuple[str, ...] = COMPARED) -> int:
         """0 when nothing in ``fail_on`` got worse, else 1."""
         return int(any(self.worse(kind) for kind in fail_on))
 
@@ -77,9 +77,10 @@ class Comparison:
             out.append(f"{unit.unit}: {unit.pairing.how}")
             rows = unit.rows.set_index("kind", drop=False)
             calibration = unit.rows.loc[unit.rows["kind"] == "calibration"]
-            worse = calibration.loc[calibration["worse"].astype(bool)].sort_values("p_adjusted")
+            worse = calibration.loc[calibration["worse"].astype(bool)].sort_values("p_adjusted", na_position="first")
             if len(worse):
-                listed = ", ".join(f"{r.quantity} (p {r.p_adjusted:.3g})" for r in worse.head(5).itertuples())
+                listed = ", ".join(f"{r.quantity} ({'not ranked now' if r.test == LOST else f'p {r.p_adjusted:.3g}'})"
+                                   for r in worse.head(5).itertuples())
                 out.append(f"{unit.unit}: calibration worse in {len(worse)} of {len(calibration)} quantities: {listed}")
             else:
                 out.append(f"{unit.unit}: calibration not worse in any of {len(calibration)} quantities "
@@ -100,6 +101,14 @@ class Comparison:
         return out
 
 
+def counted(fail_on) -> tuple[str, ...]:
+    """``fail_on`` checked: one or more of ``COMPARED``, as a sequence or a comma-separated string."""
+    kinds = tuple(k.strip() for k in (fail_on.split(",") if isinstance(fail_on, str) else fail_on) if k.strip())
+    if not kinds or set(kinds) - set(COMPARED):
+        raise ParamsError(f"fail_on {fail_on!r}: give one or more of {', '.join(COMPARED)}")
+    return kinds
+
+
 def _campaign(folder: Path, side: str) -> Campaign:
     if not Path(folder).is_dir():
         raise CompareError(f"{side} {folder} is not a folder")
@@ -107,8 +116,13 @@ def _campaign(folder: Path, side: str) -> Campaign:
 
 
 def _model_of(campaign: Campaign, unit: str) -> str:
+    """What a unit's model is called: a library model's name, a builder's function name (wherever its
+    file lives: a moved or edited file is the same model, its change named by the provenance), or a
+    Bambi formula."""
     spec = campaign.unit(unit).spec
-    return spec.model if spec.model is not None else f"bambi {spec.bambi.formula}"
+    if spec.model is None:
+        return f"bambi {spec.bambi.formula}"
+    return spec.model.rsplit(":", 1)[-1]
 
 
 def compare_campaigns(baseline: Path | str, current: Path | str, alpha: float = stats.ALPHA,
@@ -137,8 +151,7 @@ def compare_campaigns(baseline: Path | str, current: Path | str, alpha: float = 
         units.append(compare_unit(unit, base, now, alpha, permutations, seed))
     if not any((u.rows["kind"] == "calibration").any() for u in units):
         raise CompareError("no quantity was ranked in both campaigns: nothing to compare")
-    changes = [line for line in provenance.differences(store.read_provenance(baseline), store.read_provenance(current))
-               if line != "params changed"] + settings_changed(store.read_manifest(baseline), store.read_manifest(current))
+    changes = provenance.differences(store.read_provenance(baseline), store.read_provenance(current)) + settings_changed(store.read_manifest(baseline), store.read_manifest(current))
     return Comparison(baseline, current, changes, units,
                       {"baseline": [u for u in base_units if u not in common],
                        "current": [u for u in current_units if u not in common]}, alpha)
@@ -164,6 +177,11 @@ def compare_unit(unit: str, base, now, alpha: float = stats.ALPHA, permutations:
                          "current": r.current, "change": r.current - r.baseline, "p_value": r.p_worse,
                          "p_adjusted": r.p_adjusted, "p_changed": r.p_changed_adjusted, "worse": r.worse,
                          "n_baseline": r.n_baseline, "n_current": r.n_current})
+    lost = base.ranks.loc[~base.ranks["quantity"].isin(now.ranks["quantity"] if len(now.ranks) else [])] \
+        if len(base.ranks) else base.ranks
+    for quantity, n in lost.groupby("quantity").size().items():  # the current campaign cannot vouch for it
+        rows.append({"kind": "calibration", "quantity": quantity, "test": LOST, "worse": True, "n_baseline": n,
+                     "n_current": 0})
     for kind, count in (("failed", _failed), ("flagged", _flagged)):
         (bad_b, n_b), (bad_c, n_c) = count(base.replicates), count(now.replicates)
         share = stats.share_change(bad_b, n_b, bad_c, n_c)
@@ -182,7 +200,7 @@ def compare_unit(unit: str, base, now, alpha: float = stats.ALPHA, permutations:
                      "high": result["high"], "worse": False, "n_baseline": len(vb), "n_current": len(vc)})
     table = pd.DataFrame(rows).assign(unit=unit).reindex(columns=COLUMNS)
     curves = {}
-    calibrated = table.loc[table["kind"] == "calibration"].sort_values("p_adjusted")
+    calibrated = table.loc[(table["kind"] == "calibration") & (table["test"] != LOST)].sort_values("p_adjusted")
     for quantity in calibrated["quantity"].head(SHOWN):
         curves[quantity] = {}
         for label, ranks in (("baseline", base.ranks), ("current", now.ranks)):
@@ -224,7 +242,7 @@ def _cell(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def write(comparison: Comparison, folder: Path | str, fail_on: tuple[str, ...] = KINDS) -> Path:
+def write(comparison: Comparison, folder: Path | str, fail_on: tuple[str, ...] = COMPARED) -> Path:
     """Write ``compare.csv`` and ``compare.html`` into ``folder``; return the page."""
     folder = Path(folder)
     store.atomic_write(folder / "compare.csv", comparison.table.to_csv(index=False).encode())

@@ -143,7 +143,7 @@ def collect(campaign) -> dict:
     """The provenance of a run of ``campaign``."""
     from sbc_helpers.run.params import dump
 
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the package: its commit, and edits anywhere in it
     return {
         "python": platform.python_version(),
         "packages": versions(),
@@ -171,18 +171,26 @@ def differences(before: dict | None, after: dict | None) -> list[str]:
     for package in sorted(set(before.get("packages", {})) | set(after.get("packages", {}))):
         change(package, before.get("packages", {}).get(package), after.get("packages", {}).get(package))
     change("sbc", before.get("sbc", {}).get("version"), after.get("sbc", {}).get("version"))
+    sbc_git = [(p.get("sbc", {}).get("git") or {}) for p in (before, after)]
+    change("sbc commit", sbc_git[0].get("commit"), sbc_git[1].get("commit"))
+    dirty = [side for side, g in zip(("baseline", "current"), sbc_git) if g.get("dirty")]
+    if dirty:  # the code that ran is not the commit's
+        lines.append(f"sbc had uncommitted changes in the {' and the '.join(dirty)} run")
     for key in ("cpu", "system"):
         change(key, before.get("platform", {}).get(key), after.get("platform", {}).get(key))
-    old, new = before.get("files", {}), after.get("files", {})
-    for name in sorted(set(old) | set(new)):
-        if name not in old:
-            lines.append(f"{name} added")
-        elif name not in new:
-            lines.append(f"{name} removed")
-        elif old[name].get("sha256") != new[name].get("sha256"):
-            lines.append(f"{name} changed")
-        elif (old[name].get("git") or {}).get("commit") != (new[name].get("git") or {}).get("commit"):
-            lines.append(f"{name} unchanged, its repository at another commit")
-    if before.get("params_sha256") != after.get("params_sha256"):
-        lines.append("params changed")
-    return lines
+    old, new = _by_role(before.get("files", {})), _by_role(after.get("files", {}))
+    for role in sorted(set(old) | set(new)):  # matched by role: a moved file with the same content is the same
+        if role not in old:
+            lines.append(f"{new[role][0]} added ({role})")
+        elif role not in new:
+            lines.append(f"{old[role][0]} removed ({role})")
+        elif old[role][1].get("sha256") != new[role][1].get("sha256"):
+            lines.append(f"{new[role][0]} changed")
+        elif (old[role][1].get("git") or {}).get("commit") != (new[role][1].get("git") or {}).get("commit"):
+            lines.append(f"{new[role][0]} unchanged, its repository at another commit")
+    return list(dict.fromkeys(lines))  # a file with several roles, named once
+
+
+def _by_role(files: dict) -> dict[str, tuple[str, dict]]:
+    """(name, entry) of the file each role ("dose.model", "design") is played by."""
+    return {role: (name, entry) for name, entry in files.items() for role in entry.get("roles", [])}

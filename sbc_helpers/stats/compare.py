@@ -98,13 +98,6 @@ def _distance(shares: np.ndarray, expected: np.ndarray, n) -> np.ndarray:
     return n * np.mean((shares - expected) ** 2 / (expected * (1 - expected)), axis=-1)
 
 
-def distance(ranks: np.ndarray, max_rank: int) -> float:
-    """A sample of ranks' distance from uniform (see the module's docstring)."""
-    cuts = _cuts(max_rank)
-    expected = (cuts + 1) / (max_rank + 1)
-    return float(_distance(_indicators(np.asarray(ranks), cuts).mean(axis=0), expected, len(ranks)))
-
-
 def _p_values(observed: float, permuted: np.ndarray) -> tuple[float, float]:
     count = len(permuted) + 1
     worse = (1 + np.sum(permuted >= observed - 1e-12)) / count
@@ -173,10 +166,10 @@ def calibration_changes(base_ranks: pd.DataFrame, current_ranks: pd.DataFrame, p
         b = base_ranks.loc[base_ranks["quantity"] == quantity].sort_values("replicate")
         c = current_ranks.loc[current_ranks["quantity"] == quantity].sort_values("replicate")
         lb, lc = int(b["max_rank"].iloc[0]), int(c["max_rank"].iloc[0])
-        if paired.paired:
-            b = b.loc[b["replicate"].isin(paired.replicates)]
-            c = c.loc[c["replicate"].isin(paired.replicates)]
-            result = paired_test(b["rank"].to_numpy(), c["rank"].to_numpy(), lb, permutations, seed + i)
+        if paired.paired:  # matched by replicate: a quantity one side lacks in a replicate leaves that pair out
+            both = b.merge(c, on="replicate", suffixes=("_b", "_c"))
+            both = both.loc[both["replicate"].isin(paired.replicates)]
+            result = paired_test(both["rank_b"].to_numpy(), both["rank_c"].to_numpy(), lb, permutations, seed + i)
         else:
             result = unpaired_test(b["rank"].to_numpy(), c["rank"].to_numpy(), (lb, lc), permutations, seed + i)
         rows.append({"quantity": quantity, "test": "paired permutation" if paired.paired else "unpaired permutation",

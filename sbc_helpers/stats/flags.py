@@ -9,12 +9,13 @@ from sbc_helpers.contract import DIAGNOSTICS, Diagnostic
 
 
 def _values(replicates: pd.DataFrame, diagnostic: Diagnostic) -> pd.Series:
-    """A diagnostic's values: its column, or the worst of its parts' (NaN when any part is)."""
+    """A diagnostic's values: its column, or the worst of its parts' defined values (NaN when none
+    is), as ``contract.worst_of_parts`` records it."""
     column = lambda name, fill: pd.to_numeric(replicates.get(name, fill), errors="coerce")  # noqa: E731
     if not diagnostic.parts:
         return column(diagnostic.field, np.nan)
-    worst, neutral = (np.maximum, -np.inf) if diagnostic.direction == "above" else (np.minimum, np.inf)
-    return reduce(worst, [column(p, neutral) for p in diagnostic.parts])
+    worst = np.fmax if diagnostic.direction == "above" else np.fmin  # NaN only where every part is
+    return reduce(worst, [column(p, np.nan) for p in diagnostic.parts])
 
 
 def flag_replicates(replicates: pd.DataFrame, thresholds: dict) -> pd.Series:

@@ -20,7 +20,11 @@ def folders(tmp_path_factory):
             "other_seed": write_campaign(base / "d", seed=2),
             "failing": write_campaign(base / "e", failed=9),
             "other_model": write_campaign(base / "f", model="beta_binomial"),
-            "other_unit": write_campaign(base / "g", unit="n")}
+            "other_unit": write_campaign(base / "g", unit="n"),
+            "unranked": write_campaign(base / "j", failed=N),
+            # one builder shipped by value by two sbc.calibrate calls, into each call's own folder
+            "by_value": write_campaign(base / "h", model=str(base / "h" / "calibrate" / "build.pkl:build")),
+            "by_value_again": write_campaign(base / "i", model=str(base / "i" / "calibrate" / "build.pkl:build"))}
 
 
 def test_a_rerun_is_paired_and_nothing_got_worse(folders, tmp_path, capsys):
@@ -53,10 +57,20 @@ def test_other_seeds_are_compared_unpaired_and_the_pairing_says_why(folders):
     assert comparison.exit_code() == 0
 
 
+def test_the_same_builder_from_another_folder_is_the_same_model(folders, capsys):
+    assert cli.main(["compare", str(folders["by_value"]), str(folders["by_value_again"])]) == 0
+    assert "nothing got worse" in capsys.readouterr().out
+
+
 def test_more_failed_fits_are_worse(folders):
     comparison = compare.compare_campaigns(folders["baseline"], folders["failing"])
     assert comparison.worse("failures") == ["m"] and comparison.exit_code(("failures",)) == 1
     assert any(line.startswith("m: failed fits 0.0% -> 15.0%") for line in comparison.lines())
+
+
+def test_a_quantity_the_current_campaign_did_not_rank_is_worse_calibration(folders, capsys):
+    assert cli.main(["compare", str(folders["baseline"]), str(folders["unranked"]), "--fail-on", "calibration"]) == 1
+    assert "m: calibration worse in 1 of 1 quantities: mu (not ranked now)" in capsys.readouterr().out
 
 
 def test_bad_input_is_one_line_and_exit_two(folders, tmp_path, capsys):

@@ -55,3 +55,14 @@ def test_each_declared_diagnostic_flags_past_its_default_threshold_by_its_own_na
         worse = diagnostic.default + (1 if diagnostic.direction == "above" else -1e-3)
         row = {**clean, **dict.fromkeys(diagnostic.fields, worse)}
         assert list(flag_replicates(pd.DataFrame([clean, row]), thresholds)) == ["", diagnostic.flag]
+
+
+def test_an_ess_with_one_part_undefined_is_judged_by_the_other_as_the_record_is():
+    # tail ESS undefined (NaN) and bulk ESS 50: the record's min_ess is 50, and the fit is flagged
+    from sbc_helpers.contract import worst_of_parts
+
+    ess = next(d for d in DIAGNOSTICS if d.parts)
+    row = {"status": "ok", "min_ess_bulk": 50.0, "min_ess_tail": np.nan}
+    assert worst_of_parts(ess, row) == 50.0
+    assert list(flag_replicates(pd.DataFrame([row]), THRESHOLDS)) == ["ess"]
+    assert list(flag_replicates(pd.DataFrame([{**row, "min_ess_bulk": np.nan}]), THRESHOLDS)) == [""]

@@ -32,7 +32,7 @@ def campaign_params(name: str, s: dict, plots: bool = True) -> dict:
     }
 
 
-# as the docs' recipe starts workers: Dask's statistical profiler off (see runner.dask_client)
+# as the docs' recipe starts workers: Dask's statistical profiler off (see run/clusters/settings.py)
 
 
 def row_campaign(key: str, s: dict, work: Path, logs: Path) -> dict:

@@ -1,7 +1,7 @@
 """``local`` (the default): single-threaded worker processes on this machine, one per core.
 
 TLS with the run's certificates, kept in memory; the scheduler, workers, nannies and their HTTP
-endpoints listen on 127.0.0.1 only; no dashboard.
+endpoints (the dashboard among them, where bokeh is installed) listen on 127.0.0.1 only.
 """
 
 from __future__ import annotations
