@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from processes import sbc
 
@@ -118,3 +119,23 @@ def check_figures(out: Path, unit: str) -> None:
         assert ("no design figure" in text) == (unit == "correlated"), text
         assert "Warning" not in text, text  # PyTensor's notes on speed are not shown
         assert any("image/svg+xml" in o.get("data", {}) for o in outputs)  # the model graph
+
+
+def group_tests(group: str) -> tuple:
+    """What every group's test file runs: the group's campaign (a module fixture, ``gallery``), a
+    verdict for every shape and every replicate notebook's figures; a file adds its own tests."""
+
+    @pytest.fixture(scope="module")
+    def gallery(tmp_path_factory):
+        return run(tmp_path_factory.mktemp(group), group)
+
+    def test_every_shape_runs_to_a_verdict_with_the_default_settings(gallery):
+        check_verdicts(*gallery)
+
+    @pytest.mark.parametrize("unit", GROUPS[group])
+    def test_every_replicate_notebook_shows_its_figures(gallery, unit):
+        check_figures(gallery[1], unit)
+
+    return gallery, test_every_shape_runs_to_a_verdict_with_the_default_settings, \
+        test_every_replicate_notebook_shows_its_figures
+

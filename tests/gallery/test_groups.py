@@ -6,21 +6,8 @@ import pytest
 from gallery import cases
 
 pytestmark = pytest.mark.slow  # a whole campaign
-GROUP = "groups"
-
-
-@pytest.fixture(scope="module")
-def gallery(tmp_path_factory):
-    return cases.run(tmp_path_factory.mktemp(GROUP), GROUP)
-
-
-def test_every_shape_runs_to_a_verdict_with_the_default_settings(gallery):
-    cases.check_verdicts(*gallery)
-
-
-@pytest.mark.parametrize("unit", cases.GROUPS[GROUP])
-def test_every_replicate_notebook_shows_its_figures(gallery, unit):
-    cases.check_figures(gallery[1], unit)
+gallery, test_every_shape_runs_to_a_verdict_with_the_default_settings, test_every_replicate_notebook_shows_its_figures = \
+    cases.group_tests("groups")
 
 
 def test_posterior_sbc_of_the_hundred_groups_states_its_data_and_reference(gallery):
