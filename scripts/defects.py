@@ -57,7 +57,7 @@ DEFECTS = [
            ("tests/run/test_store.py", "tests/run/test_faults.py", "tests/run/test_failing_units.py")),
     Defect("small-reference", "posterior SBC keeping a reference too small for the campaign",
            "sbc_helpers/run/posterior.py", "while fits == 0 or ess < target:", "while fits == 0:",
-           ("tests/run/test_posterior.py", "tests/models/test_conditioning.py")),
+           ("tests/run/test_posterior.py", "tests/simulation/test_conditioning.py")),
     Defect("mixed-resume", "a resumed run keeping replicates of an edited model", "sbc_helpers/run/runner.py",
            "if before is not None and before != made_from and store.has_finished(store.unit_dir(folder, name)):",
            "if False:", ("tests/run/test_resume.py",), quick=True),
