@@ -113,7 +113,7 @@ def plan_campaign(params: str | Path, output_dir: str | Path = "outputs", *, pil
     from sbc_helpers.errors import ParamsError
     from sbc_helpers.run import store
     from sbc_helpers.run.runner import campaign_dir
-    from sbc_helpers.stats.calibrate import replicates_for_resolution
+    from sbc_helpers.stats.planning import replicates_for_resolution
 
     campaign = load_campaign(params)
     if pilot:

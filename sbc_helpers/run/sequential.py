@@ -17,7 +17,7 @@ import pandas as pd
 
 from sbc_helpers.run.params import Campaign
 from sbc_helpers.stats import sequential as sq
-from sbc_helpers.stats.calibrate import replicates_for_resolution
+from sbc_helpers.stats.planning import replicates_for_resolution
 
 
 @dataclass
