@@ -38,7 +38,7 @@ def one_method(label: str, warm: int) -> dict:
     from sbc_helpers.inference import fit
     from sbc_helpers.models.designs import seed_design
     from sbc_helpers.models.library import hierarchical_noncentered
-    from sbc_helpers.models.simulate import simulate
+    from sbc_helpers.simulation.prior import simulate
     from sbc_helpers.stats.diagnostics import fit_diagnostics
 
     design = seed_design(n_groups=3, n_points=5, seed=1234)

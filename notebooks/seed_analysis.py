@@ -55,8 +55,8 @@ import arviz_plots as azp
 
 from sbc_helpers.inference import fit
 from sbc_helpers.models import hierarchical_centered, seed_design
-from sbc_helpers.models.simulate import simulate
 from sbc_helpers.run.steps import default_quantities, posterior_vs_truth
+from sbc_helpers.simulation.prior import simulate
 from sbc_helpers.stats.diagnostics import fit_diagnostics
 from sbc_helpers.stats.ranks import rank_table
 

@@ -1,9 +1,11 @@
 """sbc: simulation-based calibration of PyMC models, run as papermill notebooks on Dask.
 
-Stages, one sub-package each: ``models`` (designs, the model library, references, Bambi formulas,
-simulation, compile-once), ``inference`` (the methods under test, as backends), ``stats`` (ranks,
-test quantities, diagnostics, calibration), ``run`` (params, preflight, the replicate steps, the
-runner, execution, kernels, the store), ``report`` (analysis, tables, pages, plots, figures).
+Stages, one sub-package each: ``models`` (model sources: designs, the model library, references,
+Bambi formulas), ``compiled`` (the compile cache), ``simulation`` (true values and data, from the
+prior or a reference posterior), ``inference`` (the methods under test, as backends, and their
+engines), ``stats`` (ranks, test quantities, diagnostics, calibration), ``run`` (params,
+preflight, the replicate steps, the runner, execution, kernels, the store), ``report`` (analysis,
+tables, pages, plots, figures).
 ``contract`` holds what the stages hand each other; ``errors`` the errors a user can act on.
 
 The public API is imported lazily, so a Dask worker that only runs notebooks imports none of the

@@ -12,7 +12,7 @@ import pandas as pd
 
 from sbc_helpers.contract import COMPARED
 from sbc_helpers.run.params import Campaign, load_campaign
-from sbc_helpers.run.runner import RunResult
+from sbc_helpers.run.loop import RunResult
 from sbc_helpers.stats import ALPHA
 
 log = logging.getLogger("sbc")
@@ -40,12 +40,12 @@ def run_campaign(campaign: Campaign | str | Path, output_dir: str | Path = "outp
     gather each unit's tables once and build the report. A folder holding replicates made from
     other settings is refused (``ResumeRefused``) unless ``restart`` discards them first."""
     from sbc_helpers.report import analysis
-    from sbc_helpers.run import runner
+    from sbc_helpers.run import claims, runner
 
     if not isinstance(campaign, Campaign):
         campaign = load_campaign(campaign, replicates=replicates)
     checked = checked if checked is not None else check_campaign(campaign)
-    with runner.lock(runner.campaign_dir(campaign, output_dir)):
+    with claims.lock(runner.campaign_dir(campaign, output_dir)):
         result = runner.run(campaign, output_dir, workers=workers, scheduler=scheduler, progress=progress,
                             restart=restart, descriptions={unit: c.description for unit, c in checked.items()})
         tables = {u.name: analysis.gather(result.campaign_dir, u.name, campaign) for u in campaign.units()}
@@ -114,7 +114,7 @@ def plan_campaign(params: str | Path, output_dir: str | Path = "outputs", *, pil
     from sbc_helpers.errors import ParamsError
     from sbc_helpers.run import store
     from sbc_helpers.run.runner import campaign_dir
-    from sbc_helpers.stats.calibrate import replicates_for_resolution
+    from sbc_helpers.stats.planning import replicates_for_resolution
 
     campaign = load_campaign(params)
     if pilot:
@@ -220,7 +220,7 @@ def calibrate(model, design=None, *, replicates: int = 100, inference: dict | li
     """
     from sbc_helpers.errors import ParamsError
     from sbc_helpers.models import by_value
-    from sbc_helpers.run import runner, store
+    from sbc_helpers.run import claims, store
     from sbc_helpers.run.params import NAME, campaign_from
 
     model_name = model.rpartition(":")[2] if isinstance(model, str) else by_value.name_of(model)
@@ -229,7 +229,7 @@ def calibrate(model, design=None, *, replicates: int = 100, inference: dict | li
         raise ParamsError(f"calibrate: name: {name!r} is not a valid name (letters, digits, '_', '.', '-')")
     folder = Path(output_dir) / name
     if restart and folder.is_dir():
-        with runner.lock(folder):
+        with claims.lock(folder):
             store.clear_campaign(folder)
     sources: dict[str, object] = {}
 

@@ -46,7 +46,8 @@ def campaign_log(folder: Path, argv: list[str] | None, create: bool = False) -> 
         handler.close()
 
 
-def _parser() -> argparse.ArgumentParser:
+def command_parser() -> argparse.ArgumentParser:
+    """The ``sbc`` command's parser, which the docs' CLI reference reads too."""
     parser = argparse.ArgumentParser(prog="sbc", description="Simulation-based calibration of PyMC models.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a campaign's missing replicates, then build its report")
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sbc_helpers.errors import SBCError
 
-    args = _parser().parse_args(argv)
+    args = command_parser().parse_args(argv)
     args.argv = argv
     level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     # libraries (PyTensor, Dask, ...) reach the terminal from WARNING up; sbc's own messages at `level`

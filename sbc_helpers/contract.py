@@ -77,7 +77,7 @@ TEMPLATE_PARAMETERS = tuple(TemplateParameter(*p) for p in (
 """The replicate template's parameters, in the cell's order."""
 
 UNIT_PARAMETERS = [p.name for p in TEMPLATE_PARAMETERS if not p.per_replicate]
-"""The parameters ``run.runner.unit_parameters`` sets, once per unit, in this order."""
+"""The parameters ``run.tasks.unit_parameters`` sets, once per unit, in this order."""
 
 
 

@@ -144,10 +144,10 @@ def _name(action: argparse.Action) -> str:
 
 def cli_markdown() -> str:
     """Every ``sbc`` subcommand: its usage, and a table of its arguments and options."""
-    from sbc_helpers.cli import _parser
+    from sbc_helpers.cli import command_parser
 
     out = []
-    for command, (sub, summary) in _subcommands(_parser()).items():
+    for command, (sub, summary) in _subcommands(command_parser()).items():
         out += [f"## sbc {command}", "", _cell(summary)[:1].upper() + _cell(summary)[1:] + ".", "", "```text",
                 " ".join(sub.format_usage().split()).removeprefix("usage: "), "```", "",
                 "| argument or option | value | default | description |", "|---|---|---|---|"]

@@ -16,7 +16,7 @@ from sbc_helpers.models.designs import seed_design
 from sbc_helpers.inference import fit
 from sbc_helpers.models.library import hierarchical_centered, hierarchical_noncentered
 from sbc_helpers.run.steps import run_replicate
-from sbc_helpers.models.simulate import simulate
+from sbc_helpers.simulation.prior import simulate
 
 TINY = {"method": "nuts", "sampler": "nutpie", "draws": 100, "tune": 100, "chains": 2, "cores": 1,
         "target_accept": 0.8}

@@ -20,6 +20,11 @@ def ranks_frame(rank_values: np.ndarray, max_rank: int, prefix: str = "q") -> pd
     )
 
 
+def binomial_sd(p: float, n: int) -> float:
+    """The standard deviation of a share estimated from ``n`` draws whose true share is ``p``."""
+    return np.sqrt(p * (1 - p) / n)
+
+
 def flat_ranks(max_rank: int, copies: int, seed: int = 0) -> np.ndarray:
     """A perfectly flat rank sample: every value 0..L exactly ``copies`` times, shuffled."""
     return np.random.default_rng(seed).permutation(np.repeat(np.arange(max_rank + 1), copies))

@@ -14,7 +14,7 @@ from sbc_helpers import cli
 from sbc_helpers.run import store
 from sbc_helpers.run.params import campaign_from
 from sbc_helpers.run.recompute import recompute
-from sbc_helpers.run.runner import lock
+from sbc_helpers.run.claims import lock
 
 ROOT = Path(__file__).resolve().parent.parent
 

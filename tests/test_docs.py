@@ -131,9 +131,9 @@ def test_the_params_reference_lists_every_key_with_a_description(site):
 
 
 def _cli_options() -> dict[str, dict[str, str | None]]:
-    from sbc_helpers.cli import _parser
+    from sbc_helpers.cli import command_parser
 
-    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    sub = next(a for a in command_parser()._actions if isinstance(a, argparse._SubParsersAction))
     return {command: {(", ".join(a.option_strings) or a.dest): a.help for a in parser._actions}
             for command, parser in sub.choices.items()}
 

@@ -45,7 +45,7 @@ def test_configured_numba_code_uses_no_instruction_beyond_the_portable_target():
 
 def test_importing_the_package_changes_no_setting():
     code = ("import os, numba; numba.config.BOUNDSCHECK = True\n"
-            "import sbc_helpers.models.compiled, sbc_helpers.run.steps, pytensor\n"
+            "import sbc_helpers.compiled.cache, sbc_helpers.run.steps, pytensor\n"
             "print(os.environ.get('NUMBA_CPU_NAME'), numba.config.CPU_NAME, numba.config.BOUNDSCHECK,"
             " pytensor.config.numba__cache)")
     assert _python(code).split()[-4:] == ["None", "None", "True", "True"]

@@ -11,7 +11,7 @@ given all rows, so a flag is a false alarm. Per campaign:
    - MCMC-like chains: 4 AR(1) chains (autocorrelation ``--rho``) whose every draw has the exact
      posterior as its distribution, sized by the same rule from their measured ESS (1000 draws per
      chain first, then as many as the measured ESS per draw says), thinned and shuffled by
-     ``models.conditioning.independent_draws``;
+     ``simulation.conditioning.independent_draws``;
    - for contrast, the old way: 400 exact draws, or 2 such chains of 1000 draws pooled, drawn from
      with replacement (``--old`` leaves them out);
 2. replicate r's true mu' is ``conditioning.true_values(reference, r)`` (the old way: a uniformly
@@ -44,8 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # validation.* 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from sbc_helpers.models import conditioning
 from sbc_helpers.run import posterior
+from sbc_helpers.simulation import conditioning
 from sbc_helpers.stats import ALPHA
 from sbc_helpers.stats import sequential as sq
 from sbc_helpers.stats.calibrate import calibration_table, gamma_critical, gamma_statistic

@@ -1,8 +1,9 @@
 """Inference methods under test, as backends in one registry.
 
 Every module in this package that defines ``BACKENDS`` adds its methods: adding a method is one
-file. Params validation (``settings_types``), the preflight (``check``), ``fit`` and the docs all
-read this registry.
+file (and its engine in ``engines/`` when it compiles the model once for every replicate). Params
+validation (``settings_types``), the preflight (``check``), ``fit`` and the docs all read this
+registry.
 """
 
 import importlib
@@ -17,7 +18,7 @@ from sbc_helpers.inference.base import Backend, Fit, MethodSettings, condition, 
 def _discover() -> dict[str, Backend]:
     found: dict[str, Backend] = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name == "base":
+        if info.name == "base" or info.ispkg:  # engines/: what the backends run, imported when they fit
             continue
         for backend in getattr(importlib.import_module(f"{__name__}.{info.name}"), "BACKENDS", []):
             found[backend.name] = backend

@@ -118,7 +118,7 @@ def condition(model: pm.Model, data: dict[str, np.ndarray]) -> pm.Model:
     """
     import pymc as pm
 
-    from sbc_helpers.models.compiled import in_dtype
+    from sbc_helpers.compiled.shared import in_dtype
 
     observed = {rv.name: rv for rv in model.observed_RVs}
     return pm.observe(model, {k: (in_dtype(observed[k], v) if k in observed else v) for k, v in data.items()})
@@ -133,7 +133,7 @@ def posterior_from_draws(model: pm.Model, draws: dict[str, np.ndarray]) -> xr.Da
     import numpy as np
     import xarray as xr
 
-    from sbc_helpers.models.simulate import as_dataset
+    from sbc_helpers.models.values import as_dataset
 
     one_chain = {name: np.asarray(values)[None, ...] for name, values in draws.items() if name in model.named_vars}
     return complete(model, xr.DataTree.from_dict({"posterior": as_dataset(model, one_chain, ("chain", "draw"))}))
@@ -143,7 +143,7 @@ def complete(model: pm.Model, idata: xr.DataTree, who: str = "the posterior") ->
     """Check ``idata``'s posterior has every free variable; add the Deterministics it lacks."""
     import xarray as xr
 
-    from sbc_helpers.models.simulate import with_deterministics
+    from sbc_helpers.models.values import with_deterministics
 
     if "posterior" not in idata.children:
         raise ValueError(f"{who} has no posterior group")

@@ -1,10 +1,10 @@
 """The Laplace approximation (pymc-extras' ``fit_laplace``): a Gaussian on the unconstrained scale,
 centred at the mode of the log-density without the Jacobian of the transforms, with the inverse
-Hessian there as covariance (compiled once per model, see ``models/compiled_extras.py``).
+Hessian there as covariance (compiled once per model, see ``engines/laplace.py``).
 
 Its draws are independent: no R-hat or ESS. The covariance is the inverse of the Hessian computed at
 the mode whatever the optimiser (``fit_laplace`` takes BFGS's running estimate, which can be the
-identity; see ``compiled_extras._laplace_moments``).
+identity; see ``engines/laplace._laplace_moments``).
 """
 
 from typing import Literal
@@ -30,7 +30,7 @@ class Laplace(Backend):
         return ("pymc_extras",)
 
     def fit(self, model, data, *, seed, settings, cores=1, base_dir=None):
-        from sbc_helpers.models.compiled_extras import fit_laplace
+        from sbc_helpers.inference.engines.laplace import fit_laplace
 
         return fit_laplace(model, data, seed=seed, draws=settings.draws, optimize_method=settings.optimize_method)
 

@@ -1,5 +1,5 @@
 """NUTS through PyMC's samplers: nutpie and PyMC's own (compiled once per model, see
-``models/compiled.py``), numpyro and blackjax (compiled once per model, see ``models/compiled_jax.py``).
+``engines/nuts.py``), numpyro and blackjax (compiled once per model, see ``engines/nuts_jax.py``).
 
 nutpie runs its chains in parallel on the worker's cores; PyMC's sampler runs them one after
 another in the worker; numpyro and blackjax run them as ``chain_method`` says, one JAX device per
@@ -54,18 +54,18 @@ class Nuts(Backend):
         return settings.label or (self.name if settings.sampler == "nutpie" else f"{self.name}-{settings.sampler}")
 
     def fit(self, model, data, *, seed, settings, cores=1, base_dir=None):
-        from sbc_helpers.models.compiled import sample_nutpie
+        from sbc_helpers.inference.engines.nuts import sample_nutpie
 
         common = {"draws": settings.draws, "tune": settings.tune, "chains": settings.chains,
                   "target_accept": settings.target_accept}
         if settings.sampler == "nutpie":
             return sample_nutpie(model, data, seed=seed, cores=cores, **common)
         if settings.sampler in ("numpyro", "blackjax"):
-            from sbc_helpers.models.compiled_jax import sample_jax_nuts
+            from sbc_helpers.inference.engines.nuts_jax import sample_jax_nuts
 
             return sample_jax_nuts(model, data, sampler=settings.sampler, seed=seed,
                                    chain_method=settings.chain_method, **common)
-        from sbc_helpers.models.compiled import sample_pymc_nuts
+        from sbc_helpers.inference.engines.nuts import sample_pymc_nuts
 
         return sample_pymc_nuts(model, data, seed=seed, **common)
 

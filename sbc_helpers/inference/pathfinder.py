@@ -1,5 +1,5 @@
 """Pathfinder (pymc-extras): quasi-Newton paths from jittered starts, then importance sampling of
-their Gaussian approximations (compiled once per model, see ``models/compiled_extras.py``).
+their Gaussian approximations (compiled once per model, see ``engines/pathfinder.py``).
 
 Its draws are independent: no chain, so no R-hat or ESS. With ``importance_sampling: psis`` they
 are drawn without replacement from the paths' pooled draws (with replacement, so repeated, when too
@@ -36,7 +36,7 @@ class Pathfinder(Backend):
         return ("pymc_extras",)
 
     def fit(self, model, data, *, seed, settings, cores=1, base_dir=None):
-        from sbc_helpers.models.compiled_extras import fit_pathfinder
+        from sbc_helpers.inference.engines.pathfinder import fit_pathfinder
 
         return fit_pathfinder(model, data, seed=seed, draws=settings.draws, num_paths=settings.num_paths,
                               draws_per_path=settings.draws_per_path, num_elbo_draws=settings.num_elbo_draws,

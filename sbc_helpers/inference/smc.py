@@ -1,5 +1,5 @@
 """Sequential Monte Carlo (``pm.sample_smc``): particles tempered from the prior to the posterior,
-compiled once per model (see ``models/compiled_smc.py``).
+compiled once per model (see ``engines/smc.py``).
 
 The particles are not independent draws: each stage resamples them (copies of one particle become
 neighbours) before moving them with a few Metropolis steps, so some copies survive to the end.
@@ -42,7 +42,7 @@ class Smc(Backend):
         return True
 
     def fit(self, model, data, *, seed, settings, cores=1, base_dir=None):
-        from sbc_helpers.models.compiled_smc import sample_smc
+        from sbc_helpers.inference.engines.smc import sample_smc
 
         return sample_smc(model, data, seed=seed, draws=settings.draws, chains=settings.chains,
                           kernel=settings.kernel, threshold=settings.threshold,

@@ -23,7 +23,7 @@ class Advi(Backend):
     summary = "mean-field ADVI: iterations of optimisation, then independent draws"
 
     def fit(self, model, data, *, seed, settings, cores=1, base_dir=None):
-        from sbc_helpers.models.compiled import fit_variational
+        from sbc_helpers.inference.engines.variational import fit_variational
 
         return fit_variational(model, data, kind=self.name, seed=seed, iterations=settings.iterations,
                                draws=settings.draws)

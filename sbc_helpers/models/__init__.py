@@ -1,5 +1,6 @@
-"""Models and what they are built on: designs, the model library, references to a user's own
-builders and simulators, Bambi formulas, simulation from the prior, and compile-once functions.
+"""Model sources: designs, the model library, references to a user's own builders and simulators,
+Bambi formulas, a model's values as Datasets, and model builders shipped by value. Nothing here
+compiles, draws or fits (``compiled``, ``simulation`` and ``inference`` do).
 
 Library models and designs are importable from here, so a params file can name
 ``sbc_helpers.models:normal_normal_posterior``.

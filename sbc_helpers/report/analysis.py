@@ -20,10 +20,10 @@ from sbc_helpers.contract import FAILURE_COLUMNS, UNIT_FILES
 from sbc_helpers.run import store
 from sbc_helpers.run.params import Campaign, Unit
 from sbc_helpers.stats import ALPHA
-from sbc_helpers.stats.calibrate import (calibration_report, calibration_table, constant_quantities,
-                                         undetected_coverage)
+from sbc_helpers.stats.calibrate import calibration_report, calibration_table, constant_quantities
 from sbc_helpers.stats.failures import dependence_line, failure_dependence, truth_outcomes
 from sbc_helpers.stats.flags import flag_replicates
+from sbc_helpers.stats.planning import undetected_coverage
 
 RESOLUTION_UP_TO = 10_000  # above this many replicates the "4x as many" figure takes too long
 
@@ -102,7 +102,7 @@ def resolution(calibration: pd.DataFrame, max_rank: int, alpha: float = ALPHA) -
     """One line: how large a miscalibration this many replicates are sure to flag, and with 4x as many.
 
     A "no evidence" verdict at a few hundred replicates can hide a sizeable error; this says how
-    sizeable, in the coverage of central 50% intervals (``calibrate.undetected_coverage``)."""
+    sizeable, in the coverage of central 50% intervals (``planning.undetected_coverage``)."""
     n, m = int(calibration["n_replicates"].min()) if len(calibration) else 0, len(calibration)
     if n < 2 or max_rank < 3:
         return ""

@@ -95,7 +95,7 @@ class _Steps:
 def _summary_notebook(folder: Path, unit, kernel: WarmKernel) -> None:
     import papermill
 
-    from sbc_helpers.run.runner import template_path
+    from sbc_helpers.run.tasks import template_path
 
     km, reset = kernel.acquire(str(folder.resolve()))
     papermill.execute_notebook(

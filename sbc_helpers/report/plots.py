@@ -14,8 +14,9 @@ import xarray as xr
 
 from sbc_helpers.report import analysis
 from sbc_helpers.report.figures import text
-from sbc_helpers.stats.calibrate import default_bins, ecdf_band, histogram_band, pit_values, rank_histogram
-from sbc_helpers.stats.calibrate import ecdf_difference as ecdf_difference_values
+from sbc_helpers.stats.calibrate import pit_values
+from sbc_helpers.stats.plot_data import default_bins, ecdf_band, histogram_band, rank_histogram
+from sbc_helpers.stats.plot_data import ecdf_difference as ecdf_difference_values
 
 SHOWN = 16  # panels per figure at most: a figure of hundreds of panels is unreadable and slow to draw
 
@@ -68,7 +69,7 @@ def rank_histograms(ranks: pd.DataFrame, order: list[str] | None = None, level: 
 
 def _pits(ranks: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """The ranks sorted by quantity and replicate with their PIT values, drawn as the calibration
-    table draws them (``calibrate.pit_dataset``), so a figure's p-value is the table's."""
+    table draws them (``plot_data.pit_dataset``), so a figure's p-value is the table's."""
     frame = ranks.sort_values(["quantity", "replicate"])
     return frame.assign(pit=pit_values(frame, seed))
 
@@ -78,7 +79,7 @@ def ecdf_difference(ranks: pd.DataFrame, order: list[str] | None = None, band_pr
     ``SHOWN`` quantities by ``order``.
 
     ``arviz_plots.plot_ecdf_pit`` draws the curves, its pot_c p-value and suspicious points; the
-    band (``calibrate.ecdf_band``) is shaded behind them (arviz-plots' own envelope method
+    band (``plot_data.ecdf_band``) is shaded behind them (arviz-plots' own envelope method
     fails with NumPy 2.5).
     """
     names = chosen(ranks, "quantity", order)
@@ -170,7 +171,7 @@ def true_vs_mean(ranks: pd.DataFrame, order: list[str] | None = None):
 
 
 def zscore_vs_contraction(table: pd.DataFrame, order: list[str] | None = None):
-    """Posterior z-score against posterior contraction (``calibrate.zscore_contraction``), one
+    """Posterior z-score against posterior contraction (``plot_data.zscore_contraction``), one
     panel per variable (the first ``SHOWN`` by ``order``)."""
     groups = _by_variable(table, order)
     fig, axes = _grid(len(groups))
@@ -186,7 +187,7 @@ def zscore_vs_contraction(table: pd.DataFrame, order: list[str] | None = None):
 
 
 def coverage(table: pd.DataFrame, order: list[str] | None = None):
-    """Observed coverage of central intervals against their width (``calibrate.coverage``), one
+    """Observed coverage of central intervals against their width (``plot_data.coverage``), one
     panel per variable (the first ``SHOWN`` by ``order``)."""
     groups = _by_variable(table, order)
     fig, axes = _grid(len(groups))

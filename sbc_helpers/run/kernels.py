@@ -15,8 +15,8 @@ dies (DeadKernelError) or a cell that never returns (CellTimeoutError) would han
 Determinism: kernels run with PyTensor's Numba cache off. Numba code compiled cold and code loaded
 from PyTensor's on-disk cache can differ in the last bits of floating point, which HMC amplifies
 into different draws. A kernel compiles each model once and reuses the functions for every later
-replicate (``compiled.py``), so compiling cold costs seconds per kernel, not per replicate, and every
-replicate runs code compiled the same way on any worker, in a fresh or a reused kernel.
+replicate (``compiled/cache.py``), so compiling cold costs seconds per kernel, not per replicate,
+and every replicate runs code compiled the same way on any worker, in a fresh or a reused kernel.
 """
 
 import atexit

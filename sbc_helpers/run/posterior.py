@@ -2,7 +2,7 @@
 replicate, kept in the campaign folder so that a resumed campaign draws from the same one.
 
 The reference is sized to the campaign. Its draws are thinned to close-to-independent draws and
-shuffled, and replicate r takes draw r (``models.conditioning``), so no true value is used twice;
+shuffled, and replicate r takes draw r (``simulation.conditioning``), so no true value is used twice;
 their ESS must reach ``reference_ess_ratio`` times the campaign's replicates (its maximum when
 sequential). A fit with ``reference_inference`` (NUTS by default, seeded from the campaign seed and
 the model name) that falls short is followed by further fits, each with the method's chains and as
@@ -28,10 +28,10 @@ import xarray as xr
 from sbc_helpers import inference
 from sbc_helpers.contract import CAMPAIGN_FILES, archive_bytes, read_archive
 from sbc_helpers.errors import ParamsError, one_line
-from sbc_helpers.models import conditioning
 from sbc_helpers.run import store
 from sbc_helpers.run.params import Campaign, ModelSpec
 from sbc_helpers.run.seeds import reference_seed
+from sbc_helpers.simulation import conditioning
 
 log = logging.getLogger("sbc")
 MAX_FITS = 4  # the first fit and up to three extensions

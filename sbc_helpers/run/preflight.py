@@ -4,7 +4,7 @@ For each model: the design loads, the model builds on it (or the Bambi formula d
 something, a term its prior predictive ignores has a simulator; one prior draw (or one simulator
 draw, with the model's variable names and shapes) succeeds; every ranked quantity exists; every
 derived expression and the log-likelihood evaluate on that draw (the log-likelihood's vectorised
-function is checked against a point-by-point one there, ``compiled.log_likelihood_totals``). In
+function is checked against a point-by-point one there, ``compiled.log_likelihood``). In
 posterior SBC the model builds on the observed and new designs concatenated, and the data file has
 its observed variables. For each method: its packages import, its function loads, and it can sample
 the model's free variables (discrete ones). Each failure is a ``ParamsError`` naming the key.
@@ -40,7 +40,7 @@ def preflight(campaign: Campaign) -> dict[str, Checked]:
     import pytensor
 
     from sbc_helpers import inference
-    from sbc_helpers.models.compiled import PYTHON_MODE
+    from sbc_helpers.compiled.cache import PYTHON_MODE
 
     units = campaign.units()
     for unit in units:

@@ -60,7 +60,7 @@ def recompute(campaign_dir: Path, campaign: Campaign) -> int:
 def record_reranked(campaign_dir: Path, campaign: Campaign) -> None:
     """Note the new ranking settings in each unit's identity, so that a later ``sbc run`` with them
     resumes; what the fits were made from stays as recorded."""
-    from sbc_helpers.run.runner import RERANK, identity
+    from sbc_helpers.run.claims import RERANK, identity
 
     for unit in campaign.units():
         folder = store.unit_dir(campaign_dir, unit.name)

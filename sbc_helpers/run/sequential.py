@@ -12,12 +12,14 @@ report or a resumed run reaches the same stopping point.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
+from sbc_helpers.run import store
 from sbc_helpers.run.params import Campaign
 from sbc_helpers.stats import sequential as sq
-from sbc_helpers.stats.calibrate import replicates_for_resolution
+from sbc_helpers.stats.planning import replicates_for_resolution
 
 
 @dataclass
@@ -100,8 +102,8 @@ class UnitMonitor:
             decision.stopped_at = self.next
 
 
-def decide(campaign: Campaign, ranks: pd.DataFrame, replicates: pd.DataFrame) -> Decision:
-    """The decision from a unit's gathered tables (succeeded ranks; every record with its status)."""
+def fed_monitor(campaign: Campaign, ranks: pd.DataFrame, replicates: pd.DataFrame) -> UnitMonitor:
+    """A unit's monitor fed its gathered tables (succeeded ranks; every record with its status)."""
     monitor = UnitMonitor(campaign)
     finished = replicates.loc[replicates["status"].isin(["ok", "failed"]), ["replicate", "status"]]
     by_replicate = dict(tuple(ranks.groupby("replicate", sort=False))) if len(ranks) else {}
@@ -109,7 +111,23 @@ def decide(campaign: Campaign, ranks: pd.DataFrame, replicates: pd.DataFrame) ->
         decision = monitor.add(int(replicate), by_replicate.get(replicate) if status == "ok" else None)
         if decision.reason:
             break
-    return monitor.decision
+    return monitor
+
+
+def decide(campaign: Campaign, ranks: pd.DataFrame, replicates: pd.DataFrame) -> Decision:
+    """The decision from a unit's gathered tables (succeeded ranks; every record with its status)."""
+    return fed_monitor(campaign, ranks, replicates).decision
+
+
+def unit_monitors(campaign: Campaign, folder: Path) -> dict[str, UnitMonitor]:
+    """For a sequential campaign, each unit's monitor, fed the replicates already on disk."""
+    if campaign.sequential is None:
+        return {}
+    monitors = {}
+    for unit in campaign.units():
+        gathered = store.gather(store.unit_dir(folder, unit.name), campaign.replicates)
+        monitors[unit.name] = fed_monitor(campaign, gathered.ranks, gathered.replicates)
+    return monitors
 
 
 def evidence_paths(campaign: Campaign, ranks: pd.DataFrame, stopped_at: int | None) -> pd.DataFrame:

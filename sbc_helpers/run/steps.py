@@ -24,12 +24,12 @@ import xarray as xr
 from sbc_helpers import inference
 from sbc_helpers.contract import Record, ReplicateResult, make_archive, read_archive, unpack, write_truth
 from sbc_helpers.errors import ModelBuildError, NonFiniteError, ParamsError, one_line
+from sbc_helpers.compiled.log_likelihood import log_likelihood_totals
 from sbc_helpers.inference import Fit
-from sbc_helpers.models import conditioning as conditioning_module
-from sbc_helpers.models.compiled import log_likelihood_totals
-from sbc_helpers.models.conditioning import Conditioning
 from sbc_helpers.models.references import describe, load_function, make_design, resolve_model
-from sbc_helpers.models.simulate import Simulation, simulate
+from sbc_helpers.simulation import conditioning as conditioning_module
+from sbc_helpers.simulation.conditioning import Conditioning
+from sbc_helpers.simulation.prior import Simulation, simulate
 from sbc_helpers.run.seeds import stream_seeds
 from sbc_helpers.setup import configure
 from sbc_helpers.stats.diagnostics import fit_diagnostics, scalar_draws
@@ -233,7 +233,7 @@ def ranks_from_archive(archived: xr.Dataset, quantities: list[str], rank_draws: 
         d, t = test_quantities.derived(draws, truth, derived)
         test_draws.append(d)
         test_truth.append(t)
-    if model is not None:  # in posterior SBC, of the simulated rows alone (see models/conditioning.py)
+    if model is not None:  # in posterior SBC, of the simulated rows alone (see simulation/conditioning.py)
         d, t = data_log_likelihood(model, data, draws, truth, int(archived.attrs.get("conditioning_rows", 0)))
         test_draws.append(d)
         test_truth.append(t)
@@ -249,7 +249,7 @@ def data_log_likelihood(model: pm.Model, data: dict[str, np.ndarray], draws: xr.
                         skip_rows: int = 0) -> tuple[xr.Dataset, xr.Dataset]:
     """The ``log_lik`` test quantity of ``data`` (``stats.quantities.log_likelihood``), leaving out
     the first ``skip_rows`` rows of every observed variable, by the unconditioned ``model``'s
-    compiled log-likelihood, reused across replicates (``compiled.log_likelihood_totals``)."""
+    compiled log-likelihood, reused across replicates (``compiled/log_likelihood.py``)."""
     totals = functools.partial(log_likelihood_totals, model, data, skip_rows=skip_rows)
     return test_quantities.log_likelihood(draws, truth, [rv.name for rv in model.free_RVs], totals)
 

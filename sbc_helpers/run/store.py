@@ -258,7 +258,7 @@ def has_finished(folder: Path) -> bool:
 
 
 def read_identity(folder: Path) -> dict | None:
-    """What a unit's replicates were made from (``runner.identity``), None when not recorded."""
+    """What a unit's replicates were made from (``claims.identity``), None when not recorded."""
     path = Path(folder) / UNIT_FILES["identity"]
     return json.loads(path.read_text()) if path.is_file() else None
 

@@ -1,7 +1,8 @@
 """Calibrate: turn per-replicate ranks into uniformity tests and a verdict per quantity.
 
 Everything here is a plain function of the tidy ranks table, so the summary notebook, the report
-and the tests compute the same numbers; plots in ``plots.py`` only draw them.
+and the tests compute the same numbers. How many replicates a verdict needs is in ``planning``,
+what the plots draw in ``plot_data``.
 """
 
 from functools import lru_cache
@@ -10,13 +11,11 @@ import arviz_stats  # noqa: F401  (registers the .azstats accessor)
 import numpy as np
 import pandas as pd
 import xarray as xr
-from arviz_stats.ecdf_utils import ecdf_pit
 from scipy import special, stats
 
 from sbc_helpers.contract import CALIBRATION, CALIBRATION_COLUMNS
 from sbc_helpers.stats import ALPHA
 from sbc_helpers.stats.ranks import TIE_RTOL
-
 
 
 def pit_values(ranks: pd.DataFrame, seed: int = 0) -> pd.Series:
@@ -27,20 +26,6 @@ def pit_values(ranks: pd.DataFrame, seed: int = 0) -> pd.Series:
     rng = np.random.default_rng(seed)
     u = rng.uniform(size=len(ranks))
     return (ranks["rank"].to_numpy() + u) / (ranks["max_rank"].to_numpy() + 1)
-
-
-def pit_dataset(ranks: pd.DataFrame, seed: int = 0) -> xr.Dataset:
-    """PIT values as a Dataset, one variable per quantity on (chain=1, draw=replicate).
-
-    This is the ``prior_sbc`` layout that ``arviz_plots.plot_ecdf_pit`` and ``azstats`` read.
-    """
-    ranks = ranks.sort_values(["quantity", "replicate"])
-    ranks = ranks.assign(pit=pit_values(ranks, seed))
-    data = {
-        q: (("chain", "draw"), g["pit"].to_numpy()[None, :])
-        for q, g in ranks.groupby("quantity", sort=False)
-    }
-    return xr.Dataset(data)
 
 
 def uniformity_p_values(ranks: pd.DataFrame, seed: int = 0) -> pd.Series:
@@ -96,18 +81,18 @@ def gamma_statistic(rank_values: np.ndarray, max_rank: int) -> float:
     """
     rank_values = np.asarray(rank_values)
     below = np.cumsum(np.bincount(rank_values, minlength=max_rank + 1))[:-1]
-    return float(_pointwise(len(rank_values), max_rank)[np.arange(max_rank), below].min())
+    return float(pointwise_p_values(len(rank_values), max_rank)[np.arange(max_rank), below].min())
 
 
 @lru_cache(maxsize=8)
-def _pointwise(n: int, max_rank: int) -> np.ndarray:
+def pointwise_p_values(n: int, max_rank: int) -> np.ndarray:
     """Two-sided binomial p-value of R_i = k, for i = 1..L (rows) and k = 0..n (columns)."""
     z = np.arange(1, max_rank + 1)[:, None] / (max_rank + 1)
     k = np.arange(n + 1)[None, :]
     return 2 * np.minimum(stats.binom.cdf(k, n, z), stats.binom.sf(k - 1, n, z))
 
 
-def _interval_ends(inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def interval_ends(inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """First and last True column of each row (each row's Trues are one interval of counts)."""
     return inside.argmax(axis=1), inside.shape[1] - 1 - inside[:, ::-1].argmax(axis=1)
 
@@ -143,13 +128,13 @@ def gamma_null_cdfs(gs: np.ndarray, n: int, max_rank: int) -> np.ndarray:
 
     gs = np.asarray(gs, dtype=float)
     out = np.ones(len(gs))
-    pointwise = _pointwise(n, max_rank)
+    pointwise = pointwise_p_values(n, max_rank)
     live, ends = np.zeros(len(gs), dtype=bool), []
     for j, g in enumerate(gs):
         inside = pointwise > g
         if inside.any(axis=1).all():  # else some R_i cannot stay inside: gamma <= g for sure
             live[j] = True
-            ends.append(_interval_ends(inside))
+            ends.append(interval_ends(inside))
     if not live.any():
         return out
     lows, highs = np.array([e[0] for e in ends]), np.array([e[1] for e in ends])  # (G, L)
@@ -200,7 +185,7 @@ def gamma_p_values(gammas: np.ndarray, n: int, max_rank: int) -> np.ndarray:
 def gamma_critical(n: int, max_rank: int, alpha: float = ALPHA) -> float:
     """The smallest value gamma can take with P(gamma_null <= it) >= ``alpha``: gamma below it
     is exactly a gamma p-value below ``alpha``."""
-    support = np.unique(_pointwise(n, max_rank))
+    support = np.unique(pointwise_p_values(n, max_rank))
     # P(gamma <= g) <= L * g (Bonferroni), so the answer is at least alpha / L; smaller values,
     # whose recursion spans nearly every count, need not be tried
     support = support[support >= alpha / max_rank]
@@ -212,63 +197,6 @@ def gamma_critical(n: int, max_rank: int, alpha: float = ALPHA) -> float:
         else:
             lo = mid + 1
     return float(support[lo])
-
-
-def undetected_coverage(n: int, max_rank: int, n_quantities: int, alpha: float = ALPHA) -> tuple[float, float, float]:
-    """What a verdict of "calibrated" can still hide: a quantity whose central 50% intervals (on
-    the rank grid) cover less than ``low`` or more than ``high`` of true values is sure to be
-    flagged; between the two, a miscalibration may pass.
-
-    Holm flags a lone miscalibrated quantity among ``n_quantities`` when its gamma p-value is below
-    alpha / n_quantities, that is when some R_i leaves the counts whose pointwise p-value reaches
-    ``gamma_critical`` at that level. The interval runs from rank i1 = round((L + 1) / 4) to
-    L + 1 - i1, so its coverage is (R_(L+1-i1) - R_i1) / n, and the extremes come from the bounds
-    on those two counts. Returns (nominal coverage, low, high).
-    """
-    i1 = max(1, round((max_rank + 1) / 4))
-    i2 = max_rank + 1 - i1
-    if i2 <= i1:
-        raise ValueError(f"L = {max_rank} is too small for a central interval on the rank grid")
-    critical = gamma_critical(n, max_rank, alpha / n_quantities)
-    lows, highs = _interval_ends(_pointwise(n, max_rank)[[i1 - 1, i2 - 1]] >= critical)
-    low = max(0, lows[1] - highs[0]) / n
-    high = min(n, highs[1] - lows[0]) / n
-    return (i2 - i1) / (max_rank + 1), float(low), float(high)
-
-
-def resolution_of(n: int, max_rank: int, n_quantities: int, alpha: float = ALPHA) -> float:
-    """The verdict's resolution: how far (in central-50%-interval coverage) a lone quantity's
-    calibration must be off before ``n`` replicates are sure to flag it (``undetected_coverage``)."""
-    nominal, low, high = undetected_coverage(n, max_rank, n_quantities, alpha)
-    return max(nominal - low, high - nominal)
-
-
-@lru_cache(maxsize=64)
-def replicates_for_resolution(target: float, max_rank: int, n_quantities: int, alpha: float = ALPHA,
-                              most: int = 20_000) -> int | None:
-    """The fewest replicates whose resolution reaches ``target`` (None: more than ``most``).
-
-    The resolution depends on n, L, the number of quantities and alpha only, never on the ranks, so
-    stopping there keeps the fixed-N test's level. It shrinks as n grows (up to the discreteness of
-    the counts): doubling from 50 brackets the answer, then bisection finds it.
-    """
-    def reached(n: int) -> bool:
-        return resolution_of(n, max_rank, n_quantities, alpha) <= target
-
-    high = 50
-    while not reached(min(high, most)):
-        if high >= most:
-            return None
-        high *= 2
-    high = min(high, most)
-    low = high // 2 + 1 if high > 50 else 2
-    while low < high:
-        mid = (low + high) // 2
-        if reached(mid):
-            high = mid
-        else:
-            low = mid + 1
-    return high
 
 
 def holm(p_values: pd.Series) -> pd.Series:
@@ -331,71 +259,6 @@ def calibration_report(ranks: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFram
     return table[CALIBRATION_COLUMNS]
 
 
-def histogram_band(n: int, n_bins: int, level: float = 0.99) -> tuple[float, float]:
-    """The central ``level`` interval of a rank-histogram bin count, Binomial(n, 1 / n_bins)."""
-    tail = (1 - level) / 2
-    dist = stats.binom(n, 1 / n_bins)
-    return float(dist.ppf(tail)), float(dist.ppf(1 - tail))
-
-
-def rank_histogram(rank_values: np.ndarray, max_rank: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Counts and edges of ranks 0..L in ``n_bins`` bins of (nearly) equal width."""
-    edges = np.linspace(0, max_rank + 1, n_bins + 1)
-    counts, _ = np.histogram(rank_values, bins=edges)
-    return counts, edges
-
-
-def default_bins(n: int, max_rank: int) -> int:
-    """Histogram bins: about n / 10 but at most 20 and at most L + 1."""
-    return int(max(2, min(20, n // 10 if n >= 20 else 2, max_rank + 1)))
-
-
-@lru_cache(maxsize=64)
-def ecdf_band(n: int, prob: float = 0.99, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Simultaneous ``prob`` band of the ECDF difference for ``n`` uniform PIT values.
-
-    ArviZ's ``ecdf_pit`` adjusts the pointwise level by simulation so the whole curve holds
-    ``prob`` (Säilynoja et al. 2022). Returns evaluation points and the lower/upper differences.
-    """
-    x, _, lower, upper = ecdf_pit(np.linspace(0, 1, n), prob, n_simulations=1000,
-                                  rng=np.random.default_rng(seed))
-    return x, lower - x, upper - x
-
-
-def coverage(ranks: pd.DataFrame, widths: np.ndarray | None = None, seed: int = 0) -> pd.DataFrame:
-    """Coverage of central posterior intervals: the share of true values inside each width.
-
-    A true value lies inside the central interval of width w when |PIT - 0.5| <= w / 2, so coverage
-    follows from the ranks. Returns ``variable, width, coverage, lower, upper`` (a 95% Jeffreys
-    interval of the share, closed at 0 and 1 when none or all are
-    covered), pooled over each variable's elements.
-    """
-    widths = np.linspace(0.05, 0.95, 19) if widths is None else np.asarray(widths)
-    frame = ranks.assign(pit=pit_values(ranks, seed))
-    rows = []
-    for variable, group in frame.groupby("variable", sort=False):
-        inside = np.abs(group["pit"].to_numpy()[:, None] - 0.5) <= widths[None, :] / 2
-        hits, n = inside.sum(axis=0), len(group)
-        lower, upper = stats.beta.ppf([[0.025], [0.975]], hits + 0.5, n - hits + 0.5)
-        lower, upper = np.where(hits == 0, 0.0, lower), np.where(hits == n, 1.0, upper)  # Brown et al. 2001
-        rows += [{"variable": variable, "width": w, "coverage": h / n, "lower": lo, "upper": up}
-                 for w, h, lo, up in zip(widths, hits, lower, upper, strict=True)]
-    return pd.DataFrame(rows)
-
-
-def zscore_contraction(ranks: pd.DataFrame) -> pd.DataFrame:
-    """Per replicate and quantity: z = (true - mean) / sd and contraction = 1 - var_post / var_prior.
-
-    The prior variance of a quantity is estimated from its true values across replicates (they are
-    prior draws). Large |z| at high contraction is overfitting; low contraction, an uninformative fit.
-    """
-    prior_var = ranks.groupby("quantity")["true_value"].transform("var")
-    return ranks.assign(
-        zscore=(ranks["true_value"] - ranks["post_mean"]) / ranks["post_sd"],
-        contraction=1 - ranks["post_sd"] ** 2 / prior_var,
-    )
-
-
 MIN_READING_REPLICATES = 20
 
 
@@ -429,11 +292,6 @@ def shape_reading(ranks: pd.DataFrame, alpha: float = ALPHA, seed: int = 0) -> p
             reading = f"too few replicates to read (n < {MIN_READING_REPLICATES})"
         rows.append({"quantity": quantity, "z_mean": z_mean, "z_spread": z_var, "reading": reading})
     return pd.DataFrame(rows)
-
-
-def ecdf_difference(pit: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """ECDF of ``pit`` minus the uniform CDF, evaluated on ``grid``."""
-    return np.searchsorted(np.sort(pit), grid, side="right") / len(pit) - grid
 
 
 def constant_quantities(ranks: pd.DataFrame) -> list[str]:

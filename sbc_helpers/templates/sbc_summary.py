@@ -28,7 +28,7 @@ from IPython.display import HTML, display
 from sbc_helpers.contract import UNIT_FILES
 from sbc_helpers.report import plots, tables
 from sbc_helpers.report.analysis import read_verdict, worst_first
-from sbc_helpers.stats import calibrate
+from sbc_helpers.stats import plot_data
 
 plt.rcParams["figure.dpi"] = 80
 folder = Path(model_dir)
@@ -139,7 +139,7 @@ if not ranks.empty:
 
 # %% tags=["plots"]
 if not ranks.empty:
-    plots.zscore_vs_contraction(calibrate.zscore_contraction(ranks), variables);
+    plots.zscore_vs_contraction(plot_data.zscore_contraction(ranks), variables);
 
 # %% [markdown]
 # ## Coverage of central intervals
@@ -149,7 +149,7 @@ if not ranks.empty:
 
 # %% tags=["plots"]
 if not ranks.empty:
-    plots.coverage(calibrate.coverage(ranks), variables);
+    plots.coverage(plot_data.coverage(ranks), variables);
 
 # %% [markdown]
 # ## The model

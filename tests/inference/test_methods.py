@@ -21,7 +21,7 @@ from sbc_helpers.models.library import normal_normal
 from sbc_helpers.run.params import Campaign
 from sbc_helpers.run.steps import run_replicate
 from sbc_helpers.run.preflight import preflight
-from sbc_helpers.models.simulate import simulate
+from sbc_helpers.simulation.prior import simulate
 
 GROUPS = ["A", "B", "C"]
 

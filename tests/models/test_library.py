@@ -26,7 +26,7 @@ from sbc_helpers.models.library import (
 )
 from sbc_helpers.models.references import make_design, resolve_model
 from sbc_helpers.run.steps import default_quantities, run_replicate
-from sbc_helpers.models.simulate import simulate
+from sbc_helpers.simulation.prior import simulate
 
 FREE = {
     "hierarchical_centered": {"mu_alpha", "sigma_alpha", "mu_beta", "sigma_beta", "alpha", "beta", "sigma"},

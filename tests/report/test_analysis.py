@@ -12,6 +12,7 @@ from sbc_helpers.report.pages import index_html
 from sbc_helpers.run.params import Campaign
 from sbc_helpers.run.sequential import decide
 from sbc_helpers.stats import calibrate as cal
+from sbc_helpers.stats import planning
 
 
 def _campaign_with_flagged_outliers(flag_the_outliers: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -65,8 +66,8 @@ def test_verdict_names_the_worst_quantities():
 
 def test_resolution_line_quotes_the_coverage_this_campaign_is_sure_to_flag():
     flat = cal.calibration_table(ranks_frame(np.stack([flat_ranks(50, 2, seed=s) for s in range(3)]), 50))
-    nominal, low, high = cal.undetected_coverage(102, 50, 3)
-    _, low4, high4 = cal.undetected_coverage(408, 50, 3)
+    nominal, low, high = planning.undetected_coverage(102, 50, 3)
+    _, low4, high4 = planning.undetected_coverage(408, 50, 3)
     line = analysis.resolution(flat, 50)
     assert line.startswith("With 102 replicates and 3 quantities")
     assert f"central {nominal:.0%} intervals cover under {low:.0%} or over {high:.0%}" in line

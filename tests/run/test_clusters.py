@@ -146,11 +146,11 @@ def _ranks(campaign: Path) -> pd.DataFrame:
 
 def test_tasks_carry_user_files_not_client_paths(client_side):
     """What a worker receives: the model and design files' contents, no path on the client."""
-    from sbc_helpers.run import runner
     from sbc_helpers.run.params import load_campaign
+    from sbc_helpers.run.tasks import plan
 
     campaign = load_campaign(client_side / "scale.yaml")
-    tasks, skipped = runner.plan(campaign, client_side / "no-output", cores=1)
+    tasks, skipped = plan(campaign, client_side / "no-output", cores=1)
     assert skipped == 0 and len(tasks) == REPLICATES
     task = tasks[0]
     model_file, func = task.parameters["model"].rsplit(":", 1)

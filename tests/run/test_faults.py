@@ -150,7 +150,7 @@ def subprocess_status(out: Path) -> dict:
 
 def _task(**kwargs):
     from sbc_helpers.run.execute import ReplicateTask
-    from sbc_helpers.run.runner import template_path
+    from sbc_helpers.run.tasks import template_path
 
     return ReplicateTask("m", 0, 1, template_path().read_text(), {"model": "hierarchical_noncentered"}, timeout=60,
                          **kwargs)

@@ -330,7 +330,7 @@ def test_a_bambi_model_and_sampler_labels(tmp_path):
 
 
 def test_make_plots_flagged_reaches_the_template_with_the_thresholds(tmp_path):
-    from sbc_helpers.run.runner import unit_parameters
+    from sbc_helpers.run.tasks import unit_parameters
 
     campaign = load_campaign(write(tmp_path, MINIMAL + "make_plots: flagged\nthresholds: {min_ess: 400}\n"))
     parameters = unit_parameters(campaign, campaign.units()[0], 1, {})

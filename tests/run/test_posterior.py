@@ -19,11 +19,11 @@ from processes import sbc
 from sbc_helpers import api
 from sbc_helpers.contract import read_archive
 from sbc_helpers.errors import ParamsError
-from sbc_helpers.models.conditioning import Conditioning, concatenate
 from sbc_helpers.report.tables import reference_line
 from sbc_helpers.run import posterior
 from sbc_helpers.run.params import load_campaign
 from sbc_helpers.run.steps import Built, run_replicate
+from sbc_helpers.simulation.conditioning import Conditioning, concatenate
 from sbc_helpers.stats.calibrate import calibration_table
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "posterior"

@@ -12,7 +12,7 @@ import pytest
 from outcomes import outcome
 from processes import sbc
 from sbc_helpers.errors import ResumeRefused
-from sbc_helpers.run import runner, store
+from sbc_helpers.run import claims, store
 from sbc_helpers.run.params import campaign_from
 from sbc_helpers.run.recompute import record_reranked
 
@@ -60,26 +60,26 @@ def _campaign(tmp_path, **inference):
 
 def test_a_changed_setting_is_named_once_a_replicate_finished_and_workers_or_plots_pass(tmp_path):
     folder = tmp_path / "out"
-    runner.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.8), folder)
+    claims.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.8), folder)
     store.save_replicate(store.unit_dir(folder, "m"), outcome(0, "failed"))
-    runner.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.9), folder)  # failed ones run again
+    claims.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.9), folder)  # failed ones run again
     store.save_replicate(store.unit_dir(folder, "m"), outcome(1, "ok"))
     with pytest.raises(ResumeRefused, match=r"m: .* \(inference.target_accept: 0.9 -> 0.8\)"):
-        runner.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.8), folder)
-    runner.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.9).model_copy(
+        claims.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.8), folder)
+    claims.claim_units(_campaign(tmp_path, method="nuts", target_accept=0.9).model_copy(
         update={"make_plots": False, "replicates": 10}), folder)
 
 
 def test_a_recompute_with_a_derived_quantity_lets_the_next_run_with_it_resume(tmp_path):
     campaign = _campaign(tmp_path, method="nuts")
     folder = tmp_path / "out"
-    runner.claim_units(campaign, folder)
+    claims.claim_units(campaign, folder)
     store.save_replicate(store.unit_dir(folder, "m"), outcome(0, "ok"))
     derived = campaign.model_copy(update={"derived": {"twice": "2 * mu"}})
     with pytest.raises(ResumeRefused, match="derived"):
-        runner.claim_units(derived, folder)
+        claims.claim_units(derived, folder)
     record_reranked(folder, derived)
-    runner.claim_units(derived, folder)
+    claims.claim_units(derived, folder)
 
 
 def _sbc(folder, *args) -> subprocess.CompletedProcess:

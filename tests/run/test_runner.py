@@ -10,7 +10,7 @@ from dask.distributed import Client
 
 from outcomes import outcome
 from sbc_helpers.contract import replicate_path
-from sbc_helpers.run import runner, store
+from sbc_helpers.run import loop, store, tasks
 from sbc_helpers.run.params import campaign_from
 
 REPLICATES = 4
@@ -53,15 +53,15 @@ def notebook(monkeypatch, tmp_path):
         failing = calls.add(task.replicate) == 1 and task.replicate == 1
         return outcome(task.replicate, "failed" if failing else "ok")
 
-    monkeypatch.setattr(runner, "execute_replicate", execute)
+    monkeypatch.setattr(loop, "execute_replicate", execute)
     return calls
 
 
-def _run(client, campaign, folder) -> runner.RunResult:
-    tasks, skipped = runner.plan(campaign, folder, cores=1)
-    result = runner.RunResult(campaign_dir=folder, skipped=skipped)
-    if tasks:
-        runner._Run(client, tasks, campaign, folder, result, progress=False).go()
+def _run(client, campaign, folder) -> loop.RunResult:
+    planned, skipped = tasks.plan(campaign, folder, cores=1)
+    result = loop.RunResult(campaign_dir=folder, skipped=skipped)
+    if planned:
+        loop.ReplicateLoop(client, planned, campaign, folder, result, progress=False).go()
     return result
 
 
@@ -89,4 +89,4 @@ def test_a_rerun_redoes_only_what_is_not_complete(client, notebook, tmp_path):
     assert notebook.count() == {0: 1, 1: 2, 2: 1, 3: 1}  # only the failed one ran again
     for r in (0, 2, 3):
         assert replicate_path(unit, r, "record").stat().st_mtime_ns == written[r]
-    assert runner.plan(campaign, out, cores=1) == ([], REPLICATES)
+    assert tasks.plan(campaign, out, cores=1) == ([], REPLICATES)

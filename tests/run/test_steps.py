@@ -16,7 +16,7 @@ from sbc_helpers.stats.ranks import thin
 from sbc_helpers.contract import (SIDE_CARS, Record, ReplicateResult, archive_bytes, read_archive, read_truth,
                                   unpack)
 from sbc_helpers.run.steps import default_quantities, rank, ranks_from_archive, run_replicate
-from sbc_helpers.models.simulate import Simulation
+from sbc_helpers.simulation.prior import Simulation
 
 RANK_COLUMNS = ["replicate", "quantity", "variable", "rank", "max_rank", "true_value", "post_mean",
                 "post_sd"]

@@ -24,7 +24,7 @@ from sbc_helpers.run.params import load_campaign
 from sbc_helpers.models.references import load_function, make_design, resolve_model
 from sbc_helpers.run.steps import default_quantities, rank
 from sbc_helpers.run.seeds import stream_seeds
-from sbc_helpers.models.simulate import simulate
+from sbc_helpers.simulation.prior import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 RADON = ROOT / "examples" / "radon_like"

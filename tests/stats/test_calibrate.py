@@ -3,15 +3,12 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
-from rankdata import flat_ranks, mixed_frame, ranks_frame, u_shaped_ranks
+from rankdata import binomial_sd, flat_ranks, mixed_frame, ranks_frame, u_shaped_ranks
 
 from sbc_helpers.contract import CALIBRATION, CALIBRATION_COLUMNS
+from sbc_helpers.stats import ALPHA
 from sbc_helpers.stats import calibrate as cal
-
-ALPHA = cal.ALPHA  # 0.05
-
 
 
 # --- PIT values ---------------------------------------------------------------------------------
@@ -26,17 +23,6 @@ def test_pit_values_are_in_open_unit_interval_and_jitter_the_rank():
     # (r + U) / (L + 1): each PIT value stays in its rank's cell
     np.testing.assert_array_equal(np.floor(pit * (L + 1)).astype(int), r)
     np.testing.assert_array_equal(pit, np.asarray(cal.pit_values(frame, seed=3)))
-
-
-def test_pit_dataset_has_one_variable_per_quantity_in_replicate_order():
-    L = 10
-    frame = ranks_frame(np.array([[3, 1, 4, 1, 5], [9, 2, 6, 5, 3]]), L)
-    frame = frame.sample(frac=1, random_state=0)  # row order must not matter
-    ds = cal.pit_dataset(frame)
-    assert set(ds.data_vars) == {"q00000", "q00001"}
-    assert dict(ds["q00000"].sizes) == {"chain": 1, "draw": 5}
-    np.testing.assert_array_equal(np.floor(ds["q00000"].to_numpy()[0] * (L + 1)), [3, 1, 4, 1, 5])
-    np.testing.assert_array_equal(np.floor(ds["q00001"].to_numpy()[0] * (L + 1)), [9, 2, 6, 5, 3])
 
 
 # --- uniformity p-values ------------------------------------------------------------------------
@@ -175,55 +161,6 @@ def test_one_miscalibrated_quantity_among_hundreds_is_flagged():
     assert table["p_adjusted"].idxmin() == "q00000"
 
 
-def ranks_from_counts_below(below: np.ndarray, n: int, rng) -> np.ndarray:
-    """Ranks 0..L whose counts below each i = 1..L are ``below`` (nondecreasing, at most n)."""
-    counts = np.diff(np.concatenate([[0], below, [n]]))
-    return rng.permutation(np.repeat(np.arange(len(counts)), counts))
-
-
-def extreme_passing_ranks(n: int, max_rank: int, n_quantities: int, narrow: bool) -> tuple[np.ndarray, int, int]:
-    """Ranks whose central-interval coverage is the lowest (``narrow``) or highest that still passes."""
-    i1 = round((max_rank + 1) / 4)
-    i2 = max_rank + 1 - i1
-    critical = cal.gamma_critical(n, max_rank, ALPHA / n_quantities)
-    lows, highs = cal._interval_ends(cal._pointwise(n, max_rank) >= critical)
-    below = np.clip(np.round(n * np.arange(1, max_rank + 1) / (max_rank + 1)).astype(int), lows, highs)
-    # pin the interval's ends where its coverage is most extreme; every count stays in its band
-    start, end = (highs[i1 - 1], lows[i2 - 1]) if narrow else (lows[i1 - 1], highs[i2 - 1])
-    below[:i1] = np.minimum(below[:i1], start)
-    below[i1:i2 - 1] = np.clip(below[i1:i2 - 1], start, end)
-    below[i2 - 1:] = np.maximum(below[i2 - 1:], end)
-    below[i1 - 1], below[i2 - 1] = start, end
-    return ranks_from_counts_below(below, n, np.random.default_rng(0)), i1, i2
-
-
-@pytest.mark.parametrize("narrow", [True, False])
-@pytest.mark.parametrize("n, max_rank, n_quantities", [(200, 99, 1), (200, 100, 16), (500, 49, 4)])
-def test_undetected_coverage_is_the_edge_between_passing_and_sure_to_be_flagged(n, max_rank, n_quantities, narrow):
-    nominal, low, high = cal.undetected_coverage(n, max_rank, n_quantities)
-    assert low < nominal < high
-    ranks, i1, i2 = extreme_passing_ranks(n, max_rank, n_quantities, narrow)
-    inside = ((ranks >= i1) & (ranks < i2)).mean()
-    assert inside == pytest.approx(low if narrow else high)
-    # at the edge the quantity passes, even alone among n_quantities
-    assert cal.gamma_p_value(ranks, max_rank) * n_quantities >= ALPHA
-    # one rank more outside (narrow) or inside (wide) the interval, and it is flagged
-    moved = ranks.copy()
-    if narrow:
-        moved[np.flatnonzero((ranks >= i1) & (ranks < i2))[0]] = 0
-    else:
-        moved[np.flatnonzero(ranks < i1)[0]] = i1
-    assert cal.gamma_p_value(moved, max_rank) * n_quantities < ALPHA
-
-
-def test_undetected_coverage_narrows_with_more_replicates_and_widens_with_more_quantities():
-    _, low, high = cal.undetected_coverage(200, 100, 16)
-    _, low4, high4 = cal.undetected_coverage(800, 100, 16)
-    _, low_m, high_m = cal.undetected_coverage(200, 100, 160)
-    assert low < low4 and high4 < high
-    assert low_m <= low and high <= high_m
-
-
 # --- Holm ---------------------------------------------------------------------------------------
 
 
@@ -291,10 +228,6 @@ def _chunked(frame_fn, rank_values: np.ndarray, chunk: int = 250) -> pd.DataFram
     )
 
 
-def binomial_sd(p: float, n: int) -> float:
-    return np.sqrt(p * (1 - p) / n)
-
-
 @pytest.fixture(scope="module")
 def null_table() -> pd.DataFrame:
     """2000 simulated campaigns of uniform ranks (N=100 replicates, L=50, one quantity each)."""
@@ -351,143 +284,6 @@ def test_verdict_false_alarm_rate_is_alpha_under_uniform_ranks(null_table):
     sd = binomial_sd(ALPHA, k)
     assert rate <= ALPHA + 3 * sd
     assert rate >= ALPHA - 3 * sd - 0.01  # gamma is discrete, so its p-value is slightly conservative
-
-
-# --- plotting bands -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("n, n_bins", [(100, 10), (200, 20), (50, 7), (1000, 20)])
-def test_histogram_band_contains_the_expected_count(n, n_bins):
-    low, high = cal.histogram_band(n, n_bins)
-    assert low < n / n_bins < high
-    # the band is the binomial central 99% interval: at most 0.5% mass beyond each end
-    dist = stats.binom(n, 1 / n_bins)
-    assert dist.cdf(low - 1) <= 0.005
-    assert dist.sf(high) <= 0.005
-
-
-def test_rank_histogram_counts_every_rank_once():
-    r = flat_ranks(99, 3)
-    counts, edges = cal.rank_histogram(r, 99, 20)
-    assert counts.sum() == len(r)
-    np.testing.assert_array_equal(counts, 15)  # 5 rank values x 3 copies per bin
-    assert edges[0] == 0 and edges[-1] == 100
-
-
-@pytest.mark.parametrize(
-    "n, max_rank, bins", [(100, 50, 10), (1000, 100, 20), (100, 4, 5), (10, 50, 2), (40, 50, 4)]
-)
-def test_default_bins(n, max_rank, bins):
-    assert cal.default_bins(n, max_rank) == bins
-
-
-def test_ecdf_band_brackets_zero():
-    x, lower, upper = cal.ecdf_band(100)
-    assert x[0] == 0 and x[-1] == 1
-    assert (lower <= 0).all() and (upper >= 0).all()
-    interior = (x > 0) & (x < 1)
-    assert (lower[interior] < 0).all()
-    assert (upper[interior] > 0).all()
-
-
-def test_ecdf_band_simultaneous_coverage_of_uniform_ecdfs():
-    # The band should contain the whole ECDF difference of n uniform PIT values with probability
-    # prob. Two Monte Carlo errors: the band's own adjustment from 1000 simulations and our 4000
-    # simulated ECDFs; 3 SDs of their combined binomial error is the tolerance (~0.011).
-    n, prob, k = 100, 0.99, 4000
-    x, lower, upper = cal.ecdf_band(n, prob)
-    u = np.sort(np.random.default_rng(8).uniform(size=(k, n)), axis=1)
-    ecdf = np.stack([np.searchsorted(row, x, side="right") for row in u]) / n
-    diff = ecdf - x
-    inside = ((diff >= lower - 1e-12) & (diff <= upper + 1e-12)).all(axis=1)
-    sd = np.hypot(binomial_sd(prob, 1000), binomial_sd(prob, k))
-    assert abs(inside.mean() - prob) < 3 * sd
-
-
-# --- coverage -----------------------------------------------------------------------------------
-
-
-def test_coverage_of_uniform_pit_is_close_to_the_width():
-    L, copies = 99, 20  # 2000 perfectly flat ranks over 0..99
-    frame = ranks_frame(flat_ranks(L, copies), L)
-    table = cal.coverage(frame)
-    assert list(table.columns) == ["variable", "width", "coverage", "lower", "upper"]
-    np.testing.assert_allclose(table["width"], np.linspace(0.05, 0.95, 19))
-    n = len(frame)
-    for _, row in table.iterrows():
-        # flat ranks leave only the PIT jitter: well within 3 binomial SDs of the width
-        assert abs(row["coverage"] - row["width"]) < 3 * binomial_sd(row["width"], n)
-        assert 0 <= row["lower"] <= row["coverage"] <= row["upper"] <= 1
-        assert row["upper"] - row["lower"] < 0.05  # 2000 replicates: a tight interval
-    assert table["coverage"].is_monotonic_increasing
-
-
-def test_coverage_intervals_stay_in_0_1_and_contain_the_width_when_calibrated():
-    rng = np.random.default_rng(12)
-    L = 20
-    frame = ranks_frame(rng.integers(0, L + 1, size=(3, 150)), L)  # three calibrated elements
-    frame["variable"] = "theta"  # pooled over a variable's elements
-    table = cal.coverage(frame, widths=np.array([0.1, 0.5, 0.8, 0.9]))
-    assert list(table["variable"]) == ["theta"] * 4
-    assert ((table["lower"] >= 0) & (table["upper"] <= 1) & (table["lower"] < table["upper"])).all()
-    inside = (table["lower"] <= table["width"]) & (table["width"] <= table["upper"])
-    assert inside.all(), table
-
-
-def test_coverage_of_an_overconfident_posterior_falls_short():
-    L = 50
-    frame = ranks_frame(u_shaped_ranks(L, 17), L)
-    table = cal.coverage(frame, widths=np.array([0.5, 0.8]))
-    assert (table["upper"] < table["width"]).all()  # true values fall outside the central intervals
-
-
-def test_coverage_one_block_of_widths_per_variable():
-    L = 10
-    frame = pd.concat([ranks_frame(np.arange(11), L, prefix="a"), ranks_frame(np.arange(11), L, prefix="b")])
-    table = cal.coverage(frame, widths=np.array([0.2, 0.6]))
-    assert list(table["variable"]) == ["a", "a", "b", "b"]
-    assert list(table["width"]) == [0.2, 0.6, 0.2, 0.6]
-
-
-def test_coverage_interval_contains_the_estimate_at_the_extremes():
-    L = 20
-    edges = ranks_frame(np.r_[np.zeros(50, int), np.full(50, L)], L)  # every truth outside the middle
-    table = cal.coverage(edges, widths=np.array([0.1, 0.99999]))
-    assert ((table["lower"] <= table["coverage"]) & (table["coverage"] <= table["upper"])).all(), table
-
-
-# --- z-scores and contraction -------------------------------------------------------------------
-
-
-def test_zscore_contraction_columns_by_hand():
-    frame = pd.DataFrame({
-        "replicate": [0, 1, 2, 0, 1, 2],
-        "quantity": ["a", "a", "a", "b", "b", "b"],
-        "true_value": [1.0, 2.0, 3.0, 0.0, 10.0, 20.0],
-        "post_mean": [1.5, 2.0, 2.0, 0.0, 12.0, 20.0],
-        "post_sd": [0.5, 1.0, 0.5, 1.0, 4.0, 5.0],
-    })
-    out = cal.zscore_contraction(frame)
-    assert list(out.columns) == [*frame.columns, "zscore", "contraction"]
-    pd.testing.assert_frame_equal(out[frame.columns], frame)  # the input columns untouched
-    np.testing.assert_allclose(out["zscore"], [-1.0, 0.0, 2.0, 0.0, -0.5, 0.0])
-    # prior variance from each quantity's true values across replicates: a -> 1, b -> 100
-    np.testing.assert_allclose(out["contraction"], [0.75, 0.0, 0.75, 0.99, 0.84, 0.75])
-
-
-def test_zscores_of_an_exact_posterior_are_standard_normal_and_contraction_matches():
-    # mu ~ N(0, 1), 10 observations y_i ~ N(mu, 1): posterior N(sum(y) / 11, 1 / 11)
-    rng = np.random.default_rng(2023)
-    n_rep, n_obs = 4000, 10
-    mu = rng.normal(size=n_rep)
-    y_sum = rng.normal(mu[:, None], 1, size=(n_rep, n_obs)).sum(axis=1)
-    frame = pd.DataFrame({"replicate": np.arange(n_rep), "quantity": "mu", "variable": "mu",
-                          "true_value": mu, "post_mean": y_sum / (n_obs + 1),
-                          "post_sd": np.sqrt(1 / (n_obs + 1))})
-    out = cal.zscore_contraction(frame)
-    assert abs(out["zscore"].mean()) < 4 / np.sqrt(n_rep)
-    assert out["zscore"].std() == pytest.approx(1, abs=0.05)
-    assert out["contraction"].mean() == pytest.approx(1 - 1 / (n_obs + 1), abs=0.01)
 
 
 # --- quantities constant by construction ----------------------------------------------------------

@@ -7,8 +7,8 @@ import xarray as xr
 
 from sbc_helpers.contract import MEASURED
 from sbc_helpers.inference import Fit
-from sbc_helpers.models.simulate import Simulation
 from sbc_helpers.run.steps import posterior_vs_truth
+from sbc_helpers.simulation.prior import Simulation
 from sbc_helpers.stats.diagnostics import fit_diagnostics, scalar_draws
 
 

@@ -223,11 +223,12 @@ def client_costs(campaign_dir: Path, params_path: Path, work: Path) -> dict:
     import pandas as pd
 
     from sbc_helpers.contract import Outcome, Record
-    from sbc_helpers.run import runner, store
+    from sbc_helpers.run import store
     from sbc_helpers.run.params import load_campaign
+    from sbc_helpers.run.tasks import plan, template_path
 
     campaign = load_campaign(params_path)
-    tasks, _ = runner.plan(campaign, work / "plan-empty", cores=1)
+    tasks, _ = plan(campaign, work / "plan-empty", cores=1)
     task_bytes = len(pickle.dumps(tasks[0], protocol=5)) if tasks else 0
     reps = Path(campaign_dir) / MODEL_NAME / "replicates"
     first = sorted(reps.glob("[0-9]*.json"))[0]
@@ -243,7 +244,7 @@ def client_costs(campaign_dir: Path, params_path: Path, work: Path) -> dict:
         start = time.perf_counter()
         store.save_replicate(target, outcome)
         times.append(time.perf_counter() - start)
-    return {"task_bytes": task_bytes, "template_bytes": len(runner.template_path().read_text()),
+    return {"task_bytes": task_bytes, "template_bytes": len(template_path().read_text()),
             "save_replicate_seconds": statistics.median(times)}
 
 

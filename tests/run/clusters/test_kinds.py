@@ -32,7 +32,7 @@ def test_a_kind_registered_once_reaches_the_command_line_the_params_and_dask_cli
             events.append("stop")
 
     monkeypatch.setitem(KINDS, "toy", Toy())
-    assert cli._parser().parse_args(["run", "p.yaml", "--cluster", "toy"]).cluster == "toy"
+    assert cli.command_parser().parse_args(["run", "p.yaml", "--cluster", "toy"]).cluster == "toy"
     assert Cluster(kind="toy", jobs=2, settings={"size": 1}).settings == {"size": 1}
     with pytest.raises(ValidationError, match="not a Toy setting"):
         Cluster(kind="toy", settings={"colour": "red"})
@@ -47,7 +47,7 @@ def test_a_kind_registered_once_reaches_the_command_line_the_params_and_dask_cli
                                               "kubernetes"):
         Cluster(kind="toy")
     with pytest.raises(SystemExit):
-        cli._parser().parse_args(["run", "p.yaml", "--cluster", "toy"])
+        cli.command_parser().parse_args(["run", "p.yaml", "--cluster", "toy"])
 
 
 def test_the_command_line_reads_the_kinds_without_importing_dask():

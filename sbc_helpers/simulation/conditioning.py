@@ -30,10 +30,12 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from sbc_helpers.compiled.cache import CACHE, graph_key
+from sbc_helpers.compiled.shared import in_dtype
 from sbc_helpers.errors import BadReference, ParamsError
 from sbc_helpers.models.references import read_design
-from sbc_helpers.models.compiled import in_dtype
-from sbc_helpers.models.simulate import Simulation, as_dataset, with_deterministics
+from sbc_helpers.models.values import as_dataset, with_deterministics
+from sbc_helpers.simulation.prior import Simulation
 
 
 @dataclass
@@ -107,12 +109,39 @@ def true_values(reference: xr.Dataset, replicate: int | np.ndarray) -> dict[str,
     return {name: reference[name].isel(draw=replicate).to_numpy() for name in reference.data_vars}
 
 
+def predictive_draw(model: pm.Model, point: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """One draw of every observed variable given the free variables' values ``point`` (constrained
+    scale): ``pm.sample_posterior_predictive`` for one point, compiled once per graph.
+
+    Every free variable is frozen at its value in ``point``: otherwise PyMC redraws from the prior
+    any variable that reads a shared variable (a ``dims`` length, a ``pm.Data`` container)."""
+    from pymc.pytensorf import collect_default_updates, reseed_rngs
+    from pymc.sampling.forward import compile_forward_sampling_function
+    from pymc.sampling.mcmc import _get_seeds_per_chain
+
+    observed = list(model.observed_RVs)
+    key, inputs = graph_key("predictive", model, observed)
+
+    def build():
+        function, _ = compile_forward_sampling_function(outputs=observed, vars_in_trace=list(model.free_RVs),
+                                                        basic_rvs=model.basic_RVs, freeze_vars=set(model.free_RVs),
+                                                        random_seed=False, allow_input_downcast=True,
+                                                        accept_inplace=True)
+        free = {rv.name for rv in model.free_RVs}
+        names = [i.variable.name for i in function.maker.inputs if i.variable.name in free]
+        return function, names, list(collect_default_updates(inputs=[], outputs=observed))
+
+    (function, names, rngs), _ = CACHE.get(key, observed, inputs, build)
+    (seed,) = _get_seeds_per_chain(seed, 1)
+    reseed_rngs(rngs, seed)
+    values = function(**{name: point[name] for name in names})
+    return {rv.name: np.asarray(v) for rv, v in zip(observed, values, strict=True)}
+
+
 def draw(model: pm.Model, conditioning: Conditioning, replicate: int, seed: int) -> Simulation:
     """θ' of replicate ``replicate`` from the reference posterior and y' simulated from it on the
     new rows; the data are the observed rows followed by y'. ``model`` is built on the
     concatenated design."""
-    from sbc_helpers.models.compiled import predictive_draw
-
     point = true_values(conditioning.reference, replicate)
     simulated = predictive_draw(model, point, seed)
     data = {}

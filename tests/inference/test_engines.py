@@ -6,11 +6,12 @@ import numpy as np
 import pymc as pm
 import pytest
 
+from sbc_helpers.compiled.cache import CACHE
+from sbc_helpers.compiled.shared import shared_condition
 from sbc_helpers.inference import fit
-from sbc_helpers.models import compiled
 from sbc_helpers.models.designs import normal_normal_design
 from sbc_helpers.models.library import hierarchical_noncentered, normal_normal, normal_normal_posterior
-from sbc_helpers.models.simulate import simulate
+from sbc_helpers.simulation.prior import simulate
 
 DESIGN = normal_normal_design(10, sigma=1.0)
 METHODS = {
@@ -29,9 +30,9 @@ SLOW = {"numpyro", "blackjax", "pathfinder"}  # tens of seconds to compile cold
 
 @pytest.fixture
 def empty_cache():
-    compiled.CACHE.clear()
-    yield compiled.CACHE
-    compiled.CACHE.clear()
+    CACHE.clear()
+    yield CACHE
+    CACHE.clear()
 
 
 def _exact_moments(data, seed=0):
@@ -66,7 +67,7 @@ def test_reused_pymc_nuts_gives_pm_samples_draws(empty_cache, tiny_design):
     reused = [_draws(fit(hierarchical_noncentered(tiny_design), data, seed=5, method="nuts", sampler="pymc",
                          **settings).idata) for data in data_sets]
     assert (empty_cache.hits["pymc"], empty_cache.misses["pymc"]) == (1, 1)
-    conditioned, _ = compiled.shared_condition(hierarchical_noncentered(tiny_design), data_sets[1])
+    conditioned, _ = shared_condition(hierarchical_noncentered(tiny_design), data_sets[1])
     expected = pm.sample(**settings, model=conditioned, nuts_sampler="pymc", cores=1, random_seed=5,
                          progressbar=False, compute_convergence_checks=False)
     for name, values in _draws(expected).items():
@@ -78,7 +79,7 @@ def test_reused_smc_gives_pm_sample_smcs_draws(empty_cache, tiny_design):
     reused = [_draws(fit(hierarchical_noncentered(tiny_design), data, seed=5, method="smc", draws=100,
                          chains=2).idata) for data in data_sets]
     assert (empty_cache.hits["smc"], empty_cache.misses["smc"]) == (1, 1)
-    conditioned, _ = compiled.shared_condition(hierarchical_noncentered(tiny_design), data_sets[1])
+    conditioned, _ = shared_condition(hierarchical_noncentered(tiny_design), data_sets[1])
     expected = pm.sample_smc(draws=100, chains=2, cores=1, random_seed=5, model=conditioned, progressbar=False)
     for name, values in _draws(expected).items():
         np.testing.assert_allclose(reused[1][name], values, rtol=1e-9, atol=1e-12, err_msg=name)

@@ -4,7 +4,7 @@
 prior draw of the first population, the initial point, and one trace function per chain. Here the
 kernel is built once per graph on the shared-data model (its log-densities read the data from
 shared variables), the prior draw is compiled once and reseeded, and the final particles are
-moved to the constrained scale by ``compiled.constrained_draws``. Chains run one after another in
+moved to the constrained scale by ``constrain.constrained_draws``. Chains run one after another in
 this process, each seeded as ``pm.sample_smc`` seeds it, so a replicate gives the draws
 ``pm.sample_smc(..., cores=1)`` gives on the same shared-data model (tested).
 
@@ -22,7 +22,9 @@ import pymc as pm
 import xarray as xr
 from pytensor.tensor.random.type import RandomGeneratorType
 
-from sbc_helpers.models.compiled import CACHE, _load_data, _match, constrained_draws, shared_condition
+from sbc_helpers.compiled.cache import CACHE, graph_key, load_data
+from sbc_helpers.compiled.shared import shared_condition
+from sbc_helpers.inference.engines.constrain import constrained_draws
 
 
 @dataclass
@@ -87,13 +89,13 @@ def sample_smc(model: pm.Model, data: dict[str, np.ndarray], *, seed: int, draws
 
     conditioned, shared = shared_condition(model, data)
     outputs = [conditioned.logp(), *conditioned.unobserved_value_vars]
-    key, inputs = _match("smc", conditioned, outputs, conditioned.value_vars, shared)
-    key = (*key, ("settings", draws, kernel, float(threshold), float(correlation_threshold)))
+    key, inputs = graph_key("smc", conditioned, outputs, conditioned.value_vars, shared,
+                            settings=(draws, kernel, float(threshold), float(correlation_threshold)))
     rngs = [np.random.default_rng(s) for s in _get_seeds_per_chain(seed, chains)]
     kernel_seed = rngs[0].integers(2**30)  # pm.sample_smc seeds its kernel with this draw
     entry, compiled_inputs = CACHE.get(
         key, outputs, inputs, lambda: _build(conditioned, kernel_seed, draws, kernel, threshold, correlation_threshold))
-    _load_data(compiled_inputs, len(conditioned.value_vars), shared)
+    load_data(compiled_inputs, len(conditioned.value_vars), shared)
     smc = entry.kernel
     start = time.perf_counter()
     particles, stages, marginal = [], [], []

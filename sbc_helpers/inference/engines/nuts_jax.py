@@ -6,7 +6,7 @@ anew (XLA compilation is most of a small model's fit). Here the observed data ar
 the log-density: the model's graph is jaxified with its value variables *and* its data as
 arguments, and one ``jax.jit``-ed function runs warm-up, sampling and the transform back to the
 constrained scale for all chains, taking the data as an argument. It is cached per graph (see
-``compiled.FunctionCache``) and per sampler settings; a new data set of the same shapes reuses it.
+``compiled.cache``) and per sampler settings; a new data set of the same shapes reuses it.
 
 Initial points are PyMC's (the model's initial point jittered per chain, as ``pm.sample`` does), and
 the chains run vectorized (``jax.vmap``) or one per device (``jax.pmap``, ``chain_method:
@@ -23,7 +23,9 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from sbc_helpers.models.compiled import CACHE, _match, jittered_initial_points, shared_condition
+from sbc_helpers.compiled.cache import CACHE, graph_key
+from sbc_helpers.compiled.shared import shared_condition
+from sbc_helpers.inference.engines.nuts import jittered_initial_points
 
 STATS = ("diverging", "energy", "tree_depth", "n_steps", "acceptance_rate", "lp", "step_size",
          "reached_max_treedepth")
@@ -157,8 +159,8 @@ def sample_jax_nuts(model: pm.Model, data: dict[str, np.ndarray], *, sampler: st
 
     conditioned, shared = shared_condition(model, data)
     outputs = [conditioned.logp(), *conditioned.unobserved_value_vars]
-    key, inputs = _match(sampler, conditioned, outputs, conditioned.value_vars, shared)
-    key = (*key, ("settings", draws, tune, chains, float(target_accept), chain_method))
+    key, inputs = graph_key(sampler, conditioned, outputs, conditioned.value_vars, shared,
+                            settings=(draws, tune, chains, float(target_accept), chain_method))
     if chain_method == "parallel" and jax.local_device_count() < chains:
         raise ValueError(f"chain_method 'parallel' runs each of the {chains} chains on its own JAX device and there "
                          f"are {jax.local_device_count()}; set chain_method: vectorized")

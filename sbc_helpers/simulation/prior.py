@@ -1,6 +1,6 @@
-"""Simulate: draw "true" parameters and data, from the model's prior predictive or from an
-independent simulator (a generator that does not use the PyMC model, so a model coded wrongly
-against its intended generative process shows up as miscalibration).
+"""Prior SBC's true values: draw "true" parameters and data, from the model's prior predictive or
+from an independent simulator (a generator that does not use the PyMC model, so a model coded
+wrongly against its intended generative process shows up as miscalibration).
 
 A simulator is a function ``simulator(rng, design) -> (truth, data)``: ``truth`` maps each *free*
 variable of the model to its true value (constrained scale, the variable's shape), ``data`` maps
@@ -17,8 +17,10 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from sbc_helpers.compiled.cache import CACHE, graph_key
+from sbc_helpers.compiled.shared import in_dtype
 from sbc_helpers.errors import NonFiniteError
-from sbc_helpers.models.compiled import in_dtype, prior_draw
+from sbc_helpers.models.values import as_dataset, with_deterministics
 
 
 @dataclass
@@ -28,47 +30,6 @@ class Simulation:
     truth: xr.Dataset  # free RVs and Deterministics, without chain/draw dims
     data: dict[str, np.ndarray]  # observed variable name -> simulated values
     conditioning_rows: int = 0  # posterior SBC: leading rows of the data that are observed, not simulated
-
-
-def as_dataset(model: pm.Model, values: dict[str, np.ndarray], sample_dims: tuple[str, ...] = (),
-               keep_dtype: bool = False) -> xr.Dataset:
-    """A Dataset of ``values`` with the model's dims and coords; ``sample_dims`` lead each array.
-    Values become floats unless ``keep_dtype``."""
-    dims_of = model.named_vars_to_dims
-    data = {}
-    for name, value in values.items():
-        value = np.asarray(value) if keep_dtype else np.asarray(value, dtype=float)
-        n_own = value.ndim - len(sample_dims)
-        own = list(dims_of.get(name, ()) or ())
-        own = own if len(own) == n_own else [f"{name}_dim_{i}" for i in range(n_own)]
-        data[name] = ((*sample_dims, *own), value)
-    ds = xr.Dataset(data)
-    coords = {k: list(v) for k, v in model.coords.items() if v is not None and k in ds.dims}
-    return ds.assign_coords(coords)
-
-
-def with_deterministics(model: pm.Model, values: xr.Dataset, sample_dims: tuple[str, ...] = ()) -> xr.Dataset:
-    """``values`` (every free variable of ``model``) plus the model's Deterministics it lacks,
-    evaluated at those values by the model's own graph (``pm.compute_deterministics``).
-
-    ``sample_dims`` are the draw dims of ``values``: ``("chain", "draw")`` for posterior draws,
-    ``()`` for one true value. Pass the *conditioned* model when a Deterministic reads observed data.
-    """
-    missing = [d.name for d in model.deterministics if d.name not in values]
-    if not missing:
-        return values
-    free = [rv.name for rv in model.free_RVs]
-    absent = [name for name in free if name not in values]
-    if absent:
-        raise ValueError(f"cannot compute Deterministics {', '.join(missing)}: no value for free "
-                         f"variable(s) {', '.join(absent)}")
-    if tuple(sample_dims) not in ((), ("chain", "draw")):
-        raise ValueError(f"sample_dims must be () or ('chain', 'draw'), got {sample_dims}")
-    points = values[free] if sample_dims else values[free].expand_dims(chain=1, draw=1)
-    computed = pm.compute_deterministics(points, var_names=missing, model=model, progressbar=False).drop_attrs()
-    if not sample_dims:
-        computed = computed.isel(chain=0, draw=0, drop=True)
-    return xr.merge([values, computed], compat="override", join="left")
 
 
 def _shapes(model: pm.Model) -> dict[str, tuple[int, ...]]:
@@ -142,3 +103,27 @@ def simulate(
     unobserved = [v.name for v in (*model.free_RVs, *model.deterministics)]
     truth = as_dataset(model, {name: drawn[name] for name in sorted(unobserved)}, keep_dtype=True)
     return Simulation(truth=truth, data={name: drawn[name] for name in observed})
+
+
+def prior_draw(model: pm.Model, seed: int) -> dict[str, np.ndarray]:
+    """One draw of every free, observed and Deterministic variable from the prior predictive.
+
+    The same draw as ``pm.sample_prior_predictive(draws=1, random_seed=seed)``, with the compiled
+    sampling function reused across models of the same graph (only its generators are reseeded)."""
+    from pymc.pytensorf import collect_default_updates, compile, reseed_rngs
+    from pymc.sampling.mcmc import _get_seeds_per_chain
+
+    names = sorted(v.name for v in [*model.basic_RVs, *model.deterministics])
+    outputs = [model[name] for name in names]
+    key, inputs = graph_key("prior", model, outputs)
+
+    def build():
+        with model:  # compile reads the model's check_bounds
+            function = compile([], outputs, random_seed=False, allow_input_downcast=True, accept_inplace=True)
+        return function, list(collect_default_updates(inputs=[], outputs=outputs))
+
+    (function, rngs), _ = CACHE.get(key, outputs, inputs, build)
+    (seed,) = _get_seeds_per_chain(seed, 1)
+    reseed_rngs(rngs, seed)
+    return dict(zip(names, (np.asarray(v) for v in function()), strict=True))
+

@@ -1,13 +1,10 @@
-"""pymc-extras' Pathfinder and Laplace approximation, their compiled functions reused for every
-replicate's data.
+"""pymc-extras' Laplace approximation, its compiled functions reused for every replicate's data.
 
-``pmx.fit_pathfinder`` and ``pmx.fit_laplace`` compile on every call (the log-density and its
-gradient, the initial point, the transform back to the constrained scale; Laplace also freezes the
-data into constants). Here each is assembled from pymc-extras' own steps on the shared-data model:
-the compiled pieces are cached per graph and settings (``compiled.FunctionCache``), and a new data
-set only swaps the data. The steps and their seeds are pymc-extras': Pathfinder's paths run one
-after another (``parallel=False``), then importance sampling; Laplace's optimiser starts at the
-model's initial point and its covariance is the inverse of the Hessian at the mode.
+``pmx.fit_laplace`` compiles on every call and freezes the data into constants. Here it is
+assembled from pymc-extras' own steps on the shared-data model: the loss, its gradient and the
+sampler are cached per graph and settings (``compiled.cache``), and a new data set only swaps the
+data. The optimiser starts at the model's initial point and the covariance is the inverse of the
+Hessian at the mode.
 """
 
 from __future__ import annotations
@@ -21,84 +18,8 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
-from sbc_helpers.models.compiled import CACHE, _load_data, _match, constrained_draws, shared_condition
-
-
-def _unravel(flat: np.ndarray, point_map_info) -> dict[str, np.ndarray]:
-    """Rows of raveled value variables (``DictToArrayBijection``'s layout) as arrays by name."""
-    values, offset = {}, 0
-    for name, shape, size, dtype in point_map_info:
-        values[name] = flat[:, offset:offset + size].reshape(len(flat), *shape).astype(dtype)
-        offset += size
-    return values
-
-
-def _posterior(conditioned: pm.Model, shared: list, values: dict[str, np.ndarray], chains: int = 1) -> xr.DataTree:
-    from arviz_base import from_dict
-    from pymc.backends.arviz import coords_and_dims_for_inferencedata
-
-    draws = constrained_draws(conditioned, shared, values)
-    posterior = {k: v.reshape(chains, len(v) // chains, *v.shape[1:]) for k, v in draws.items()}
-    coords, dims = coords_and_dims_for_inferencedata(conditioned)
-    return from_dict({"posterior": posterior}, coords=coords, dims=dims, sample_dims=["chain", "draw"])
-
-
-# --- Pathfinder -------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Pathfinder:
-    path: Callable  # pymc-extras' single path: (seed, progress callback) -> PathfinderResult
-    config: object  # its PathfinderConfig, recorded in the result
-    point_map_info: tuple  # the layout of a path's raveled draws
-
-
-def fit_pathfinder(model: pm.Model, data: dict[str, np.ndarray], *, seed: int, draws: int, num_paths: int,
-                   draws_per_path: int, num_elbo_draws: int, jitter: float, maxiter: int,
-                   importance_sampling: str) -> xr.DataTree:
-    """``pmx.fit_pathfinder(..., parallel=False, random_seed=seed)`` on ``model`` given ``data``,
-    reusing the compiled single-path function across data sets."""
-    from pymc.util import _get_seeds_per_chain
-    from pymc_extras.inference.pathfinder.results import MultiPathfinderResult
-
-    conditioned, shared = shared_condition(model, data)
-    outputs = [conditioned.logp(), *conditioned.unobserved_value_vars]
-    key, inputs = _match("pathfinder", conditioned, outputs, conditioned.value_vars, shared)
-    key = (*key, ("settings", draws_per_path, num_elbo_draws, float(jitter), maxiter))
-
-    def build() -> _Pathfinder:
-        from pymc.blocking import DictToArrayBijection
-        from pymc_extras.inference.pathfinder.lbfgs import LBFGSConfig
-        from pymc_extras.inference.pathfinder.results import PathfinderConfig
-        from pymc_extras.inference.pathfinder.single_path import make_single_pathfinder_fn
-
-        start = DictToArrayBijection.map(conditioned.initial_point())
-        lbfgs = LBFGSConfig(maxiter=maxiter).set_default_maxcor(start.data.shape[0])
-        path = make_single_pathfinder_fn(conditioned, num_draws=draws_per_path, num_elbo_draws=num_elbo_draws,
-                                         jitter=jitter, lbfgs_config=lbfgs)
-        config = PathfinderConfig(num_draws=draws_per_path, maxcor=lbfgs.maxcor, maxiter=lbfgs.maxiter,
-                                  ftol=lbfgs.ftol, gtol=lbfgs.gtol, maxls=lbfgs.maxls, num_elbo_draws=num_elbo_draws,
-                                  jitter=jitter, epsilon=lbfgs.epsilon)
-        return _Pathfinder(path=path, config=config, point_map_info=start.point_map_info)
-
-    entry, compiled_inputs = CACHE.get(key, outputs, inputs, build)
-    _load_data(compiled_inputs, len(conditioned.value_vars), shared)
-    *path_seeds, choice_seed = _get_seeds_per_chain(seed, num_paths + 1)
-    result = (MultiPathfinderResult.from_path_results([entry.path(s, None) for s in path_seeds])
-              .with_counts(num_paths=num_paths, num_draws=draws)
-              .with_pathfinder_config(config=entry.config)
-              .with_importance_sampling(num_draws=draws, method=importance_sampling, random_seed=choice_seed))
-    if result.all_paths_failed:
-        raise ValueError("all Pathfinder paths failed; consider a smaller jitter or reparameterizing the model")
-    idata = _posterior(conditioned, shared, _unravel(np.asarray(result.samples), entry.point_map_info))
-    stats = {"pareto_k": float(result.pareto_k) if result.pareto_k is not None else np.nan,
-             "paths_succeeded": int(sum(n for status, n in (result.path_status or {}).items()
-                                        if status.name in ("SUCCESS", "ELBO_ARGMAX_AT_ZERO")))}
-    idata["sample_stats"] = xr.DataTree(xr.Dataset({k: ((), v) for k, v in stats.items()}))
-    return idata
-
-
-# --- Laplace ---------------------------------------------------------------------------------------
+from sbc_helpers.compiled.cache import CACHE, graph_key, load_data
+from sbc_helpers.compiled.shared import shared_condition
 
 
 @dataclass
@@ -122,11 +43,11 @@ def fit_laplace(model: pm.Model, data: dict[str, np.ndarray], *, seed: int, draw
 
     conditioned, shared = shared_condition(model, data)
     outputs = [conditioned.logp(jacobian=False), *conditioned.unobserved_value_vars]
-    key, inputs = _match("laplace", conditioned, outputs, conditioned.value_vars, shared)
-    key = (*key, ("settings", draws, optimize_method))
+    key, inputs = graph_key("laplace", conditioned, outputs, conditioned.value_vars, shared,
+                            settings=(draws, optimize_method))
     entry, compiled_inputs = CACHE.get(key, outputs, inputs,
                                        lambda: _build_laplace(conditioned, draws, optimize_method))
-    _load_data(compiled_inputs, len(conditioned.value_vars), shared)
+    load_data(compiled_inputs, len(conditioned.value_vars), shared)
     mean, covariance, result = _laplace_moments(entry, optimize_method)
     reseed_rngs(entry.rngs, seed)
     posterior = {name: out[None] for name, out in zip(entry.names, entry.sample(mean, covariance), strict=True)}

@@ -14,10 +14,10 @@ from scipy.signal import lfilter
 
 import clinics
 from sbc_helpers.errors import ParamsError
-from sbc_helpers.models import conditioning
-from sbc_helpers.models.conditioning import Conditioning
-from sbc_helpers.run.steps import data_log_likelihood
 from sbc_helpers.models.references import load_function
+from sbc_helpers.run.steps import data_log_likelihood
+from sbc_helpers.simulation import conditioning
+from sbc_helpers.simulation.conditioning import Conditioning
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "posterior"
 growth, level = (load_function(f"{EXAMPLE}/models.py:{name}") for name in ("growth", "level"))

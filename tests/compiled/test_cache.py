@@ -5,21 +5,23 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from sbc_helpers.models import compiled
-from sbc_helpers.models.designs import seed_design
+from sbc_helpers.compiled.cache import CACHE, PYTHON_MODE
+from sbc_helpers.compiled.log_likelihood import log_likelihood_totals
+from sbc_helpers.compiled.shared import shared_condition
 from sbc_helpers.inference import fit
+from sbc_helpers.models.designs import seed_design
 from sbc_helpers.models.library import MODEL_DESIGNS, MODELS, hierarchical_noncentered, linear_regression
 from sbc_helpers.models.references import make_design
-from sbc_helpers.models.simulate import simulate
+from sbc_helpers.simulation.prior import prior_draw, simulate
 
 TINY = {"method": "nuts", "sampler": "nutpie", "draws": 100, "tune": 100, "chains": 2, "cores": 1}
 
 
 @pytest.fixture
 def empty_cache():
-    compiled.CACHE.clear()
-    yield compiled.CACHE
-    compiled.CACHE.clear()
+    CACHE.clear()
+    yield CACHE
+    CACHE.clear()
 
 
 def _draws(fitted) -> dict[str, np.ndarray]:
@@ -67,7 +69,7 @@ def test_a_reused_variational_fit_is_pymcs_own_fit_for_each_data_set(empty_cache
               for i, data in enumerate(data_sets)]
     assert (empty_cache.hits[kind], empty_cache.misses[kind]) == (1, 1)
     for i, data in enumerate(data_sets):
-        conditioned, _ = compiled.shared_condition(hierarchical_noncentered(tiny_design), data)
+        conditioned, _ = shared_condition(hierarchical_noncentered(tiny_design), data)
         approx = pm.fit(n=300, method=kind, model=conditioned, random_seed=10 + i, progressbar=False)
         expected = approx.sample(50, random_seed=10 + i)["posterior"]
         for name in expected.data_vars:
@@ -79,7 +81,7 @@ def test_prior_draws_equal_pymcs_prior_predictive_whether_compiled_or_reused(emp
     design = make_design(MODEL_DESIGNS[name])
     for seed in (11, 12):
         model = MODELS[name](design)
-        ours = compiled.prior_draw(model, seed)
+        ours = prior_draw(model, seed)
         reference = pm.sample_prior_predictive(draws=1, model=model, random_seed=seed)
         for group in ("prior", "prior_predictive"):
             for var in reference[group].data_vars:
@@ -95,7 +97,7 @@ def test_log_likelihood_totals_equal_pymcs_pointwise_sums_for_each_data_set(empt
         fitted = fit(model, data, seed=seed, **TINY)
         posterior = fitted.idata["posterior"].to_dataset().isel(chain=0, draw=slice(0, 10))
         points = {rv.name: posterior[rv.name].to_numpy() for rv in model.free_RVs}
-        ours = compiled.log_likelihood_totals(model, data, points)
+        ours = log_likelihood_totals(model, data, points)
         pointwise = pm.compute_log_likelihood(
             fitted.idata.isel(chain=[0], draw=slice(0, 10)), model=pm.observe(model, data),
             extend_inferencedata=False, progressbar=False)["y"]
@@ -107,7 +109,7 @@ def test_log_likelihood_totals_equal_pymcs_pointwise_sums_for_each_data_set(empt
 def test_data_for_a_variable_that_is_not_observed_is_a_one_line_error(tiny_design):
     model = hierarchical_noncentered(tiny_design)
     with pytest.raises(ValueError, match="not observed variables of the model: alpha$"):
-        compiled.shared_condition(model, {"alpha": np.zeros(3)})
+        shared_condition(model, {"alpha": np.zeros(3)})
 
 
 
@@ -117,9 +119,9 @@ def test_a_function_compiled_in_the_preflights_mode_never_serves_a_replicate(emp
     import pytensor
 
     model = hierarchical_noncentered(tiny_design)
-    with pytensor.config.change_flags(mode=compiled.PYTHON_MODE):
-        checked = compiled.prior_draw(model, seed=3)
-    drawn = compiled.prior_draw(hierarchical_noncentered(tiny_design), seed=3)
+    with pytensor.config.change_flags(mode=PYTHON_MODE):
+        checked = prior_draw(model, seed=3)
+    drawn = prior_draw(hierarchical_noncentered(tiny_design), seed=3)
     assert empty_cache.misses["prior"] == 2 and empty_cache.hits["prior"] == 0
     linkers = {type(entry.function[0].maker.linker).__name__ for entry in empty_cache.entries}
     assert len(linkers) == 2, linkers
