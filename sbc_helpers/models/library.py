@@ -149,25 +149,30 @@ def eight_schools_noncentered(design: pd.DataFrame) -> pm.Model:
 # --- regressions ----------------------------------------------------------------------------------
 
 
-def linear_regression(design: pd.DataFrame, covariates: list[str] | None = None) -> pm.Model:
-    """Linear regression: y ~ N(intercept + X beta, sigma), intercept ~ N(0, 2), beta ~ N(0, 1), sigma ~ HalfNormal(1)."""
+def _regression(design: pd.DataFrame, covariates: list[str] | None, intercept_sd: float):
+    """A regression's model with its linear predictor: intercept ~ N(0, intercept_sd), beta ~ N(0, 1)
+    over the covariates; the likelihood is the caller's."""
     X, names = _covariates(design, covariates)
     with pm.Model(coords={"covariate": names, "obs": np.arange(len(design))}) as model:
-        intercept = pm.Normal("intercept", 0, 2)
+        intercept = pm.Normal("intercept", 0, intercept_sd)
         beta = pm.Normal("beta", 0, 1, dims="covariate")
+    return model, intercept + pm.math.dot(X, beta)
+
+
+def linear_regression(design: pd.DataFrame, covariates: list[str] | None = None) -> pm.Model:
+    """Linear regression: y ~ N(intercept + X beta, sigma), intercept ~ N(0, 2), beta ~ N(0, 1), sigma ~ HalfNormal(1)."""
+    model, mean = _regression(design, covariates, 2)
+    with model:
         sigma = pm.HalfNormal("sigma", 1)
-        pm.Normal("y", intercept + pm.math.dot(X, beta), sigma, observed=_outcome(design), dims="obs")
+        pm.Normal("y", mean, sigma, observed=_outcome(design), dims="obs")
     return model
 
 
 def logistic_regression(design: pd.DataFrame, covariates: list[str] | None = None) -> pm.Model:
     """Logistic regression: y ~ Bernoulli(logit^-1(intercept + X beta)), intercept ~ N(0, 1.5), beta ~ N(0, 1)."""
-    X, names = _covariates(design, covariates)
-    with pm.Model(coords={"covariate": names, "obs": np.arange(len(design))}) as model:
-        intercept = pm.Normal("intercept", 0, 1.5)
-        beta = pm.Normal("beta", 0, 1, dims="covariate")
-        pm.Bernoulli("y", logit_p=intercept + pm.math.dot(X, beta), observed=_outcome(design, discrete=True),
-                     dims="obs")
+    model, logit_p = _regression(design, covariates, 1.5)
+    with model:
+        pm.Bernoulli("y", logit_p=logit_p, observed=_outcome(design, discrete=True), dims="obs")
     return model
 
 

@@ -153,54 +153,52 @@ def _points(ax, x, y) -> None:
     ax.plot(x, y, ls="none", marker="o", ms=2, mew=0, alpha=0.5, color="C0", rasterized=True)
 
 
+def _variable_panels(frame: pd.DataFrame, order: list[str] | None, xlabel: str, ylabel: str, draw):
+    """One panel per variable (the first ``SHOWN`` by ``order``), ``draw(ax, rows)`` filling each."""
+    groups = _by_variable(frame, order)
+    fig, axes = _grid(len(groups))
+    for ax, (variable, group) in zip(axes, groups, strict=False):
+        draw(ax, group)
+        ax.set_title(text(variable), fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def true_vs_mean(ranks: pd.DataFrame, order: list[str] | None = None):
     """Posterior mean against the true value, one panel per variable (the first ``SHOWN`` by
     ``order``, variable names); the diagonal is perfect recovery."""
-    groups = _by_variable(ranks, order)
-    fig, axes = _grid(len(groups))
-    for ax, (variable, group) in zip(axes, groups, strict=False):
+    def draw(ax, group):
         _points(ax, group["true_value"], group["post_mean"])
         low = min(group["true_value"].min(), group["post_mean"].min())
         high = max(group["true_value"].max(), group["post_mean"].max())
         ax.plot([low, high], [low, high], color="0.5", lw=1)
-        ax.set_title(text(variable), fontsize=9)
-        ax.set_xlabel("true", fontsize=8)
-        ax.set_ylabel("posterior mean", fontsize=8)
-    fig.tight_layout()
-    return fig
+
+    return _variable_panels(ranks, order, "true", "posterior mean", draw)
 
 
 def zscore_vs_contraction(table: pd.DataFrame, order: list[str] | None = None):
     """Posterior z-score against posterior contraction (``plot_data.zscore_contraction``), one
     panel per variable (the first ``SHOWN`` by ``order``)."""
-    groups = _by_variable(table, order)
-    fig, axes = _grid(len(groups))
-    for ax, (variable, group) in zip(axes, groups, strict=False):
+    def draw(ax, group):
         _points(ax, group["contraction"], group["zscore"])
         ax.axhline(0, color="0.5", lw=1)
         ax.set_xlim(min(0, group["contraction"].min()), 1)
-        ax.set_title(text(variable), fontsize=9)
-        ax.set_xlabel("contraction", fontsize=8)
-        ax.set_ylabel("z-score", fontsize=8)
-    fig.tight_layout()
-    return fig
+
+    return _variable_panels(table, order, "contraction", "z-score", draw)
 
 
 def coverage(table: pd.DataFrame, order: list[str] | None = None):
     """Observed coverage of central intervals against their width (``plot_data.coverage``), one
     panel per variable (the first ``SHOWN`` by ``order``)."""
-    groups = _by_variable(table, order)
-    fig, axes = _grid(len(groups))
-    for ax, (variable, group) in zip(axes, groups, strict=False):
+    def draw(ax, group):
         ax.fill_between(group["width"], group["lower"] - group["width"], group["upper"] - group["width"],
                         color="0.85", lw=0)
         ax.plot(group["width"], group["coverage"] - group["width"], color="C0")
         ax.axhline(0, color="0.5", lw=1)
-        ax.set_title(text(variable), fontsize=9)
-        ax.set_xlabel("interval width", fontsize=8)
-        ax.set_ylabel("coverage - width", fontsize=8)
-    fig.tight_layout()
-    return fig
+
+    return _variable_panels(table, order, "interval width", "coverage - width", draw)
 
 
 def ecdf_panels(curves: dict[str, dict[str, np.ndarray]], n: int, band_prob: float = 0.99,
