@@ -299,6 +299,10 @@ class Calibration:
     def _units(self) -> list[str]:
         return [u.name for u in self.campaign.units()]
 
+    def _verdicts(self) -> dict[str, dict]:
+        """Each unit's verdict by name (``verdict`` is one unit's when there is one)."""
+        return self.verdict if len(self._units()) > 1 else {self._units()[0]: self.verdict}
+
     def _table(self, key: str) -> pd.DataFrame:
         from sbc_helpers.contract import UNIT_FILES
         from sbc_helpers.run import store
@@ -338,7 +342,7 @@ class Calibration:
         from sbc_helpers.run import store
 
         parts = [f"<h4>SBC of {escape(self.campaign.name)}</h4>"]
-        verdicts = self.verdict if len(self._units()) > 1 else {self._units()[0]: self.verdict}
+        verdicts = self._verdicts()
         for unit, verdict in verdicts.items():
             line = (f"{verdict['verdict']} ({verdict['done']} of {verdict['replicates']} replicates done, "
                     f"{verdict['failed']} failed)")
@@ -423,7 +427,7 @@ class CalibrationCheck(Calibration):
     @property
     def failures(self) -> list[str]:
         """One line per problem; empty when ``ok``."""
-        verdicts = self.verdict if len(self._units()) > 1 else {self._units()[0]: self.verdict}
+        verdicts = self._verdicts()
         lines = []
         for unit, verdict in verdicts.items():
             if not verdict["calibrated"]:

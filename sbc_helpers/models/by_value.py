@@ -13,7 +13,7 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
-from sbc_helpers.errors import ParamsError, SBCError
+from sbc_helpers.errors import ParamsError, SBCError, one_line
 
 
 def name_of(obj) -> str:
@@ -62,7 +62,7 @@ def reference(obj, folder: Path, key: str) -> str:
         data = cloudpickle.dumps(obj)
     except Exception as err:
         raise ParamsError(f"calibrate: {key}: {name_of(obj)!r} cannot be pickled: "
-                          f"{type(err).__name__}: {' '.join(str(err).split())}") from None
+                          f"{one_line(err)}") from None
     finally:
         if by_value:
             cloudpickle.unregister_pickle_by_value(module)
