@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sbc_helpers.contract import COMPARED
+from sbc_helpers.contract import CAMPAIGN_FILES, COMPARED
 from sbc_helpers.run.params import Campaign, load_campaign
 from sbc_helpers.run.loop import RunResult
 from sbc_helpers.stats import ALPHA
@@ -198,7 +198,7 @@ def check_against(campaign: Campaign | str | Path, baseline: str | Path, output_
 
 MODEL_KEYS = ("model_kwargs", "simulator", "quantities", "conditional_on", "new_design", "reference_inference")
 """``calibrate`` keywords that go to the model's entry of a params file; the others are the campaign's."""
-FILES = "calibrate"  # the campaign folder's subfolder holding the pickled functions and the design
+FILES = CAMPAIGN_FILES["calibrate_files"]  # the campaign folder's subfolder: the pickled functions, the design
 SEED = 1234  # the campaign seed unless ``seed`` is given: a repeated call is the same campaign
 
 

@@ -49,7 +49,11 @@ UNIT_FILES = {"ranks": "ranks.parquet", "replicates": "replicates.parquet", "cal
 
 CAMPAIGN_FILES = {"manifest": "campaign.json", "index": "index.html", "log": "sbc.log",
                   "compare": "compare.png", "lock": ".lock",
-                  "references": "references"}
+                  "references": "references", "calibrate_files": "calibrate", "comparison": "compare"}
+
+NOT_UNIT_NAMES = {CAMPAIGN_FILES[k] for k in ("references", "calibrate_files", "comparison")}
+"""A campaign's folders beside its units' (posterior references, ``sbc.calibrate``'s shipped
+functions, ``sbc compare``'s output): no model may take these names."""
 
 STEM_WIDTH = 4
 STAGES = ("imports", "design", "model", "prior", "fit", "plots", "summary", "ranks", "write")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sbc_helpers.contract import COMPARED
+from sbc_helpers.contract import CAMPAIGN_FILES, COMPARED
 from sbc_helpers.errors import CompareError, ParamsError
 from sbc_helpers.report.tables import render
 from sbc_helpers.run import provenance, store
@@ -28,7 +28,7 @@ COLUMNS = ["unit", "kind", "quantity", "test", "baseline", "current", "change", 
 """``compare.csv``: one row per unit and quantity (kind calibration: each campaign's distance from
 uniform and the p-value of "worse"), and per unit one row each for the shares of failed and flagged
 fits (Fisher's test) and for seconds per fit and ESS per second (ratio current / baseline, 95% interval)."""
-FOLDER = "compare"  # the default output folder, inside the current campaign's
+FOLDER = CAMPAIGN_FILES["comparison"]  # the default output folder, inside the current campaign's
 SHOWN = 8  # quantities in a unit's figure, least calibrated now first
 
 

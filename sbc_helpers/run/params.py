@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from sbc_helpers import inference as methods
-from sbc_helpers.contract import DIAGNOSTICS
+from sbc_helpers.contract import DIAGNOSTICS, NOT_UNIT_NAMES
 from sbc_helpers.errors import ParamsError
 from sbc_helpers.inference.base import MethodSettings
 from sbc_helpers.run.clusters.kinds import KINDS, scaled_kinds
@@ -72,7 +72,8 @@ class BambiSpec(Strict):
 class ModelSpec(Strict):
     """One model under test; unset fields fall back to the campaign's."""
 
-    name: Name = Field(description="the model's output folder and heading: letters, digits, '_', '.', '-'")
+    name: Name = Field(description="the model's output folder and heading: letters, digits, '_', '.', '-' "
+                       f"(not {', '.join(sorted(NOT_UNIT_NAMES))}: the campaign's own folders)")
     model: str | None = Field(None, description="the builder: a library model, module:function or file.py:function "
                               "of the design returning a pm.Model")
     bambi: BambiSpec | None = Field(None, description="or a Bambi formula model instead of a builder")
@@ -111,6 +112,13 @@ class ModelSpec(Strict):
     def reference_settings(self) -> MethodSettings:
         return methods.parse_settings(self.reference_inference or {"method": "nuts"}, "reference_inference")
 
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_campaign_folder(cls, name: str) -> str:
+        if name in NOT_UNIT_NAMES:
+            raise ValueError(f"{name!r} is the name of a campaign folder of its own; give the model another name")
+        return name
 
 class Cluster(Strict):
     """Where the replicates run: the local cluster, or batch jobs or Kubernetes pods

@@ -338,3 +338,11 @@ def test_make_plots_flagged_reaches_the_template_with_the_thresholds(tmp_path):
     assert list(parameters) == UNIT_PARAMETERS  # every template parameter but the replicate's own, in order
     with pytest.raises(ParamsError):
         load_campaign(write(tmp_path, MINIMAL + "make_plots: sometimes\n"))
+
+
+@pytest.mark.parametrize("name", ["compare", "calibrate", "references"])
+def test_a_model_cannot_take_the_name_of_a_campaign_folder(tmp_path, name):
+    # `sbc compare` writes <campaign>/compare, sbc.calibrate <campaign>/calibrate, posterior SBC references
+    path = write(tmp_path, MINIMAL.replace("{name: a,", f"{{name: {name},"))
+    with pytest.raises(ParamsError, match=f"models.0.name: .*'{name}' is the name of a campaign folder of its own"):
+        load_campaign(path)
