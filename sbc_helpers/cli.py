@@ -98,7 +98,7 @@ def command_parser() -> argparse.ArgumentParser:
                        "(default: the current campaign's folder/compare)")
         p.add_argument("--fail-on", default=",".join(COMPARED), metavar="KINDS",
                        help=f"what counts as worse for exit 1, comma-separated of {', '.join(COMPARED)} (default: all)")
-        p.add_argument("--alpha", type=float, default=ALPHA, help=f"level of every test (default {ALPHA})")
+        p.add_argument("--alpha", type=float, default=ALPHA, help=f"level of the comparison's tests (default {ALPHA}); a check's own run keeps its sequential.alpha")
     for p in (run, plan, report, status, compare, check):
         p.add_argument("-q", "--quiet", action="store_true", help="only errors")
         p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
