@@ -189,8 +189,9 @@ def check_against(campaign: Campaign | str | Path, baseline: str | Path, output_
 
     if not isinstance(campaign, Campaign):
         campaign = load_campaign(campaign, replicates=replicates, sequential=True)
-    elif campaign.sequential is None:
-        campaign = campaign.model_copy(update={"sequential": Sequential()})
+    else:
+        campaign = campaign.model_copy(update={"sequential": campaign.sequential or Sequential(),
+                                               "replicates": replicates or campaign.replicates})
     folder = check_folder(campaign, baseline, output_dir)
     run_campaign(campaign, output_dir, workers=workers, progress=progress, report=report, restart=restart)
     return compare_campaigns(baseline, folder, output=output, alpha=alpha, fail_on=fail_on)
