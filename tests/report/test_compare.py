@@ -109,3 +109,12 @@ def test_the_page_shows_a_quantity_named_with_markup_as_text(tmp_path, capsys):
     assert EVIL_LABEL not in page and live_handlers(page) == []
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
 
+
+
+def test_a_mistyped_fail_on_is_one_line_before_any_work(folders, tmp_path):
+    from sbc_helpers import api
+    from sbc_helpers.errors import ParamsError
+
+    with pytest.raises(ParamsError, match=r"fail_on \('failed',\): give one or more of calibration, failures, flags"):
+        api.compare_campaigns(folders["baseline"], folders["rerun"], output=tmp_path / "out", fail_on=("failed",))
+    assert not (tmp_path / "out").exists()
