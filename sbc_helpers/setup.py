@@ -52,7 +52,8 @@ def configure() -> None:
 
 
 def numba_cache_folder() -> str:
-    """Where compiled Numba code is kept: PyTensor's compile directory (``PYTENSOR_FLAGS=base_compiledir=...``)."""
-    import pytensor
+    """Where compiled Numba code is kept: ``numba`` in PyTensor's base compile directory
+    (``PYTENSOR_FLAGS=base_compiledir=...``), the folder PyTensor's Numba cache writes to."""
+    from pytensor.link.numba.cache import NUMBA_CACHE_PATH
 
-    return str(pytensor.config.compiledir / "numba")
+    return str(NUMBA_CACHE_PATH)

@@ -4,6 +4,7 @@ never by an import; checked on the code Numba generates, in fresh processes."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -89,10 +90,12 @@ def test_configure_after_numba_compiled_warns_once_and_says_what_to_do():
 
 def test_the_numba_cache_folder_is_in_the_compile_directory_the_user_chose(tmp_path):
     code = ("import sbc_helpers; sbc_helpers.configure()\n"
-            "from sbc_helpers.setup import numba_cache_folder; import pytensor\n"
+            "from sbc_helpers.setup import numba_cache_folder; import pytensor, pytensor.tensor as pt\n"
+            "x = pt.vector('x'); pytensor.function([x], pt.exp(x).sum(), mode='NUMBA')([1.0])\n"
             "print(numba_cache_folder(), pytensor.config.numba__cache, pytensor.config.numba__fastmath)")
     folder, cache, fastmath = _python(code, PYTENSOR_FLAGS=f"base_compiledir={tmp_path}").split()[-3:]
     assert folder.startswith(str(tmp_path)) and folder.endswith("numba")
+    assert any(path.suffix == ".nbi" for path in Path(folder).rglob("*")), "the compile wrote nothing there"
     assert (cache, fastmath) == ("True", "False")
     assert _python(code, PYTENSOR_FLAGS=f"base_compiledir={tmp_path}", SBC_NUMBA_CACHE="0").split()[-2:] == \
         ["False", "False"]

@@ -268,7 +268,7 @@ def main() -> int:
         print(f"same work check: in-process ranks equal the campaign's for {same_work['equal']} of "
               f"{same_work['compared']} replicates")
     print()
-    print("targets (issue #20)" + (" -- --quick settings, not the targets' settings" if args.quick else "") + ":")
+    print("targets (issues #20 and #25)" + (" -- --quick settings, not the targets' settings" if args.quick else "") + ":")
     for c in checks:
         mark = "n/a" if c["met"] is None else ("met" if c["met"] else "MISSED")
         print(f"  {mark:>6}  {c['target']}: {fmt(c['value'], '.2f')} (target {c['threshold']})")

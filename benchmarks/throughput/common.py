@@ -59,19 +59,19 @@ STAGES = ("imports", "design", "model", "prior", "fit", "plots", "summary", "ran
 
 DEMO = {"draws": 1000, "tune": 1000, "chains": 2, "target_accept": 0.95, "simulations": 16}  # params/demo.yaml
 
-# issue #20's targets
+# issue #20's targets, with #25's for simuk and a kernel's first replicate
 TARGETS = {
-    "campaign_vs_simuk": 2.0,  # at 16 simulations; 4.0 from 64 (CAMPAIGN_VS_SIMUK_AT_64)
+    "campaign_vs_simuk": 3.0,  # at 16 simulations; 6.0 from 64 (CAMPAIGN_VS_SIMUK_AT_64)
     "campaign_vs_inprocess_figures": 1.2,  # against the loop that draws the same figures
     "replicate_over_fit": 2.0,  # a warm replicate's median wall time over its fit's
     "figures_s_per_replicate": 0.1,
     "ranks_s_per_replicate": 0.03,  # ranks and the log-likelihood
-    "first_replicate_s": 6.0,  # a kernel's first, cold replicate
+    "first_replicate_s": 8.0,  # a kernel's first replicate, the Numba cache loaded
     "scaling_2w_over_1w": 1.8,
     "peak_worker_gib": 1.5,
     "replicate_output_mb": 0.4,
 }
-CAMPAIGN_VS_SIMUK_AT_64 = 4.0
+CAMPAIGN_VS_SIMUK_AT_64 = 6.0
 
 
 def settings_args(s: dict, cores: int) -> list[str]:

@@ -89,7 +89,7 @@ def table(rows: list[dict], simuk_rate: float | None, inproc_rate: float | None)
 
 
 def verdicts(rows: dict, sizes: dict | None) -> list[dict]:
-    """Each target of issue #20 with the measured value (None when a row is missing)."""
+    """Each target of issues #20 and #25 with the measured value (None when a row is missing)."""
     simuk, inproc, one, two = (rows.get(k) for k in ("simuk", "inprocess", "sbc1w", "sbc2w"))
     good = lambda r: r is not None and "error" not in r  # noqa: E731
     out = []

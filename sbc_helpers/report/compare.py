@@ -26,8 +26,10 @@ ROW_KINDS = {"calibration": "calibration", "failures": "failed", "flags": "flagg
 COLUMNS = ["unit", "kind", "quantity", "test", "baseline", "current", "change", "low", "high", "p_value",
            "p_adjusted", "p_changed", "worse", "n_baseline", "n_current"]
 """``compare.csv``: one row per unit and quantity (kind calibration: each campaign's distance from
-uniform and the p-value of "worse"), and per unit one row each for the shares of failed and flagged
-fits (Fisher's test) and for seconds per fit and ESS per second (ratio current / baseline, 95% interval)."""
+uniform; ``p_value`` the raw one-sided p-value of "worse", ``p_adjusted`` its Holm adjustment across
+the unit's quantities, ``p_changed`` the Holm-adjusted two-sided one), and per unit one row each for
+the shares of failed and flagged fits (Fisher's test, one per unit: ``p_adjusted`` is ``p_value``)
+and for seconds per fit and ESS per second (ratio current / baseline, 95% interval)."""
 FOLDER = CAMPAIGN_FILES["comparison"]  # the default output folder, inside the current campaign's
 SHOWN = 8  # quantities in a unit's figure, least calibrated now first
 

@@ -9,6 +9,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from sbc_helpers.compiled import callbacks
 from sbc_helpers.compiled.cache import CACHE, graph_key, load_data
 from sbc_helpers.compiled.shared import shared_condition
 
@@ -29,7 +30,7 @@ def sample_nutpie(model: pm.Model, data: dict[str, np.ndarray], *, seed: int, dr
     conditioned, shared = shared_condition(model, data)
     outputs = [conditioned.logp(), *conditioned.unobserved_value_vars]
     key, inputs = graph_key("nutpie", conditioned, outputs, conditioned.value_vars, shared)
-    compiled, _ = CACHE.get(key, outputs, inputs, lambda: nutpie.compile_pymc_model(conditioned, backend="numba"))
+    compiled, _ = CACHE.get(key, outputs, inputs, lambda: callbacks.compile_pymc_model(conditioned))
     compiled = compiled.with_data(**_data(shared))
     if "max_treedepth" in nuts_kwargs:
         nuts_kwargs["maxdepth"] = nuts_kwargs.pop("max_treedepth")
